@@ -1,0 +1,36 @@
+/** Small byte helpers shared by the core (hex for keys and logs, concatenation, comparison). */
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+}
+
+export function fromHex(hex: string): Uint8Array {
+  if (!/^([0-9a-f]{2})*$/i.test(hex)) throw new TypeError(`not a hex string: ${hex.slice(0, 16)}`)
+  return new Uint8Array(Buffer.from(hex, 'hex'))
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let length = 0
+  for (const p of parts) length += p.byteLength
+  const out = new Uint8Array(length)
+  let offset = 0
+  for (const p of parts) {
+    out.set(p, offset)
+    offset += p.byteLength
+  }
+  return out
+}
+
+/** Lexicographic comparison: negative when a < b. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.byteLength, b.byteLength)
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i]) return a[i] - b[i]
+  }
+  return a.byteLength - b.byteLength
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return compareBytes(a, b) === 0
+}
+
+export const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s)

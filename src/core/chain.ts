@@ -1,0 +1,295 @@
+import { toHex } from './bytes.js'
+import { BlockError } from './errors.js'
+import { compareEntrants, ticketFor } from './lottery.js'
+import type { Network } from './params.js'
+import type { Block } from './records.js'
+import { activeValidators, type ChainState, EMPTY_STATE } from './state.js'
+import { validateBlock } from './validation.js'
+
+/** A block in the tree of not-yet-final blocks (the root is the last finalized block). */
+export interface BlockNode {
+  /** Undefined only for the genesis root. */
+  readonly block: Block | undefined
+  readonly hash: Uint8Array
+  readonly hashHex: string
+  readonly parentHex: string | undefined
+  readonly height: number
+  readonly slot: number
+  /** Post-state: stake table and accounts after this block. */
+  readonly state: ChainState
+  /** Proposer weight: lottery weight and vote weight. */
+  readonly weight: number
+  /** -ln(u) of the proposer on the parent, fixed point. */
+  readonly ln: bigint
+  readonly proposerHex: string | undefined
+  readonly children: Set<string>
+  readonly readingIds: ReadonlySet<string>
+}
+
+/** A validator's latest candidate: a vote for that candidate's parent. */
+export interface Vote {
+  readonly slot: number
+  readonly candidate: string
+  readonly target: string
+  readonly weight: number
+}
+
+export interface ChainRoot {
+  readonly block: Block | undefined
+  readonly hash: Uint8Array
+  readonly height: number
+  readonly slot: number
+  readonly state: ChainState
+}
+
+export function genesisRoot(net: Network): ChainRoot {
+  return { block: undefined, hash: net.id, height: 0, slot: 0, state: EMPTY_STATE }
+}
+
+export interface ImportResult {
+  readonly node: BlockNode
+  readonly oldHead: BlockNode
+  readonly head: BlockNode
+  /** Blocks that joined the head chain, lowest first (after a reorg: the whole new branch). */
+  readonly canonical: readonly BlockNode[]
+  /** 0 unless the old head is not an ancestor of the new one. */
+  readonly reorgDepth: number
+  /** Blocks that became final, lowest first. */
+  readonly finalized: readonly BlockNode[]
+}
+
+export interface ChainOptions {
+  readonly root?: ChainRoot
+  /** Ids of every reading in the finalized chain (root included); the chain adds to it. */
+  readonly finalReadings?: Set<string>
+}
+
+/**
+ * Block tree, latest votes, fork choice (LMD-GHOST with candidates as votes and the lottery as
+ * tie-break) and stake-supermajority finality. Pure: time is passed in, nothing is stored here.
+ */
+export class Chain {
+  readonly net: Network
+  readonly finalReadings: Set<string>
+  private readonly nodes = new Map<string, BlockNode>()
+  private readonly votes = new Map<string, Vote>()
+  private rootNode: BlockNode
+  private headNode: BlockNode
+
+  constructor(net: Network, opts: ChainOptions = {}) {
+    this.net = net
+    const r = opts.root ?? genesisRoot(net)
+    this.finalReadings = opts.finalReadings ?? new Set()
+    this.rootNode = {
+      block: r.block,
+      hash: r.hash,
+      hashHex: toHex(r.hash),
+      parentHex: r.block === undefined ? undefined : toHex(r.block.parent),
+      height: r.height,
+      slot: r.slot,
+      state: r.state,
+      weight: 0,
+      ln: 0n,
+      proposerHex: r.block === undefined ? undefined : toHex(r.block.proposer),
+      children: new Set(),
+      readingIds: new Set(),
+    }
+    this.nodes.set(this.rootNode.hashHex, this.rootNode)
+    this.headNode = this.rootNode
+  }
+
+  get root(): BlockNode {
+    return this.rootNode
+  }
+
+  get head(): BlockNode {
+    return this.headNode
+  }
+
+  get size(): number {
+    return this.nodes.size
+  }
+
+  has(hashHex: string): boolean {
+    return this.nodes.has(hashHex)
+  }
+
+  get(hashHex: string): BlockNode | undefined {
+    return this.nodes.get(hashHex)
+  }
+
+  latestVotes(): ReadonlyMap<string, Vote> {
+    return this.votes
+  }
+
+  /** Nodes from the root (exclusive) to `tip` (inclusive), lowest first. */
+  chainTo(tip: BlockNode = this.headNode): BlockNode[] {
+    const out: BlockNode[] = []
+    for (let n: BlockNode | undefined = tip; n !== undefined && n !== this.rootNode; n = this.parentOf(n)) out.push(n)
+    return out.reverse()
+  }
+
+  /** True when the reading is in the chain ending at `tip` (final part included). */
+  readingInChain(idHex: string, tip: BlockNode = this.headNode): boolean {
+    for (let n: BlockNode | undefined = tip; n !== undefined && n !== this.rootNode; n = this.parentOf(n)) {
+      if (n.readingIds.has(idHex)) return true
+    }
+    return this.finalReadings.has(idHex)
+  }
+
+  /** Validate and import one block; throws a BlockError (IGNORE or REJECT) when it cannot be. */
+  import(block: Block, nowMs: number, expectedHash?: Uint8Array): ImportResult {
+    if (this.nodes.has(block.hashHex)) throw new BlockError('IGNORE', 'ALREADY_KNOWN', { hash: block.hashHex })
+    if (block.height <= this.rootNode.height) {
+      throw new BlockError('IGNORE', 'BELOW_FINALIZED', { height: block.height, finalized: this.rootNode.height })
+    }
+    const parent = this.nodes.get(toHex(block.parent))
+    const { state, weight } = validateBlock(this.net, block, {
+      parent,
+      nowMs,
+      expectedHash,
+      readingInChain: (id) => parent !== undefined && this.readingInChain(id, parent),
+    })
+    if (parent === undefined) throw new Error('unreachable: validateBlock accepted an unknown parent')
+    const node: BlockNode = {
+      block,
+      hash: block.hash,
+      hashHex: block.hashHex,
+      parentHex: parent.hashHex,
+      height: block.height,
+      slot: block.slot,
+      state,
+      weight,
+      ln: ticketFor(block.parent, block.proposer),
+      proposerHex: toHex(block.proposer),
+      children: new Set(),
+      readingIds: new Set(block.readings.map((r) => r.idHex)),
+    }
+    this.nodes.set(node.hashHex, node)
+    parent.children.add(node.hashHex)
+    this.recordVote(node)
+    return this.update(node)
+  }
+
+  private recordVote(node: BlockNode): void {
+    const key = node.proposerHex as string
+    const prev = this.votes.get(key)
+    // Latest = highest slot; two candidates in one slot (equivocation): the lower hash, so every
+    // peer keeps the same one whatever the arrival order.
+    if (prev === undefined || node.slot > prev.slot || (node.slot === prev.slot && node.hashHex < prev.candidate)) {
+      this.votes.set(key, { slot: node.slot, candidate: node.hashHex, target: node.parentHex as string, weight: node.weight })
+    }
+  }
+
+  private parentOf(n: BlockNode): BlockNode | undefined {
+    return n.parentHex === undefined ? undefined : this.nodes.get(n.parentHex)
+  }
+
+  /** Subtree vote weight of every node that has votes in or below it. */
+  subtreeWeights(): Map<string, number> {
+    const weights = new Map<string, number>()
+    for (const v of this.votes.values()) {
+      for (let n = this.nodes.get(v.target); n !== undefined; n = this.parentOf(n)) {
+        weights.set(n.hashHex, (weights.get(n.hashHex) ?? 0) + v.weight)
+      }
+    }
+    return weights
+  }
+
+  /** LMD-GHOST from the finalized root: heaviest child; equal weight: lowest ticket, then hash. */
+  selectHead(weights: Map<string, number> = this.subtreeWeights()): BlockNode {
+    let n = this.rootNode
+    for (;;) {
+      let best: BlockNode | undefined
+      let bestWeight = -1
+      for (const childHex of n.children) {
+        const c = this.nodes.get(childHex) as BlockNode
+        const w = weights.get(childHex) ?? 0
+        if (best === undefined || w > bestWeight || (w === bestWeight && compareEntrants(c, best) < 0)) {
+          best = c
+          bestWeight = w
+        }
+      }
+      if (best === undefined) return n
+      n = best
+    }
+  }
+
+  /**
+   * The highest block of the head chain whose subtree holds the latest votes of more than 2/3 of
+   * the stake active in its parent's state at its slot, or undefined.
+   */
+  private findFinalizable(headChain: BlockNode[]): BlockNode | undefined {
+    if (headChain.length === 0) return undefined
+    const index = new Map(headChain.map((n, i) => [n.hashHex, i]))
+    // For each validator: the highest head-chain position its latest vote lies in or above.
+    const anchor = new Map<string, number>()
+    for (const [validator, v] of this.votes) {
+      for (let n = this.nodes.get(v.target); n !== undefined; n = this.parentOf(n)) {
+        const i = index.get(n.hashHex)
+        if (i !== undefined) {
+          anchor.set(validator, i)
+          break
+        }
+      }
+    }
+    for (let i = headChain.length - 1; i >= 0; i--) {
+      const b = headChain[i]
+      const parent = this.parentOf(b) as BlockNode
+      let total = 0
+      let voted = 0
+      for (const [validator, stake] of activeValidators(this.net.params, parent.state, b.slot)) {
+        total += stake
+        if ((anchor.get(validator) ?? -1) >= i) voted += stake
+      }
+      if (total > 0 && voted * 3 > total * 2) return b
+    }
+    return undefined
+  }
+
+  private update(imported: BlockNode): ImportResult {
+    const oldHead = this.headNode
+    let head = this.selectHead()
+    let finalized: BlockNode[] = []
+    const target = this.findFinalizable(this.chainTo(head))
+    if (target !== undefined) {
+      finalized = this.chainTo(target)
+      for (const n of finalized) for (const id of n.readingIds) this.finalReadings.add(id)
+    }
+    // Reorg and newly canonical blocks are measured before pruning drops the old branch.
+    const { canonical, reorgDepth } = this.diff(oldHead, head)
+    if (target !== undefined) {
+      this.prune(target)
+      head = this.selectHead()
+    }
+    this.headNode = head
+    return { node: imported, oldHead, head, canonical, reorgDepth, finalized }
+  }
+
+  private diff(oldHead: BlockNode, newHead: BlockNode): { canonical: BlockNode[]; reorgDepth: number } {
+    if (oldHead === newHead) return { canonical: [], reorgDepth: 0 }
+    const onOld = new Set<string>()
+    for (let n: BlockNode | undefined = oldHead; n !== undefined; n = this.parentOf(n)) onOld.add(n.hashHex)
+    const canonical: BlockNode[] = []
+    let n: BlockNode | undefined = newHead
+    while (n !== undefined && !onOld.has(n.hashHex)) {
+      canonical.push(n)
+      n = this.parentOf(n)
+    }
+    const ancestorHeight = n?.height ?? this.rootNode.height
+    return { canonical: canonical.reverse(), reorgDepth: oldHead.height - ancestorHeight }
+  }
+
+  /** Make `newRoot` the root and drop every block that does not descend from it. */
+  private prune(newRoot: BlockNode): void {
+    const keep = new Set<string>()
+    const stack = [newRoot.hashHex]
+    while (stack.length > 0) {
+      const h = stack.pop() as string
+      keep.add(h)
+      for (const c of (this.nodes.get(h) as BlockNode).children) stack.push(c)
+    }
+    for (const h of [...this.nodes.keys()]) if (!keep.has(h)) this.nodes.delete(h)
+    this.rootNode = newRoot
+  }
+}

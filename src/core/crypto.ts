@@ -1,0 +1,82 @@
+import { createHash, createPrivateKey, createPublicKey, hash, type KeyObject, sign, verify } from 'node:crypto'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { toHex } from './bytes.js'
+
+export const HASH_BYTES = 32
+export const PUBLIC_KEY_BYTES = 32
+export const SIGNATURE_BYTES = 64
+
+export function sha256(...parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return new Uint8Array(hash('sha256', parts[0], 'buffer'))
+  const h = createHash('sha256')
+  for (const p of parts) h.update(p)
+  return new Uint8Array(h.digest())
+}
+
+// DER prefixes for raw Ed25519 keys (RFC 8410), so node:crypto can use 32-byte raw keys directly.
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
+
+// Public keys of validators repeat in every record they sign; parsing a key costs more than the
+// signature check, so keep a bounded cache.
+const KEY_CACHE_MAX = 4096
+const keyCache = new Map<string, KeyObject>()
+
+function publicKeyObject(raw: Uint8Array): KeyObject {
+  const id = toHex(raw)
+  let key = keyCache.get(id)
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' })
+    if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value as string)
+    keyCache.set(id, key)
+  }
+  return key
+}
+
+/** A signing key held by this peer: the 32-byte Ed25519 seed and its public key. */
+export interface Signer {
+  readonly publicKey: Uint8Array
+  sign(message: Uint8Array): Uint8Array
+}
+
+export function signerFromSeed(seed: Uint8Array, publicKey: Uint8Array): Signer {
+  if (seed.byteLength !== 32 || publicKey.byteLength !== PUBLIC_KEY_BYTES) {
+    throw new TypeError('an Ed25519 signer needs a 32-byte seed and a 32-byte public key')
+  }
+  const key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+  return {
+    publicKey,
+    sign: (message) => new Uint8Array(sign(null, message, key)),
+  }
+}
+
+export function verifySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.byteLength !== PUBLIC_KEY_BYTES || signature.byteLength !== SIGNATURE_BYTES) return false
+  try {
+    return verify(null, message, publicKeyObject(publicKey), signature)
+  } catch {
+    // not a valid curve point
+    return false
+  }
+}
+
+const addressCache = new Map<string, string>()
+
+/** A validator's address is the libp2p PeerId string of its Ed25519 public key. */
+export function addressOf(publicKey: Uint8Array): string {
+  const id = toHex(publicKey)
+  let address = addressCache.get(id)
+  if (address === undefined) {
+    address = peerIdFromPublicKey(publicKeyFromRaw(publicKey) as never).toString()
+    if (addressCache.size >= KEY_CACHE_MAX) addressCache.delete(addressCache.keys().next().value as string)
+    addressCache.set(id, address)
+  }
+  return address
+}
+
+/** The signer for a libp2p Ed25519 private key (its raw form is seed || public key). */
+export function signerFromLibp2pKey(key: { type: string; raw: Uint8Array }): Signer {
+  if (key.type !== 'Ed25519' || key.raw.byteLength !== 64) throw new TypeError('pos-peer identities are Ed25519 keys')
+  return signerFromSeed(key.raw.subarray(0, 32), key.raw.subarray(32))
+}

@@ -1,0 +1,112 @@
+import { encodeCanonical } from './encoding.js'
+import { sha256 } from './crypto.js'
+import { toHex } from './bytes.js'
+
+/**
+ * Network parameters. Every peer of one network uses the same values: they are hashed into the
+ * genesis block, whose hash is the network id.
+ */
+export interface NetworkParams {
+  /** Human name, e.g. "devnet". */
+  readonly name: string
+  /** Unix ms of slot 0. Fixed, never the wall clock at start-up. */
+  readonly genesisTime: number
+  readonly slotMs: number
+  /** A stake announcement counts for this many slots after the block that included it. */
+  readonly stakeTtlSlots: number
+  /** Tokens credited to the proposer of each canonical block. */
+  readonly reward: number
+  readonly maxReadingsPerBlock: number
+  readonly maxStakesPerBlock: number
+  readonly maxBlockBytes: number
+  readonly minBpm: number
+  readonly maxBpm: number
+  /** How far a record's slot or time may run ahead of the local clock. */
+  readonly maxClockDriftMs: number
+}
+
+export const DEFAULT_PARAMS: NetworkParams = Object.freeze({
+  name: 'devnet',
+  genesisTime: Date.UTC(2026, 0, 1),
+  slotMs: 1000,
+  stakeTtlSlots: 600,
+  reward: 1,
+  maxReadingsPerBlock: 1024,
+  maxStakesPerBlock: 256,
+  maxBlockBytes: 256 * 1024,
+  minBpm: 20,
+  maxBpm: 300,
+  maxClockDriftMs: 500,
+})
+
+export const MAX_STAKE = Number.MAX_SAFE_INTEGER
+
+export function checkParams(p: NetworkParams): void {
+  const intFields: (keyof NetworkParams)[] = [
+    'genesisTime',
+    'slotMs',
+    'stakeTtlSlots',
+    'reward',
+    'maxReadingsPerBlock',
+    'maxStakesPerBlock',
+    'maxBlockBytes',
+    'minBpm',
+    'maxBpm',
+    'maxClockDriftMs',
+  ]
+  for (const f of intFields) {
+    const v = p[f]
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      throw new RangeError(`network parameter ${f} must be a non-negative integer, got ${String(v)}`)
+    }
+  }
+  if (p.slotMs < 50) throw new RangeError('network parameter slotMs must be at least 50')
+  if (p.stakeTtlSlots < 4) throw new RangeError('network parameter stakeTtlSlots must be at least 4')
+  if (p.minBpm > p.maxBpm) throw new RangeError('network parameter minBpm must not exceed maxBpm')
+  if (typeof p.name !== 'string' || !/^[a-z0-9][a-z0-9-]{0,31}$/.test(p.name)) {
+    throw new RangeError('network name must be 1-32 characters of a-z, 0-9 and "-"')
+  }
+}
+
+/** The genesis block is fully determined by the parameters; its hash is the network id. */
+export function genesisHash(p: NetworkParams): Uint8Array {
+  checkParams(p)
+  return sha256(
+    encodeCanonical([
+      'pos-peer/genesis/v1',
+      p.name,
+      p.genesisTime,
+      p.slotMs,
+      p.stakeTtlSlots,
+      p.reward,
+      p.maxReadingsPerBlock,
+      p.maxStakesPerBlock,
+      p.maxBlockBytes,
+      p.minBpm,
+      p.maxBpm,
+      p.maxClockDriftMs,
+    ]),
+  )
+}
+
+export interface Network {
+  readonly params: NetworkParams
+  /** Genesis hash. */
+  readonly id: Uint8Array
+  readonly idHex: string
+}
+
+export function makeNetwork(overrides: Partial<NetworkParams> = {}): Network {
+  const params = Object.freeze({ ...DEFAULT_PARAMS, ...overrides })
+  const id = genesisHash(params)
+  return { params, id, idHex: toHex(id) }
+}
+
+/** Slot containing unix time `ms` (negative before genesis). */
+export function slotAt(p: NetworkParams, ms: number): number {
+  return Math.floor((ms - p.genesisTime) / p.slotMs)
+}
+
+export function slotStart(p: NetworkParams, slot: number): number {
+  return p.genesisTime + slot * p.slotMs
+}

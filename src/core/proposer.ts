@@ -1,0 +1,33 @@
+import { equalBytes, toHex } from './bytes.js'
+import type { BlockNode, Chain } from './chain.js'
+import type { Signer } from './crypto.js'
+import type { Mempool } from './mempool.js'
+import { type Block, createBlock } from './records.js'
+import { activeStake } from './state.js'
+
+/** True while the head chain holds a non-final block that carries records: votes are still needed. */
+export function needsVotes(chain: Chain, head: BlockNode = chain.head): boolean {
+  return chain.chainTo(head).some((n) => n.block !== undefined && (n.block.readings.length > 0 || n.block.stakes.length > 0))
+}
+
+/**
+ * The candidate this validator proposes at `slot`, or undefined when it has no weight or nothing
+ * to do (no pending records and nothing left to finalize: the network goes quiet).
+ */
+export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, slot: number): Block | undefined {
+  const head = chain.head
+  if (slot <= head.slot) return undefined
+  const pending = mempool.pending(chain, head)
+  const hasWork = pending.readings.length > 0 || pending.stakes.length > 0 || needsVotes(chain, head)
+  if (!hasWork) return undefined
+  const weight = activeStake(chain.net.params, head.state, toHex(signer.publicKey), slot)
+  const joining = pending.stakes.some((s) => equalBytes(s.validator, signer.publicKey) && s.stake > 0)
+  if (weight === 0 && !joining) return undefined
+  // Counts are bounded by the mempool; bytes are bounded here: halve the readings until it fits.
+  let readings = pending.readings
+  for (;;) {
+    const block = createBlock(chain.net, signer, { height: head.height + 1, slot, parent: head.hash, readings, stakes: pending.stakes })
+    if (block.bytes.byteLength <= chain.net.params.maxBlockBytes || readings.length === 0) return block
+    readings = readings.slice(0, Math.floor(readings.length / 2))
+  }
+}

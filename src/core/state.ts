@@ -1,0 +1,102 @@
+import { toHex } from './bytes.js'
+import { decodeCanonical, encodeCanonical, expectArray, expectBytes, expectUint } from './encoding.js'
+import { BlockError } from './errors.js'
+import type { NetworkParams } from './params.js'
+import type { Block } from './records.js'
+
+export interface StakeEntry {
+  readonly stake: number
+  readonly seq: number
+  /** Slot of the block that included the latest announcement; the stake lapses stakeTtlSlots later. */
+  readonly renewedSlot: number
+}
+
+export interface Account {
+  readonly balance: number
+  readonly won: number
+}
+
+/**
+ * The state after a block: stake table and accounts, keyed by the hex public key. Immutable: a
+ * block's state is a copy of its parent's with the block applied.
+ */
+export interface ChainState {
+  readonly stakes: ReadonlyMap<string, StakeEntry>
+  readonly accounts: ReadonlyMap<string, Account>
+}
+
+export const EMPTY_STATE: ChainState = { stakes: new Map(), accounts: new Map() }
+
+/** Stake that counts at `slot`: registered, not retired (stake 0), renewed within the TTL. */
+export function activeStake(p: NetworkParams, state: ChainState, key: string, slot: number): number {
+  const e = state.stakes.get(key)
+  if (e === undefined || e.stake === 0 || slot - e.renewedSlot > p.stakeTtlSlots) return 0
+  return e.stake
+}
+
+export function activeValidators(p: NetworkParams, state: ChainState, slot: number): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const key of state.stakes.keys()) {
+    const s = activeStake(p, state, key, slot)
+    if (s > 0) out.set(key, s)
+  }
+  return out
+}
+
+export function totalActiveStake(p: NetworkParams, state: ChainState, slot: number): number {
+  let total = 0
+  for (const s of activeValidators(p, state, slot).values()) total += s
+  return total
+}
+
+/**
+ * The state transition. Stake announcements must carry a seq above the one in the parent state
+ * (one announcement per validator per block); the proposer is credited the block reward.
+ */
+export function applyBlock(p: NetworkParams, parent: ChainState, block: Block): ChainState {
+  const stakes = new Map(parent.stakes)
+  const seen = new Set<string>()
+  for (const a of block.stakes) {
+    const key = toHex(a.validator)
+    if (seen.has(key)) throw new BlockError('REJECT', 'DUPLICATE_IN_BLOCK', { record: 'stake', validator: key })
+    seen.add(key)
+    const prev = stakes.get(key)
+    if (prev !== undefined && a.seq <= prev.seq) {
+      throw new BlockError('REJECT', 'STALE_SEQ', { validator: key, seq: a.seq, current: prev.seq })
+    }
+    stakes.set(key, { stake: a.stake, seq: a.seq, renewedSlot: block.slot })
+  }
+  const accounts = new Map(parent.accounts)
+  const proposer = toHex(block.proposer)
+  const acc = accounts.get(proposer) ?? { balance: 0, won: 0 }
+  accounts.set(proposer, { balance: acc.balance + p.reward, won: acc.won + 1 })
+  return { stakes, accounts }
+}
+
+export function encodeState(state: ChainState): Uint8Array {
+  const stakes = [...state.stakes].map(([k, e]) => [Buffer.from(k, 'hex'), e.stake, e.seq, e.renewedSlot])
+  const accounts = [...state.accounts].map(([k, a]) => [Buffer.from(k, 'hex'), a.balance, a.won])
+  return encodeCanonical([stakes, accounts])
+}
+
+export function decodeState(bytes: Uint8Array): ChainState {
+  const [s, a] = expectArray(decodeCanonical(bytes, 64 * 1024 * 1024), 'state', 2)
+  const stakes = new Map<string, StakeEntry>()
+  for (const row of expectArray(s, 'state.stakes')) {
+    const [k, stake, seq, renewedSlot] = expectArray(row, 'state.stake', 4)
+    stakes.set(toHex(expectBytes(k, 'key', 32)), {
+      stake: expectUint(stake, 'stake'),
+      seq: expectUint(seq, 'seq'),
+      renewedSlot: expectUint(renewedSlot, 'renewedSlot'),
+    })
+  }
+  const accounts = new Map<string, Account>()
+  for (const row of expectArray(a, 'state.accounts')) {
+    const [k, balance, won] = expectArray(row, 'state.account', 3)
+    accounts.set(toHex(expectBytes(k, 'key', 32)), {
+      balance: expectUint(balance, 'balance'),
+      won: expectUint(won, 'won'),
+    })
+  }
+  return { stakes, accounts }
+}

@@ -1,0 +1,109 @@
+import { encode } from 'cborg'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { RecordError } from '../../src/core/errors.js'
+import {
+  createBlock,
+  createReading,
+  createStake,
+  decodeBlock,
+  decodeReading,
+  decodeStake,
+  encodeReading,
+  encodeStake,
+  verifyBlockSignature,
+  verifyReadingSignature,
+} from '../../src/core/records.js'
+import { makeNetwork } from '../../src/core/params.js'
+import { testNetwork, testSigner } from '../helpers/fixtures.js'
+
+const net = testNetwork()
+
+describe('records', () => {
+  it('round-trips a block through its canonical encoding with the same hash', async () => {
+    const a = await testSigner('a')
+    const r = createReading(net, a, 72, 1_000)
+    const s = createStake(net, a, 100, 1)
+    const b = createBlock(net, a, { height: 1, slot: 5, parent: net.id, readings: [r], stakes: [s] })
+    const back = decodeBlock(net, b.bytes)
+    expect(back.hashHex).toBe(b.hashHex)
+    expect(back.readings[0].idHex).toBe(r.idHex)
+    expect(back.stakes[0].stake).toBe(100)
+    expect(verifyBlockSignature(net, back)).toBe(true)
+    expect(decodeReading(encodeReading(r)).idHex).toBe(r.idHex)
+    expect(decodeStake(encodeStake(s)).idHex).toBe(s.idHex)
+  })
+
+  it('hashes the proposer: the same content from two validators has two hashes', async () => {
+    const [a, b] = [await testSigner('a'), await testSigner('b')]
+    const content = { height: 1, slot: 5, parent: net.id, readings: [], stakes: [] }
+    expect(createBlock(net, a, content).hashHex).not.toBe(createBlock(net, b, content).hashHex)
+  })
+
+  it('binds signatures to the network and the record type', async () => {
+    const a = await testSigner('a')
+    const other = makeNetwork({ name: 'othernet' })
+    const r = createReading(net, a, 72, 1_000)
+    expect(verifyReadingSignature(net, r)).toBe(true)
+    expect(verifyReadingSignature(other, r)).toBe(false)
+    // A stake signature over the same fields is not a reading signature.
+    const s = createStake(net, a, 72, 1_000)
+    expect(verifyReadingSignature(net, { ...r, signature: s.signature })).toBe(false)
+  })
+
+  it('decoding any bytes gives a typed value or a RecordError, never anything else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => {
+        for (const decode of [() => decodeBlock(net, bytes), () => decodeReading(bytes), () => decodeStake(bytes)]) {
+          try {
+            decode()
+          } catch (err) {
+            expect(err).toBeInstanceOf(RecordError)
+          }
+        }
+      }),
+      { numRuns: 2000, seed: 42 },
+    )
+  })
+
+  it('decoding structured junk (wrong types, lengths, floats, big ints) gives a RecordError', () => {
+    const junk = fc.letrec((tie) => ({
+      value: fc.oneof(
+        fc.integer(),
+        fc.double(),
+        fc.bigInt({ min: 2n ** 60n, max: 2n ** 64n - 1n }),
+        fc.string(),
+        fc.uint8Array({ maxLength: 70 }),
+        fc.constant(null),
+        fc.array(tie('value'), { maxLength: 8 }),
+      ),
+    }))
+    fc.assert(
+      fc.property(fc.array(junk.value, { maxLength: 8 }), (value) => {
+        const bytes = encode(value)
+        expect(() => decodeBlock(net, bytes)).toThrow(RecordError)
+        expect(() => decodeReading(bytes)).toThrow(RecordError)
+      }),
+      { numRuns: 1000, seed: 7 },
+    )
+  })
+
+  it('refuses non-canonical encodings (the same value, other bytes)', async () => {
+    const a = await testSigner('a')
+    const r = createReading(net, a, 72, 1_000)
+    const bytes = encodeReading(r)
+    // 0x84 = array(4); write it as a non-minimal length (0x98 0x04).
+    const loose = new Uint8Array([0x98, 0x04, ...bytes.subarray(1)])
+    expect(() => decodeReading(loose)).toThrow(RecordError)
+  })
+
+  it('refuses oversized input before decoding it', () => {
+    const big = new Uint8Array(net.params.maxBlockBytes + 1)
+    try {
+      decodeBlock(net, big)
+      expect.unreachable()
+    } catch (err) {
+      expect((err as RecordError).code).toBe('OVERSIZED')
+    }
+  })
+})

@@ -1,0 +1,37 @@
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { sha256, type Signer, signerFromLibp2pKey } from '../../src/core/crypto.js'
+import { utf8 } from '../../src/core/bytes.js'
+import { makeNetwork, type Network, type NetworkParams, slotStart } from '../../src/core/params.js'
+
+/** A deterministic signer: the same name gives the same key in every run. */
+export async function testSigner(name: string): Promise<Signer> {
+  const key = await generateKeyPairFromSeed('Ed25519', sha256(utf8(`pos-peer test key ${name}`)))
+  return signerFromLibp2pKey(key)
+}
+
+export async function testSigners(n: number, prefix = 'v'): Promise<Signer[]> {
+  return Promise.all(Array.from({ length: n }, (_, i) => testSigner(`${prefix}${i}`)))
+}
+
+export const TEST_PARAMS: Partial<NetworkParams> = { name: 'testnet', slotMs: 1000, stakeTtlSlots: 50 }
+
+export function testNetwork(overrides: Partial<NetworkParams> = {}): Network {
+  return makeNetwork({ ...TEST_PARAMS, ...overrides })
+}
+
+/** Unix ms in the middle of `slot`. */
+export function timeOf(net: Network, slot: number): number {
+  return slotStart(net.params, slot) + Math.floor(net.params.slotMs / 2)
+}
+
+/** A small seeded PRNG (mulberry32) for test scenarios; never used by the protocol. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
