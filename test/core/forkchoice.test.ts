@@ -1,0 +1,244 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import { toHex } from '../../src/core/bytes.js'
+import { type BlockNode, Chain } from '../../src/core/chain.js'
+import type { Signer } from '../../src/core/crypto.js'
+import { BlockError } from '../../src/core/errors.js'
+import { compareEntrants, lotteryWinner, ticketFor } from '../../src/core/lottery.js'
+import { type Block, createBlock, createStake, type StakeAnnouncement } from '../../src/core/records.js'
+import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
+
+const net = testNetwork({ stakeTtlSlots: 20 })
+let signers: Signer[]
+const seqs = new Map<string, number>()
+
+beforeAll(async () => {
+  signers = await testSigners(40, 'fc')
+})
+
+function stake(v: Signer, amount: number): StakeAnnouncement {
+  const key = toHex(v.publicKey)
+  const seq = (seqs.get(key) ?? 0) + 1
+  seqs.set(key, seq)
+  return createStake(net, v, amount, seq)
+}
+
+function blockOn(v: Signer, parent: { hash: Uint8Array; height: number }, slot: number, stakes: StakeAnnouncement[] = []): Block {
+  return createBlock(net, v, { height: parent.height + 1, slot, parent: parent.hash, readings: [], stakes })
+}
+
+function importAll(chain: Chain, blocks: Block[], slot: number): void {
+  for (const b of blocks) chain.import(b, timeOf(net, slot))
+}
+
+/**
+ * Validators 0..n-1 with the given stakes: block 1 registers everyone, block 2 follows, then every
+ * validator votes for block 2 at slot 3, which makes block 2 final. Returns the chain and block 2.
+ */
+function bootstrap(stakes: number[], reverse = false, offset = 0): { chain: Chain; b2: Block; votes: Block[] } {
+  seqs.clear()
+  const chain = new Chain(net)
+  const vs = signers.slice(offset, offset + stakes.length)
+  const b1 = blockOn(vs[0], { hash: net.id, height: 0 }, 1, vs.map((v, i) => stake(v, stakes[i])))
+  const b2 = blockOn(vs[0], b1, 2)
+  const votes = vs.map((v) => blockOn(v, b2, 3))
+  importAll(chain, [b1, b2, ...(reverse ? [...votes].reverse() : votes)], 3)
+  expect(chain.root.hashHex).toBe(b2.hashHex)
+  return { chain, b2, votes }
+}
+
+function expectedWinner(parent: Block, candidates: Block[], weights: number[]): Block {
+  const entrants = candidates.map((c, i) => ({ ln: ticketFor(parent.hash, c.proposer), weight: weights[i], hash: c.hash, c }))
+  return (lotteryWinner(entrants) as { c: Block }).c
+}
+
+describe('fork choice', () => {
+  it('fresh siblings: the lottery winner is the head, whatever the arrival order', () => {
+    const { chain, b2, votes } = bootstrap([10, 30, 60])
+    const winner = expectedWinner(b2, votes, [10, 30, 60])
+    expect(chain.head.hashHex).toBe(winner.hashHex)
+    const reversed = bootstrap([10, 30, 60], true)
+    expect(reversed.chain.head.hashHex).toBe(winner.hashHex)
+  })
+
+  it('once votes land, a later candidate with a better ticket does not take over', () => {
+    const stakes = [25, 25, 25, 25]
+    seqs.clear()
+    const chain = new Chain(net)
+    const vs = signers.slice(0, 4)
+    const b1 = blockOn(vs[0], { hash: net.id, height: 0 }, 1, vs.map((v, i) => stake(v, stakes[i])))
+    const b2 = blockOn(vs[0], b1, 2)
+    importAll(chain, [b1, b2], 2)
+    const candidates = vs.map((v) => blockOn(v, b2, 3))
+    const best = expectedWinner(b2, candidates, stakes)
+    const others = candidates.filter((c) => c !== best)
+    importAll(chain, others, 3)
+    const early = chain.head
+    // Two validators (50%: votes, but not enough to finalize) build on the early winner at slot 4.
+    const votes = vs
+      .filter((v) => toHex(v.publicKey) !== toHex(best.proposer))
+      .slice(0, 2)
+      .map((v) => blockOn(v, early.block as Block, 4))
+    importAll(chain, votes, 4)
+    expect(chain.root.height).toBe(2)
+    chain.import(best, timeOf(net, 4))
+    expect(chain.get(best.hashHex)).toBeDefined()
+    // Without those votes the late candidate would have won the lottery.
+    expect(compareEntrants(chain.get(best.hashHex) as BlockNode, early)).toBeLessThan(0)
+    let n = chain.head
+    while (n.height > 3) n = chain.get(n.parentHex as string) as typeof n
+    expect(n.hashHex).toBe(early.hashHex)
+  })
+
+  it('a private chain built by a 5% validator never becomes head', () => {
+    // The 35% validator is offline, so the public side (60%) cannot finalize: fork choice alone decides.
+    // Several key sets, so that in some the private chain also wins the lottery at the fork.
+    let privateWonLottery = 0
+    for (let offset = 0; offset < 36; offset++) {
+      const { chain } = bootstrap([5, 30, 30, 35], false, offset)
+      const [small, b, c] = signers.slice(offset)
+      const base = chain.head.block as Block
+      const privateChain: Block[] = []
+      let priv = base
+      for (let s = 4; s < 20; s++) {
+        priv = blockOn(small, priv, s)
+        privateChain.push(priv)
+      }
+      let pub = base
+      for (let s = 4; s < 9; s++) {
+        importAll(chain, [b, c].map((v) => blockOn(v, pub, s)), s)
+        pub = chain.head.block as Block
+      }
+      expect(chain.root.height).toBe(2)
+      const firstPublic = chain.chainTo().find((n) => n.height === base.height + 1) as BlockNode
+      importAll(chain, privateChain, 20)
+      expect(chain.head.hashHex).toBe(pub.hashHex)
+      expect(chain.head.height).toBeLessThan(priv.height)
+      if (compareEntrants(chain.get(privateChain[0].hashHex) as BlockNode, firstPublic) < 0) privateWonLottery++
+    }
+    expect(privateWonLottery).toBeGreaterThan(0)
+  })
+})
+
+/** Two sides build their own chains for `slots` slots from the common head. */
+function partition(stakes: number[], sideA: number[], slots: number, slowA = false, offset = 0) {
+  const { chain, b2, votes } = bootstrap(stakes, false, offset)
+  const vs = signers.slice(offset, offset + stakes.length)
+  const start = chain.head.block as Block
+  const viewA = new Chain(net, { root: { block: b2, hash: b2.hash, height: b2.height, slot: b2.slot, state: chain.root.state } })
+  const viewB = new Chain(net, { root: { block: b2, hash: b2.hash, height: b2.height, slot: b2.slot, state: chain.root.state } })
+  importAll(viewA, votes, 3)
+  importAll(viewB, votes, 3)
+  const blocks: Block[] = []
+  const grow = (view: Chain, members: Signer[], slot: number) => {
+    const parent = view.head.block as Block
+    const round = members.map((v) => blockOn(v, parent, slot))
+    importAll(view, round, slot)
+    blocks.push(...round)
+  }
+  const a = vs.filter((_, i) => sideA.includes(i))
+  const b = vs.filter((_, i) => !sideA.includes(i))
+  for (let s = 4; s < 4 + slots; s++) {
+    if (!slowA || s % 2 === 0) grow(viewA, a, s)
+    grow(viewB, b, s)
+  }
+  return { chain, start, viewA, viewB, blocks, rootBefore: chain.root.hashHex }
+}
+
+describe('partitions and finality', () => {
+  it('60/40 split: nobody finalizes during the split; on healing the 60% branch wins even when shorter', () => {
+    let minorityWonLottery = 0
+    for (let offset = 0; offset < 8; offset++) {
+      // side A (60%) proposes every other slot only, so B's branch (40%) is twice as long.
+      const { viewA, viewB, blocks, start } = partition([60, 20, 20], [0], 8, true, offset)
+      expect(viewB.head.height).toBeGreaterThan(viewA.head.height + 2)
+      expect(viewA.root.height).toBe(2)
+      expect(viewB.root.height).toBe(2)
+      const forkA = viewA.chainTo().find((n) => n.height === start.height + 1) as BlockNode
+      const forkB = viewB.chainTo().find((n) => n.height === start.height + 1) as BlockNode
+      if (compareEntrants(forkB, forkA) < 0) minorityWonLottery++
+      // heal: each side receives everything
+      for (const view of [viewA, viewB]) {
+        for (const b of blocks) {
+          try {
+            view.import(b, timeOf(net, 12))
+          } catch (err) {
+            expect((err as BlockError).code).toBe('ALREADY_KNOWN')
+          }
+        }
+      }
+      expect(viewA.head.hashHex).toBe(viewB.head.hashHex)
+      expect(viewB.head.proposerHex).toBe(toHex(signers[offset].publicKey))
+    }
+    expect(minorityWonLottery).toBeGreaterThan(0)
+  })
+
+  it('70/30 split: only the 70% side finalizes, and the 30% side joins it on healing', () => {
+    const { viewA, viewB, blocks } = partition([40, 30, 30], [0, 1], 6)
+    expect(viewA.root.height).toBeGreaterThan(3)
+    expect(viewB.root.height).toBe(2)
+    const finalA = viewA.root.hashHex
+    for (const b of blocks) {
+      try {
+        viewB.import(b, timeOf(net, 11))
+      } catch (err) {
+        // its own blocks are known, or pruned once the other branch became final
+        expect(['ALREADY_KNOWN', 'UNKNOWN_PARENT', 'BELOW_FINALIZED']).toContain((err as BlockError).code)
+      }
+    }
+    expect(viewB.get(finalA)).toBeDefined()
+    expect(viewB.root.height).toBe(viewA.root.height)
+    expect(viewB.head.hashHex).toBe(viewA.head.hashHex)
+  })
+
+  it('a finalized block is never reverted: a heavier late branch below the root is refused', () => {
+    const { viewA } = partition([40, 30, 30], [0, 1], 6)
+    const root = viewA.root
+    // A conflicting block at the root's height on its parent: below finality, ignored.
+    const parent = viewA.root.block as Block
+    const fork = blockOn(signers[2], { hash: parent.parent, height: parent.height - 1 }, 20)
+    expect(() => viewA.import(fork, timeOf(net, 20))).toThrow(BlockError)
+    expect(viewA.root).toBe(root)
+  })
+
+  it('finality resumes after a validator leaves (stake 0)', () => {
+    const { chain } = bootstrap([30, 30, 40])
+    const [a, b, c] = signers
+    let head = chain.head.block as Block
+    // C is silent: 60% of the stake votes, nothing new becomes final.
+    for (let s = 4; s < 8; s++) {
+      importAll(chain, [a, b].map((v) => blockOn(v, head, s)), s)
+      head = chain.head.block as Block
+    }
+    const stuck = chain.root.height
+    expect(stuck).toBeLessThanOrEqual(3)
+    // C's leave is included in a block by A; then A and B are all the active stake.
+    importAll(chain, [blockOn(a, head, 8, [stake(c, 0)])], 8)
+    head = chain.head.block as Block
+    for (let s = 9; s < 12; s++) {
+      importAll(chain, [a, b].map((v) => blockOn(v, head, s)), s)
+      head = chain.head.block as Block
+    }
+    expect(chain.root.height).toBeGreaterThan(stuck + 2)
+  })
+
+  it("finality resumes after a crashed validator's stake expires (and not before)", () => {
+    const { chain } = bootstrap([30, 30, 40])
+    const [a, b] = signers
+    let head = chain.head.block as Block
+    const ttl = net.params.stakeTtlSlots
+    let lastRoot = chain.root.height
+    let resumedAt = -1
+    for (let s = 4; s < 4 + ttl + 6; s++) {
+      // A and B renew their stake every 10 slots; C has crashed after slot 3.
+      // (both candidates carry the renewals, as the mempool rule makes them do)
+      const renew = s % 10 === 0 ? [stake(a, 30), stake(b, 30)] : []
+      importAll(chain, [blockOn(a, head, s, renew), blockOn(b, head, s, renew)], s)
+      head = chain.head.block as Block
+      if (chain.root.height > lastRoot && resumedAt < 0 && s > 4) resumedAt = s
+      lastRoot = chain.root.height
+    }
+    // C registered at slot 1: it counts until slot 1 + ttl.
+    expect(resumedAt).toBeGreaterThan(1 + ttl)
+    expect(resumedAt).toBeLessThanOrEqual(1 + ttl + 3)
+  })
+})

@@ -1,0 +1,179 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import { toHex } from '../../src/core/bytes.js'
+import { Chain } from '../../src/core/chain.js'
+import type { Signer } from '../../src/core/crypto.js'
+import { encodeCanonical } from '../../src/core/encoding.js'
+import { BlockError } from '../../src/core/errors.js'
+import { makeNetwork } from '../../src/core/params.js'
+import { type Block, createBlock, createReading, createStake, decodeBlock, type Reading } from '../../src/core/records.js'
+import { testNetwork, testSigner, timeOf } from '../helpers/fixtures.js'
+
+const net = testNetwork({ maxReadingsPerBlock: 8, maxStakesPerBlock: 4, maxBlockBytes: 4096 })
+
+let a: Signer
+let b: Signer
+let chain: Chain
+let b1: Block
+
+beforeAll(async () => {
+  a = await testSigner('a')
+  b = await testSigner('b')
+})
+
+/** A chain with one block at slot 10 by `a` (stake 100) holding one reading. */
+function setup(): { reading: Reading } {
+  chain = new Chain(net)
+  const reading = createReading(net, a, 70, timeOf(net, 9))
+  b1 = createBlock(net, a, { height: 1, slot: 10, parent: net.id, readings: [reading], stakes: [createStake(net, a, 100, 1)] })
+  chain.import(b1, timeOf(net, 10))
+  return { reading }
+}
+
+function expectCode(fn: () => unknown, code: string, action = 'REJECT'): void {
+  try {
+    fn()
+  } catch (err) {
+    expect(err).toBeInstanceOf(BlockError)
+    expect((err as BlockError).code).toBe(code)
+    expect((err as BlockError).action).toBe(action)
+    return
+  }
+  expect.unreachable(`expected ${code}`)
+}
+
+const child = (over: Partial<Parameters<typeof createBlock>[2]> = {}, signer: Signer = a) =>
+  createBlock(net, signer, { height: 2, slot: 11, parent: b1.hash, readings: [], stakes: [], ...over })
+
+describe('block validation: one test per rule', () => {
+  it('accepts a valid child', () => {
+    setup()
+    const r = chain.import(child(), timeOf(net, 11))
+    expect(r.head.height).toBe(2)
+  })
+
+  it('wrong height', () => {
+    setup()
+    expectCode(() => chain.import(child({ height: 3 }), timeOf(net, 11)), 'WRONG_HEIGHT')
+  })
+
+  it('unknown parent (ignored, to be fetched)', () => {
+    setup()
+    expectCode(() => chain.import(child({ parent: new Uint8Array(32).fill(9) }), timeOf(net, 11)), 'UNKNOWN_PARENT', 'IGNORE')
+  })
+
+  it('slot not after the parent', () => {
+    setup()
+    expectCode(() => chain.import(child({ slot: 10 }), timeOf(net, 11)), 'SLOT_NOT_AFTER_PARENT')
+  })
+
+  it('slot too far ahead of the local clock', () => {
+    setup()
+    expectCode(() => chain.import(child({ slot: 13 }), timeOf(net, 11)), 'FUTURE_SLOT')
+  })
+
+  it('bad signature', () => {
+    setup()
+    const good = child()
+    const sig = new Uint8Array(good.signature)
+    sig[0] ^= 1
+    expectCode(() => chain.import({ ...good, signature: sig }, timeOf(net, 11)), 'INVALID_SIGNATURE')
+  })
+
+  it('missing signature (zero bytes) is refused at decoding', () => {
+    setup()
+    const good = child()
+    const tuple = [2, 11, b1.hash, a.publicKey, [], [], new Uint8Array(0)]
+    expect(() => decodeBlock(net, encodeCanonical(tuple))).toThrow(/BAD_FIELD/)
+    expect(good.signature.byteLength).toBe(64)
+  })
+
+  it('tampered proposer field: the hash covers the proposer, so the signature no longer matches', () => {
+    setup()
+    const good = child()
+    const tampered = encodeCanonical([2, 11, b1.hash, b.publicKey, [], [], good.signature])
+    expectCode(() => chain.import(decodeBlock(net, tampered), timeOf(net, 11)), 'INVALID_SIGNATURE')
+  })
+
+  it('hash mismatch when fetched by hash', () => {
+    setup()
+    expectCode(() => chain.import(child(), timeOf(net, 11), new Uint8Array(32)), 'HASH_MISMATCH')
+  })
+
+  it('proposer with no weight', () => {
+    setup()
+    expectCode(() => chain.import(child({}, b), timeOf(net, 11)), 'NO_WEIGHT')
+  })
+
+  it('the join rule: a proposer with its own announcement has weight', () => {
+    setup()
+    const r = chain.import(child({ stakes: [createStake(net, b, 30, 1)] }, b), timeOf(net, 11))
+    expect(r.node.weight).toBe(30)
+  })
+
+  it('reading already in the chain', () => {
+    const { reading } = setup()
+    expectCode(() => chain.import(child({ readings: [reading] }), timeOf(net, 11)), 'READING_ALREADY_IN_CHAIN')
+  })
+
+  it('the same reading twice inside one block', () => {
+    setup()
+    const r = createReading(net, b, 80, timeOf(net, 10))
+    expectCode(() => chain.import(child({ readings: [r, r] }), timeOf(net, 11)), 'DUPLICATE_IN_BLOCK')
+  })
+
+  it('reading with a BPM out of range or a bad signature', () => {
+    setup()
+    expectCode(() => chain.import(child({ readings: [createReading(net, b, 999, timeOf(net, 10))] }), timeOf(net, 11)), 'BPM_OUT_OF_RANGE')
+    const r = createReading(net, b, 80, timeOf(net, 10))
+    const forged = { ...r, author: a.publicKey }
+    expectCode(() => chain.import(child({ readings: [forged as Reading] }), timeOf(net, 11)), 'INVALID_SIGNATURE')
+  })
+
+  it('reading time after the block slot', () => {
+    setup()
+    expectCode(() => chain.import(child({ readings: [createReading(net, b, 80, timeOf(net, 30))] }), timeOf(net, 11)), 'TIME_OUT_OF_RANGE')
+  })
+
+  it('oversized block and too many records', () => {
+    setup()
+    const many = Array.from({ length: 9 }, (_, i) => createReading(net, b, 60 + i, timeOf(net, 10)))
+    expectCode(() => chain.import(child({ readings: many }), timeOf(net, 11)), 'TOO_MANY_RECORDS')
+    const big = makeNetwork({ name: 'testnet', slotMs: 1000, stakeTtlSlots: 50, maxReadingsPerBlock: 8, maxStakesPerBlock: 4, maxBlockBytes: 512 })
+    const bigChain = new Chain(big)
+    const blk = createBlock(big, a, { height: 1, slot: 10, parent: big.id, readings: many.slice(0, 5), stakes: [createStake(big, a, 1, 1)] })
+    expectCode(() => bigChain.import(blk, timeOf(big, 10)), 'OVERSIZED')
+  })
+
+  it('wrong network: a block signed for another network id', () => {
+    setup()
+    const other = makeNetwork({ name: 'othernet' })
+    const foreign = createBlock(other, a, { height: 2, slot: 11, parent: b1.hash, readings: [], stakes: [] })
+    expectCode(() => chain.import(foreign, timeOf(net, 11)), 'INVALID_SIGNATURE')
+  })
+
+  it('stake announcement with a stale seq, or twice for one validator in a block', () => {
+    setup()
+    expectCode(() => chain.import(child({ stakes: [createStake(net, a, 50, 1)] }), timeOf(net, 11)), 'STALE_SEQ')
+    expectCode(
+      () => chain.import(child({ stakes: [createStake(net, a, 50, 2), createStake(net, a, 60, 3)] }), timeOf(net, 11)),
+      'DUPLICATE_IN_BLOCK',
+    )
+    const ok = chain.import(child({ stakes: [createStake(net, a, 50, 2)] }), timeOf(net, 11))
+    expect(ok.node.state.stakes.get(toHex(a.publicKey))?.stake).toBe(50)
+  })
+
+  it('a known block and a block below the finalized height are ignored', () => {
+    setup()
+    expectCode(() => chain.import(b1, timeOf(net, 11)), 'ALREADY_KNOWN', 'IGNORE')
+  })
+})
+
+describe('chain state', () => {
+  it('credits the reward and counts wins; a leave (stake 0) retires the validator but keeps its seq', () => {
+    setup()
+    const leave = chain.import(child({ stakes: [createStake(net, a, 0, 2)], slot: 11 }), timeOf(net, 11))
+    const key = toHex(a.publicKey)
+    expect(leave.node.state.accounts.get(key)).toEqual({ balance: 2, won: 2 })
+    expect(leave.node.state.stakes.get(key)).toEqual({ stake: 0, seq: 2, renewedSlot: 11 })
+  })
+})
