@@ -56,6 +56,8 @@ export interface ImportResult {
   readonly reorgDepth: number
   /** Blocks that became final, lowest first. */
   readonly finalized: readonly BlockNode[]
+  /** Hashes of blocks dropped because they do not descend from the new finalized block. */
+  readonly pruned: readonly string[]
 }
 
 export interface ChainOptions {
@@ -258,12 +260,13 @@ export class Chain {
     }
     // Reorg and newly canonical blocks are measured before pruning drops the old branch.
     const { canonical, reorgDepth } = this.diff(oldHead, head)
+    let pruned: string[] = []
     if (target !== undefined) {
-      this.prune(target)
+      pruned = this.prune(target)
       head = this.selectHead()
     }
     this.headNode = head
-    return { node: imported, oldHead, head, canonical, reorgDepth, finalized }
+    return { node: imported, oldHead, head, canonical, reorgDepth, finalized, pruned }
   }
 
   private diff(oldHead: BlockNode, newHead: BlockNode): { canonical: BlockNode[]; reorgDepth: number } {
@@ -281,7 +284,7 @@ export class Chain {
   }
 
   /** Make `newRoot` the root and drop every block that does not descend from it. */
-  private prune(newRoot: BlockNode): void {
+  private prune(newRoot: BlockNode): string[] {
     const keep = new Set<string>()
     const stack = [newRoot.hashHex]
     while (stack.length > 0) {
@@ -289,7 +292,15 @@ export class Chain {
       keep.add(h)
       for (const c of (this.nodes.get(h) as BlockNode).children) stack.push(c)
     }
-    for (const h of [...this.nodes.keys()]) if (!keep.has(h)) this.nodes.delete(h)
+    // The path from the old root up to the new one is final, not dropped.
+    for (let n = this.parentOf(newRoot); n !== undefined; n = this.parentOf(n)) keep.add(n.hashHex)
+    const pruned: string[] = []
+    for (const h of [...this.nodes.keys()]) {
+      if (!keep.has(h)) pruned.push(h)
+    }
+    for (let n = this.parentOf(newRoot); n !== undefined; n = this.parentOf(n)) this.nodes.delete(n.hashHex)
+    for (const h of pruned) this.nodes.delete(h)
     this.rootNode = newRoot
+    return pruned
   }
 }

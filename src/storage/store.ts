@@ -1,0 +1,221 @@
+import type { AbstractLevel } from 'abstract-level'
+import { ClassicLevel } from 'classic-level'
+import { MemoryLevel } from 'memory-level'
+import { toHex } from '../core/bytes.js'
+import type { ChainRoot, ImportResult } from '../core/chain.js'
+import { decodeCanonical, encodeCanonical, expectArray, expectUint } from '../core/encoding.js'
+import type { Network } from '../core/params.js'
+import {
+  type Block,
+  decodeBlock,
+  decodeReading,
+  decodeStake,
+  encodeReading,
+  encodeStake,
+  type Reading,
+  type StakeAnnouncement,
+} from '../core/records.js'
+import { decodeState, EMPTY_STATE, encodeState } from '../core/state.js'
+import { StoreError } from './errors.js'
+
+type Level = AbstractLevel<string | Buffer | Uint8Array, string, Uint8Array>
+
+/**
+ * Key layout (docs/PROTOCOL.md, "Storage"). Every change is one atomic batch.
+ *   b/<hash>      block bytes (final and not-yet-final blocks)
+ *   u/<hash>      marker: block is in the tree of not-yet-final blocks
+ *   h/<height>    hash of the final block at that height (zero-padded, so keys sort by height)
+ *   r/<id>        hash of the final block holding that reading
+ *   o/r/<id>      outbox: a reading typed on this peer, until final
+ *   o/s           outbox: this peer's latest stake announcement
+ *   m/network     network id; m/finalized [hash, height, slot]; m/state the finalized state
+ */
+const K = {
+  block: (h: string) => `b/${h}`,
+  unfinal: (h: string) => `u/${h}`,
+  height: (n: number) => `h/${n.toString().padStart(16, '0')}`,
+  reading: (id: string) => `r/${id}`,
+  outReading: (id: string) => `o/r/${id}`,
+  outStake: 'o/s',
+  network: 'm/network',
+  finalized: 'm/finalized',
+  state: 'm/state',
+}
+
+export interface LoadedChain {
+  readonly root: ChainRoot
+  readonly finalReadings: Set<string>
+  /** Not-yet-final blocks, lowest height first, to re-import into the tree. */
+  readonly unfinal: Block[]
+  readonly outboxReadings: Reading[]
+  readonly outboxStake: StakeAnnouncement | undefined
+}
+
+export interface StoreOptions {
+  /** Directory of the LevelDB; undefined keeps everything in memory. */
+  readonly path?: string
+}
+
+const utf8 = new TextEncoder()
+const text = new TextDecoder()
+
+export class Store {
+  readonly path: string
+  private readonly db: Level
+
+  constructor(
+    private readonly net: Network,
+    opts: StoreOptions = {},
+  ) {
+    this.path = opts.path ?? ':memory:'
+    this.db = (
+      opts.path === undefined
+        ? new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'view' })
+        : new ClassicLevel(opts.path, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    ) as unknown as Level
+  }
+
+  async open(): Promise<void> {
+    try {
+      await this.db.open()
+    } catch (err) {
+      throw this.openError(err)
+    }
+    const id = await this.db.get(K.network)
+    if (id === undefined) {
+      await this.db.put(K.network, this.net.id)
+    } else if (toHex(id) !== this.net.idHex) {
+      await this.db.close()
+      throw new StoreError(
+        'WRONG_NETWORK',
+        this.path,
+        `data dir ${this.path} holds network ${toHex(id).slice(0, 16)}, not ${this.net.idHex.slice(0, 16)}: use another --data-dir (or --name) for this network`,
+      )
+    }
+  }
+
+  private openError(err: unknown): StoreError {
+    const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string }
+    const code = e.cause?.code ?? e.code
+    if (code === 'LEVEL_LOCKED') {
+      return new StoreError('LOCKED', this.path, `data dir ${this.path} is in use by another pos-peer: stop it, or pick another --data-dir / --name`)
+    }
+    if (code === 'LEVEL_CORRUPTION' || code === 'LEVEL_INVALID_VALUE') {
+      return new StoreError('CORRUPT', this.path, `data dir ${this.path} is corrupt: move it away (nothing was changed) and start again`)
+    }
+    const reason = e.cause?.message ?? e.message ?? String(err)
+    return new StoreError('IO', this.path, `cannot open data dir ${this.path}: ${reason.split('\n')[0]}`)
+  }
+
+  async close(): Promise<void> {
+    if (this.db.status === 'open' || this.db.status === 'opening') await this.db.close()
+  }
+
+  private corrupt(what: string, err?: unknown): StoreError {
+    const reason = err instanceof Error ? `: ${err.message.slice(0, 120)}` : ''
+    return new StoreError('CORRUPT', this.path, `data dir ${this.path} is corrupt (${what}${reason}): move it away and start again`)
+  }
+
+  async loadChain(): Promise<LoadedChain> {
+    let root: ChainRoot = { block: undefined, hash: this.net.id, height: 0, slot: 0, state: EMPTY_STATE }
+    const fin = await this.db.get(K.finalized)
+    if (fin !== undefined) {
+      try {
+        const [hash, height, slot] = expectArray(decodeCanonical(fin, 1024), 'finalized', 3)
+        const hashHex = text.decode(hash as Uint8Array)
+        const bytes = await this.db.get(K.block(hashHex))
+        const stateBytes = await this.db.get(K.state)
+        if (bytes === undefined || stateBytes === undefined) throw new Error('finalized block or state missing')
+        const block = decodeBlock(this.net, bytes)
+        if (block.hashHex !== hashHex) throw new Error('finalized block hash mismatch')
+        root = { block, hash: block.hash, height: expectUint(height, 'height'), slot: expectUint(slot, 'slot'), state: decodeState(stateBytes) }
+      } catch (err) {
+        throw this.corrupt('finalized block', err)
+      }
+    }
+    const finalReadings = new Set<string>()
+    for await (const key of this.db.keys({ gt: 'r/', lt: 'r0' })) finalReadings.add(key.slice(2))
+    const unfinal: Block[] = []
+    const stale: string[] = []
+    try {
+      for await (const key of this.db.keys({ gt: 'u/', lt: 'u0' })) {
+        const bytes = await this.db.get(K.block(key.slice(2)))
+        const block = bytes === undefined ? undefined : decodeBlock(this.net, bytes)
+        // Left over when a process stopped before a losing branch was pruned: drop it now.
+        if (block !== undefined && block.height > root.height) unfinal.push(block)
+        else if (block === undefined || (await this.finalHashAt(block.height)) !== block.hashHex) stale.push(key.slice(2))
+      }
+      if (stale.length > 0) {
+        await this.db.batch(stale.flatMap((h) => [{ type: 'del' as const, key: K.unfinal(h) }, { type: 'del' as const, key: K.block(h) }]))
+      }
+      unfinal.sort((a, b) => a.height - b.height || a.slot - b.slot)
+      const outboxReadings: Reading[] = []
+      for await (const value of this.db.values({ gt: 'o/r/', lt: 'o/r0' })) outboxReadings.push(decodeReading(value))
+      const s = await this.db.get(K.outStake)
+      return { root, finalReadings, unfinal, outboxReadings, outboxStake: s === undefined ? undefined : decodeStake(s) }
+    } catch (err) {
+      throw this.corrupt('stored records', err)
+    }
+  }
+
+  /** Persist one import: the new block, what became final, what was dropped. One atomic batch. */
+  async saveImport(result: ImportResult): Promise<void> {
+    const batch = this.db.batch()
+    const b = result.node.block as Block
+    batch.put(K.block(b.hashHex), b.bytes)
+    batch.put(K.unfinal(b.hashHex), new Uint8Array(0))
+    for (const n of result.finalized) {
+      const fb = n.block as Block
+      batch.put(K.height(n.height), utf8.encode(n.hashHex))
+      batch.del(K.unfinal(n.hashHex))
+      for (const r of fb.readings) {
+        batch.put(K.reading(r.idHex), utf8.encode(n.hashHex))
+        batch.del(K.outReading(r.idHex))
+      }
+    }
+    const last = result.finalized.at(-1)
+    if (last !== undefined) {
+      batch.put(K.finalized, encodeCanonical([utf8.encode(last.hashHex), last.height, last.slot]))
+      batch.put(K.state, encodeState(last.state))
+    }
+    for (const h of result.pruned) {
+      batch.del(K.block(h))
+      batch.del(K.unfinal(h))
+    }
+    await batch.write()
+  }
+
+  async addOutboxReading(r: Reading): Promise<void> {
+    await this.db.put(K.outReading(r.idHex), encodeReading(r))
+  }
+
+  async setOutboxStake(s: StakeAnnouncement): Promise<void> {
+    await this.db.put(K.outStake, encodeStake(s))
+  }
+
+  async blockByHash(hashHex: string): Promise<Block | undefined> {
+    const bytes = await this.db.get(K.block(hashHex))
+    return bytes === undefined ? undefined : decodeBlock(this.net, bytes)
+  }
+
+  async finalHashAt(height: number): Promise<string | undefined> {
+    const v = await this.db.get(K.height(height))
+    return v === undefined ? undefined : text.decode(v)
+  }
+
+  /** Final blocks from `from` (inclusive), at most `count`, as stored bytes. */
+  async finalBlocksFrom(from: number, count: number): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = []
+    for await (const hash of this.db.values({ gte: K.height(from), lt: 'h0', limit: count })) {
+      const bytes = await this.db.get(K.block(text.decode(hash)))
+      if (bytes === undefined) throw this.corrupt(`final block ${text.decode(hash)} missing`)
+      out.push(bytes)
+    }
+    return out
+  }
+
+  async readingBlock(idHex: string): Promise<string | undefined> {
+    const v = await this.db.get(K.reading(idHex))
+    return v === undefined ? undefined : text.decode(v)
+  }
+}

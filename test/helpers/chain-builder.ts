@@ -1,0 +1,51 @@
+import { Chain, type ImportResult } from '../../src/core/chain.js'
+import type { Signer } from '../../src/core/crypto.js'
+import { Mempool } from '../../src/core/mempool.js'
+import type { Network } from '../../src/core/params.js'
+import { buildCandidate } from '../../src/core/proposer.js'
+import { createReading, createStake } from '../../src/core/records.js'
+import { timeOf } from './fixtures.js'
+
+/**
+ * Drives validators that all see every candidate at once (no network): each slot every validator
+ * proposes on the shared head. Used to make realistic chains for storage and sync tests.
+ */
+export class LockstepChain {
+  readonly chain: Chain
+  readonly mempool = new Mempool()
+  slot: number
+
+  constructor(
+    readonly net: Network,
+    readonly signers: Signer[],
+    stakes: number[],
+    chain?: Chain,
+    startSlot = 1,
+  ) {
+    this.chain = chain ?? new Chain(net)
+    this.slot = startSlot
+    signers.forEach((s, i) => this.mempool.addStake(createStake(net, s, stakes[i], 1)))
+  }
+
+  addReading(author: number, bpm: number): string {
+    const r = createReading(this.net, this.signers[author], bpm, timeOf(this.net, this.slot - 1))
+    this.mempool.addReading(r)
+    return r.idHex
+  }
+
+  /** One slot: every validator with work proposes; all candidates are imported. */
+  step(onImport?: (r: ImportResult) => void): ImportResult[] {
+    const now = timeOf(this.net, this.slot)
+    const candidates = this.signers.map((s) => buildCandidate(this.chain, this.mempool, s, this.slot))
+    const results: ImportResult[] = []
+    for (const c of candidates) {
+      if (c === undefined) continue
+      const r = this.chain.import(c, now)
+      results.push(r)
+      onImport?.(r)
+    }
+    this.mempool.pruneFinal(this.chain)
+    this.slot++
+    return results
+  }
+}

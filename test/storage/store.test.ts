@@ -1,0 +1,158 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Chain } from '../../src/core/chain.js'
+import { createReading } from '../../src/core/records.js'
+import { StoreError } from '../../src/storage/errors.js'
+import { loadOrCreateIdentity } from '../../src/storage/identity.js'
+import { Store } from '../../src/storage/store.js'
+import { LockstepChain } from '../helpers/chain-builder.js'
+import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
+import { makeNetwork } from '../../src/core/params.js'
+import { statSync } from 'node:fs'
+
+const net = testNetwork()
+const dirs: string[] = []
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'pos-peer-store-'))
+  dirs.push(d)
+  return d
+}
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
+
+/** Every final height 1..root has a block, every stored state matches a replay. */
+async function checkConsistent(store: Store): Promise<{ height: number; readings: number }> {
+  const loaded = await store.loadChain()
+  const chain = new Chain(net, { root: loaded.root, finalReadings: loaded.finalReadings })
+  for (const b of loaded.unfinal) {
+    try {
+      chain.import(b, Number.MAX_SAFE_INTEGER)
+    } catch (err) {
+      // a block whose parent was never written cannot exist: every write is one batch
+      throw new Error(`unfinal block does not import: ${(err as Error).message}`)
+    }
+  }
+  const blocks = await store.finalBlocksFrom(1, 1_000_000)
+  expect(blocks.length).toBe(loaded.root.height)
+  let readings = 0
+  const replay = new Chain(net)
+  for (const bytes of blocks) {
+    const { decodeBlock } = await import('../../src/core/records.js')
+    const b = decodeBlock(net, bytes)
+    readings += b.readings.length
+    // replaying the final chain into a fresh tree must work block after block
+    replay.import(b, Number.MAX_SAFE_INTEGER)
+  }
+  expect(loaded.finalReadings.size).toBe(readings)
+  return { height: loaded.root.height, readings }
+}
+
+describe('store', () => {
+  it('reopens with the same chain: root, final index, readings, tree and outbox', async () => {
+    const dir = await tempDir()
+    const signers = await testSigners(3, 's')
+    let store = new Store(net, { path: dir })
+    await store.open()
+    const lock = new LockstepChain(net, signers, [10, 30, 60])
+    const ids: string[] = []
+    for (let i = 0; i < 20; i++) {
+      ids.push(lock.addReading(i % 3, 70))
+      for (const r of lock.step()) await store.saveImport(r)
+    }
+    const outbox = createReading(net, signers[0], 99, timeOf(net, 1))
+    await store.addOutboxReading(outbox)
+    await store.close()
+
+    store = new Store(net, { path: dir })
+    await store.open()
+    const loaded = await store.loadChain()
+    expect(loaded.root.hash).toEqual(lock.chain.root.hash)
+    expect(loaded.root.state.stakes.size).toBe(3)
+    for (const id of ids.slice(0, 15)) expect(loaded.finalReadings.has(id)).toBe(true)
+    expect(loaded.outboxReadings.map((r) => r.idHex)).toEqual([outbox.idHex])
+    const again = new Chain(net, { root: loaded.root, finalReadings: loaded.finalReadings })
+    for (const b of loaded.unfinal) again.import(b, Number.MAX_SAFE_INTEGER)
+    expect(again.head.hashHex).toBe(lock.chain.head.hashHex)
+    await checkConsistent(store)
+    await store.close()
+  })
+
+  it('a writer killed with SIGKILL mid-loop leaves a store that reopens consistently', async () => {
+    const dir = await tempDir()
+    for (let round = 0; round < 2; round++) {
+      const child = spawn(join('node_modules', '.bin', 'vite-node'), ['test/helpers/store-writer.ts', dir, '100000'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+      let lines = 0
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('writer made no progress')), 60_000)
+        child.stdout.on('data', (d: Buffer) => {
+          lines += d.toString().split('\n').length - 1
+          if (lines >= 40 + round * 17) {
+            clearTimeout(timer)
+            child.kill('SIGKILL')
+            resolve()
+          }
+        })
+        child.on('exit', () => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+      await new Promise((r) => child.once('exit', r).once('close', r))
+      const store = new Store(net, { path: dir })
+      await store.open()
+      const { height } = await checkConsistent(store)
+      expect(height).toBeGreaterThan(10)
+      await store.close()
+    }
+  })
+
+  it('a data dir in use by another store gives one clear LOCKED error naming the path', async () => {
+    const dir = await tempDir()
+    const a = new Store(net, { path: dir })
+    await a.open()
+    const b = new Store(net, { path: dir })
+    await expect(b.open()).rejects.toThrow(StoreError)
+    await expect(b.open()).rejects.toMatchObject({ code: 'LOCKED', message: expect.stringContaining(dir) })
+    await a.close()
+  })
+
+  it('a garbage data dir gives a clear error naming the path, and is left untouched', async () => {
+    const dir = await tempDir()
+    await writeFile(join(dir, 'CURRENT'), 'garbage\n')
+    await writeFile(join(dir, 'MANIFEST-000001'), 'not a manifest')
+    const s = new Store(net, { path: dir })
+    const err = await s.open().then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(StoreError)
+    expect((err as StoreError).message).toContain(dir)
+    expect((err as StoreError).message.split('\n')).toHaveLength(1)
+  })
+
+  it('a data dir of another network is refused, not mixed', async () => {
+    const dir = await tempDir()
+    const a = new Store(net, { path: dir })
+    await a.open()
+    await a.close()
+    const b = new Store(makeNetwork({ name: 'othernet' }), { path: dir })
+    await expect(b.open()).rejects.toMatchObject({ code: 'WRONG_NETWORK' })
+  })
+
+  it('keeps the identity in a 0600 key file and reads it back', async () => {
+    const dir = await tempDir()
+    const k1 = await loadOrCreateIdentity(join(dir, 'p'))
+    const k2 = await loadOrCreateIdentity(join(dir, 'p'))
+    expect(k2.equals(k1)).toBe(true)
+    expect(statSync(join(dir, 'p', 'peer.key')).mode & 0o777).toBe(0o600)
+    await mkdir(join(dir, 'bad'))
+    await writeFile(join(dir, 'bad', 'peer.key'), 'junk')
+    await expect(loadOrCreateIdentity(join(dir, 'bad'))).rejects.toMatchObject({ code: 'CORRUPT' })
+  })
+})
