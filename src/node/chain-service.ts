@@ -1,0 +1,262 @@
+import { toHex } from '../core/bytes.js'
+import { Chain, type BlockNode, type ImportResult } from '../core/chain.js'
+import type { Signer } from '../core/crypto.js'
+import { BlockError, PosError, RecordError } from '../core/errors.js'
+import { Mempool } from '../core/mempool.js'
+import { OrphanPool } from '../core/orphans.js'
+import { type Network, slotAt } from '../core/params.js'
+import { buildCandidate } from '../core/proposer.js'
+import {
+  type Block,
+  checkReading,
+  checkStake,
+  createReading,
+  createStake,
+  type Reading,
+  type StakeAnnouncement,
+} from '../core/records.js'
+import type { Store } from '../storage/store.js'
+import { TypedEmitter } from './events.js'
+
+export interface ChainEvents {
+  /** A candidate was imported into the tree (local or from the network). */
+  candidate: { node: BlockNode; local: boolean }
+  /** A block joined the head chain (again, after a reorg). */
+  block: { node: BlockNode }
+  head: { node: BlockNode }
+  reorg: { from: BlockNode; to: BlockNode; depth: number }
+  finalized: { node: BlockNode }
+  /** One of this peer's candidates joined the head chain. */
+  won: { node: BlockNode }
+  /** A parent we do not have; the network layer fetches it by hash. */
+  'missing-parent': { parentHex: string; childHex: string }
+}
+
+export type Verdict = 'accept' | 'ignore' | 'reject'
+
+export interface ChainServiceOptions {
+  readonly net: Network
+  readonly store: Store
+  readonly signer: Signer
+  /** Unix ms; injected so tests can drive time. */
+  readonly now: () => number
+  /** The stake this peer wants (0: observer). */
+  readonly stake: number
+  readonly maxOrphans?: number
+}
+
+/**
+ * The peer's chain: fork choice, mempool, orphans, storage and this validator's own records. The
+ * network layer feeds it decoded records and gossips what it returns; it emits typed events.
+ */
+export class ChainService {
+  readonly events = new TypedEmitter<ChainEvents>()
+  readonly net: Network
+  readonly chain: Chain
+  readonly mempool = new Mempool()
+  readonly orphans: OrphanPool
+  readonly signer: Signer
+  readonly me: string
+  private readonly store: Store
+  private readonly now: () => number
+  private desiredStake: number
+  private ownSeq: number
+  private writes: Promise<void> = Promise.resolve()
+  private outbox = new Map<string, Reading>()
+
+  private constructor(opts: ChainServiceOptions, chain: Chain, ownSeq: number) {
+    this.net = opts.net
+    this.store = opts.store
+    this.signer = opts.signer
+    this.now = opts.now
+    this.desiredStake = opts.stake
+    this.chain = chain
+    this.ownSeq = ownSeq
+    this.me = toHex(opts.signer.publicKey)
+    this.orphans = new OrphanPool(opts.maxOrphans ?? 1024)
+  }
+
+  /** Load the chain from the store, re-import the tree, refill the mempool from the outbox. */
+  static async create(opts: ChainServiceOptions): Promise<ChainService> {
+    const loaded = await opts.store.loadChain()
+    const chain = new Chain(opts.net, { root: loaded.root, finalReadings: loaded.finalReadings })
+    const me = toHex(opts.signer.publicKey)
+    const seqInChain = loaded.root.state.stakes.get(me)?.seq ?? 0
+    const svc = new ChainService(opts, chain, Math.max(seqInChain, loaded.outboxStake?.seq ?? 0))
+    for (const b of loaded.unfinal) {
+      try {
+        svc.importAndPersist(b, false)
+      } catch {
+        // A stored block that no longer imports (e.g. its stake expired meanwhile) is dropped.
+      }
+    }
+    for (const r of loaded.outboxReadings) {
+      svc.outbox.set(r.idHex, r)
+      svc.mempool.addReading(r)
+    }
+    if (loaded.outboxStake !== undefined) svc.mempool.addStake(loaded.outboxStake)
+    await svc.flush()
+    return svc
+  }
+
+  get stake(): number {
+    return this.desiredStake
+  }
+
+  currentSlot(): number {
+    return slotAt(this.net.params, this.now())
+  }
+
+  /** Wait for every pending storage write. */
+  flush(): Promise<void> {
+    return this.writes
+  }
+
+  private persist(result: ImportResult): void {
+    this.writes = this.writes.then(() => this.store.saveImport(result))
+  }
+
+  private importAndPersist(block: Block, local: boolean, expectedHash?: Uint8Array): ImportResult {
+    const result = this.chain.import(block, this.now(), expectedHash)
+    this.persist(result)
+    // Every record of every candidate is kept until final: a losing candidate loses nothing.
+    for (const r of block.readings) if (!this.chain.finalReadings.has(r.idHex)) this.mempool.addReading(r)
+    for (const s of block.stakes) this.mempool.addStake(s)
+    this.emitImport(result, local)
+    return result
+  }
+
+  private emitImport(result: ImportResult, local: boolean): void {
+    this.events.emit('candidate', { node: result.node, local })
+    if (result.reorgDepth > 0) this.events.emit('reorg', { from: result.oldHead, to: result.head, depth: result.reorgDepth })
+    for (const node of result.canonical) {
+      this.events.emit('block', { node })
+      if (node.proposerHex === this.me) this.events.emit('won', { node })
+    }
+    if (result.head !== result.oldHead) this.events.emit('head', { node: result.head })
+    for (const node of result.finalized) {
+      this.events.emit('finalized', { node })
+      for (const r of node.block?.readings ?? []) this.outbox.delete(r.idHex)
+    }
+    if (result.finalized.length > 0) this.mempool.pruneFinal(this.chain)
+  }
+
+  /**
+   * A block from the network (gossip, or fetched by hash). Imports it and any orphans waiting for
+   * it. Unknown parent: kept as an orphan, 'missing-parent' is emitted, verdict 'ignore'.
+   */
+  receiveBlock(block: Block, expectedHash?: Uint8Array): Verdict {
+    try {
+      this.importAndPersist(block, false, expectedHash)
+    } catch (err) {
+      if (!(err instanceof BlockError)) throw err
+      if (err.code === 'UNKNOWN_PARENT') {
+        if (this.orphans.add(block)) this.events.emit('missing-parent', { parentHex: toHex(block.parent), childHex: block.hashHex })
+      }
+      if (err.action === 'REJECT') throw err
+      return 'ignore'
+    }
+    this.adoptOrphans(block.hashHex)
+    return 'accept'
+  }
+
+  private adoptOrphans(parentHex: string): void {
+    const queue = [parentHex]
+    while (queue.length > 0) {
+      for (const child of this.orphans.takeChildren(queue.shift() as string)) {
+        try {
+          this.importAndPersist(child, false)
+          queue.push(child.hashHex)
+        } catch {
+          // An invalid orphan is dropped; its sender was already answered.
+        }
+      }
+    }
+  }
+
+  /** A reading from the network: accept (new, valid), ignore (known or final) or throw a RecordError. */
+  receiveReading(r: Reading): Verdict {
+    checkReading(this.net, r)
+    if (r.time > this.now() + this.net.params.maxClockDriftMs + this.net.params.slotMs) {
+      throw new RecordError('REJECT', 'TIME_OUT_OF_RANGE', { time: r.time })
+    }
+    if (this.chain.finalReadings.has(r.idHex) || this.mempool.hasReading(r.idHex)) return 'ignore'
+    return this.mempool.addReading(r) ? 'accept' : 'ignore'
+  }
+
+  receiveStake(s: StakeAnnouncement): Verdict {
+    checkStake(this.net, s)
+    const key = toHex(s.validator)
+    if (s.seq <= (this.chain.root.state.stakes.get(key)?.seq ?? 0)) return 'ignore'
+    return this.mempool.addStake(s) ? 'accept' : 'ignore'
+  }
+
+  /** A BPM typed by this peer's user: checked, written to the outbox, then pending. */
+  async submitReading(bpm: number): Promise<Reading> {
+    const p = this.net.params
+    if (!Number.isSafeInteger(bpm) || bpm < p.minBpm || bpm > p.maxBpm) {
+      throw new RecordError('REJECT', 'BPM_OUT_OF_RANGE', { bpm }, `BPM must be a whole number from ${p.minBpm} to ${p.maxBpm}`)
+    }
+    const r = createReading(this.net, this.signer, bpm, this.now())
+    await this.store.addOutboxReading(r)
+    this.outbox.set(r.idHex, r)
+    this.mempool.addReading(r)
+    return r
+  }
+
+  /** Announce a stake (0 = leave) with the next seq; kept in the outbox until final. */
+  async announceStake(stake: number): Promise<StakeAnnouncement> {
+    if (!Number.isSafeInteger(stake) || stake < 0) throw new RangeError('stake must be a whole number >= 0')
+    this.desiredStake = stake
+    const seqInHead = this.chain.head.state.stakes.get(this.me)?.seq ?? 0
+    this.ownSeq = Math.max(this.ownSeq, seqInHead) + 1
+    const s = createStake(this.net, this.signer, stake, this.ownSeq)
+    await this.store.setOutboxStake(s)
+    this.mempool.addStake(s)
+    return s
+  }
+
+  /** The stake announcement to make at start or now (renewal), if any. */
+  stakeDue(slot: number): number | undefined {
+    const entry = this.chain.head.state.stakes.get(this.me)
+    const pending = this.ownSeq > (entry?.seq ?? 0)
+    if (pending) return undefined
+    if (entry === undefined || entry.stake !== this.desiredStake) {
+      return this.desiredStake > 0 || (entry?.stake ?? 0) > 0 ? this.desiredStake : undefined
+    }
+    if (entry.stake > 0 && slot - entry.renewedSlot > this.net.params.stakeTtlSlots / 2) return entry.stake
+    return undefined
+  }
+
+  /** True once the chain at the head holds this peer's latest announcement. */
+  ownStakeIncluded(): boolean {
+    return (this.chain.head.state.stakes.get(this.me)?.seq ?? 0) >= this.ownSeq
+  }
+
+  /** Slot tick: renew stake when due, then propose a candidate if there is work. */
+  async onSlot(slot: number): Promise<Block | undefined> {
+    const due = this.stakeDue(slot)
+    if (due !== undefined) await this.announceStake(due)
+    if (this.desiredStake === 0 && this.ownStakeIncluded()) return undefined
+    const block = buildCandidate(this.chain, this.mempool, this.signer, slot)
+    if (block === undefined) return undefined
+    this.importAndPersist(block, true)
+    return block
+  }
+
+  /** This peer's records not yet in the head chain, to gossip again. */
+  unconfirmed(): { readings: Reading[]; stakes: StakeAnnouncement[] } {
+    const readings = [...this.outbox.values()].filter((r) => !this.chain.readingInChain(r.idHex))
+    const stakes = this.ownStakeIncluded() ? [] : this.mempool.pending(this.chain).stakes.filter((s) => toHex(s.validator) === this.me)
+    return { readings, stakes }
+  }
+
+  outboxSize(): number {
+    return this.outbox.size
+  }
+}
+
+export function verdictOf(err: unknown): Verdict {
+  if (err instanceof PosError) return err.action === 'REJECT' ? 'reject' : 'ignore'
+  throw err
+}

@@ -1,0 +1,168 @@
+import type { Signer } from '../../src/core/crypto.js'
+import { BlockError } from '../../src/core/errors.js'
+import { type Network, slotStart } from '../../src/core/params.js'
+import { type Block, decodeBlock, type Reading, type StakeAnnouncement } from '../../src/core/records.js'
+import { ChainService } from '../../src/node/chain-service.js'
+import { Store } from '../../src/storage/store.js'
+import { prng } from '../helpers/fixtures.js'
+
+export interface SimOptions {
+  readonly net: Network
+  readonly signers: Signer[]
+  readonly stakes: number[]
+  readonly seed: number
+  /** Max delivery delay of a message, ms (uniform in [0, maxDelayMs]). Reordering follows. */
+  readonly maxDelayMs: number
+  /** Probability that one delivery (one sender, one receiver) is lost. */
+  readonly dropRate: number
+}
+
+type Message = { kind: 'block'; block: Block } | { kind: 'reading'; reading: Reading } | { kind: 'stake'; stake: StakeAnnouncement }
+
+interface Event {
+  readonly at: number
+  readonly seq: number
+  readonly run: () => Promise<void>
+}
+
+/**
+ * An in-memory network of ChainServices (the real peer logic, memory stores) on a virtual clock,
+ * with random delivery delays, reordering and drops. No sockets, no sleeps: deterministic per seed.
+ */
+export class Simulator {
+  readonly peers: ChainService[] = []
+  readonly submitted: string[] = []
+  readonly rejected: BlockError[] = []
+  private readonly rand: () => number
+  private readonly queue: Event[] = []
+  private seq = 0
+  private time: number
+  dropRate: number
+  /** When set, deliveries between these two groups are dropped (a partition). */
+  partition: ((from: number, to: number) => boolean) | undefined
+
+  private constructor(private readonly opts: SimOptions) {
+    this.rand = prng(opts.seed)
+    this.time = slotStart(opts.net.params, 1)
+    this.dropRate = opts.dropRate
+  }
+
+  static async create(opts: SimOptions): Promise<Simulator> {
+    const sim = new Simulator(opts)
+    for (let i = 0; i < opts.signers.length; i++) {
+      const store = new Store(opts.net, {})
+      await store.open()
+      const peer = await ChainService.create({ net: opts.net, store, signer: opts.signers[i], now: () => sim.time, stake: opts.stakes[i] })
+      peer.events.on('missing-parent', ({ parentHex }) => sim.fetchParent(i, parentHex))
+      sim.peers.push(peer)
+    }
+    return sim
+  }
+
+  get now(): number {
+    return this.time
+  }
+
+  private at(at: number, run: () => Promise<void>): void {
+    this.queue.push({ at, seq: this.seq++, run })
+  }
+
+  private broadcast(from: number, msg: Message): void {
+    for (let to = 0; to < this.peers.length; to++) {
+      if (to === from) continue
+      if (this.partition?.(from, to) === true) continue
+      if (this.rand() < this.dropRate) continue
+      this.at(this.time + Math.floor(this.rand() * this.opts.maxDelayMs), () => this.deliver(to, msg))
+    }
+  }
+
+  private async deliver(to: number, msg: Message): Promise<void> {
+    const peer = this.peers[to]
+    try {
+      if (msg.kind === 'block') {
+        // Blocks travel as bytes, as on the wire.
+        if (peer.receiveBlock(decodeBlock(this.opts.net, msg.block.bytes)) === 'accept') this.broadcastRelay(to, msg)
+      } else if (msg.kind === 'reading') {
+        peer.receiveReading(msg.reading)
+      } else {
+        peer.receiveStake(msg.stake)
+      }
+    } catch (err) {
+      if (err instanceof BlockError) this.rejected.push(err)
+      else throw err
+    }
+  }
+
+  /** Gossip relays accepted blocks once (the network dedupes by message id). */
+  private readonly relayed = new Set<string>()
+  private broadcastRelay(from: number, msg: Message & { kind: 'block' }): void {
+    const key = `${from}/${msg.block.hashHex}`
+    if (this.relayed.has(key)) return
+    this.relayed.add(key)
+    this.broadcast(from, msg)
+  }
+
+  /** Blocks-by-hash: ask a random peer that has the block. */
+  private fetchParent(to: number, parentHex: string): void {
+    const holders = this.peers.map((p, i) => ({ p, i })).filter(({ p, i }) => i !== to && p.chain.has(parentHex) && this.partition?.(i, to) !== true)
+    if (holders.length === 0) return
+    const { p } = holders[Math.floor(this.rand() * holders.length)]
+    const block = p.chain.get(parentHex)?.block
+    if (block === undefined) return
+    this.at(this.time + Math.floor(this.rand() * this.opts.maxDelayMs), async () => {
+      try {
+        this.peers[to].receiveBlock(block, block.hash)
+      } catch (err) {
+        if (err instanceof BlockError) this.rejected.push(err)
+        else throw err
+      }
+    })
+  }
+
+  async submitReading(peer: number, bpm: number): Promise<void> {
+    const r = await this.peers[peer].submitReading(bpm)
+    this.submitted.push(r.idHex)
+    this.broadcast(peer, { kind: 'reading', reading: r })
+  }
+
+  /** Run slots [from, to): slot ticks, re-gossip of unconfirmed records, `perSlot` hook for input. */
+  async runSlots(from: number, to: number, perSlot?: (slot: number) => Promise<void>): Promise<void> {
+    const p = this.opts.net.params
+    for (let slot = from; slot < to; slot++) {
+      const start = slotStart(p, slot)
+      this.at(start, async () => {
+        for (let i = 0; i < this.peers.length; i++) {
+          const block = await this.peers[i].onSlot(slot)
+          if (block !== undefined) this.broadcast(i, { kind: 'block', block })
+          if (slot % 3 === 0) {
+            const { readings, stakes } = this.peers[i].unconfirmed()
+            for (const r of readings) this.broadcast(i, { kind: 'reading', reading: r })
+            for (const s of stakes) this.broadcast(i, { kind: 'stake', stake: s })
+          }
+        }
+      })
+      if (perSlot !== undefined) this.at(start + Math.floor(p.slotMs / 3), () => perSlot(slot))
+      await this.drainUntil(start + p.slotMs)
+    }
+  }
+
+  private async drainUntil(until: number): Promise<void> {
+    for (;;) {
+      this.queue.sort((a, b) => a.at - b.at || a.seq - b.seq)
+      const next = this.queue[0]
+      if (next === undefined || next.at >= until) break
+      this.queue.shift()
+      this.time = Math.max(this.time, next.at)
+      await next.run()
+    }
+    this.time = until
+  }
+
+  /** Final chain of a peer as blocks, from its store. */
+  async finalChain(peer: number): Promise<Block[]> {
+    await this.peers[peer].flush()
+    const store = (this.peers[peer] as unknown as { store: Store }).store
+    const bytes = await store.finalBlocksFrom(1, 1_000_000)
+    return bytes.map((b) => decodeBlock(this.opts.net, b))
+  }
+}
