@@ -15,9 +15,17 @@ const out = cases.map((c, ci) => {
   const entrants = c.stakes.map((stake, i) => {
     const proposer = sha256(utf8(`pos-peer lottery vector proposer ${ci}/${i}`))
     const hash = sha256(utf8(`pos-peer lottery vector block ${ci}/${i}`))
-    return { proposer: toHex(proposer), stake, blockHash: toHex(hash), draw: drawFor(parent, proposer).toString(), ln: ticketFor(parent, proposer).toString() }
+    return {
+      proposer: toHex(proposer),
+      stake,
+      blockHash: toHex(hash),
+      draw: drawFor(parent, proposer).toString(),
+      ln: ticketFor(parent, proposer).toString(),
+    }
   })
-  const ranked = rankEntrants(entrants.map((e, i) => ({ ln: BigInt(e.ln), weight: e.stake, hash: Buffer.from(e.blockHash, 'hex'), i })))
+  const ranked = rankEntrants(
+    entrants.map((e, i) => ({ ln: BigInt(e.ln), weight: e.stake, hash: Buffer.from(e.blockHash, 'hex'), i })),
+  )
   return { name: c.name, parent: toHex(parent), entrants, ranking: ranked.map((r) => r.i) }
 })
 writeFileSync('test/vectors/lottery.json', `${JSON.stringify(out, null, 2)}\n`)

@@ -179,7 +179,12 @@ export class Chain {
     // Latest = highest slot; two candidates in one slot (equivocation): the lower hash, so every
     // peer keeps the same one whatever the arrival order.
     if (prev === undefined || node.slot > prev.slot || (node.slot === prev.slot && node.hashHex < prev.candidate)) {
-      this.votes.set(key, { slot: node.slot, candidate: node.hashHex, target: node.parentHex as string, weight: node.weight })
+      this.votes.set(key, {
+        slot: node.slot,
+        candidate: node.hashHex,
+        target: node.parentHex as string,
+        weight: node.weight,
+      })
     }
   }
 

@@ -1,11 +1,16 @@
 import { createHash, createPrivateKey, createPublicKey, hash, type KeyObject, sign, verify } from 'node:crypto'
-import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { toHex } from './bytes.js'
 
 export const HASH_BYTES = 32
 export const PUBLIC_KEY_BYTES = 32
 export const SIGNATURE_BYTES = 64
+
+/** One-shot sha256 returning node's Buffer (no copy), for hot paths. */
+export function sha256Buffer(data: Uint8Array): Buffer {
+  return hash('sha256', data, 'buffer') as unknown as Buffer
+}
 
 export function sha256(...parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return new Uint8Array(hash('sha256', parts[0], 'buffer'))

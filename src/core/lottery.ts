@@ -1,5 +1,5 @@
-import { compareBytes, concatBytes } from './bytes.js'
-import { sha256 } from './crypto.js'
+import { compareBytes } from './bytes.js'
+import { sha256Buffer } from './crypto.js'
 
 /**
  * The stake-weighted lottery: an exponential race computed in integer arithmetic only.
@@ -61,10 +61,17 @@ export function negLnFixed(n: bigint): bigint {
   return ((FRAC_BITS - k) * LN2_WIDE - lnM) >> GUARD
 }
 
+// Scratch input for the draw hash: parent (32 bytes) || proposer (32 bytes), reused to avoid an
+// allocation per candidate (ranking thousands of candidates is dominated by this hash).
+const drawInput = Buffer.alloc(64)
+
 /** The uniform draw of a proposer for a parent: an integer in [1, 2^64]. */
 export function drawFor(parentHash: Uint8Array, proposer: Uint8Array): bigint {
-  const h = sha256(concatBytes(parentHash, proposer))
-  return new DataView(h.buffer, h.byteOffset, 8).getBigUint64(0, false) + 1n
+  if (parentHash.byteLength !== 32 || proposer.byteLength !== 32)
+    throw new RangeError('drawFor takes two 32-byte values')
+  drawInput.set(parentHash, 0)
+  drawInput.set(proposer, 32)
+  return sha256Buffer(drawInput).readBigUInt64BE(0) + 1n
 }
 
 /** L = -ln(u) for this proposer on this parent (fixed point, 64 fraction bits). */
@@ -98,7 +105,12 @@ export function lotteryWinner<T extends Entrant>(entrants: readonly T[]): T | un
   return best
 }
 
-/** Full ranking, best first. */
+/**
+ * Full ranking, best first. Sorts on the truncated quotient floor(ln * 2^64 / weight), which orders
+ * strictly whenever it differs, and falls back to the exact comparison only on equal quotients.
+ */
 export function rankEntrants<T extends Entrant>(entrants: readonly T[]): T[] {
-  return [...entrants].sort(compareEntrants)
+  const keyed = entrants.map((e) => ({ e, q: (e.ln << FRAC_BITS) / BigInt(e.weight) }))
+  keyed.sort((a, b) => (a.q < b.q ? -1 : a.q > b.q ? 1 : compareEntrants(a.e, b.e)))
+  return keyed.map((k) => k.e)
 }

@@ -1,6 +1,6 @@
-import { encodeCanonical } from './encoding.js'
-import { sha256 } from './crypto.js'
 import { toHex } from './bytes.js'
+import { sha256 } from './crypto.js'
+import { encodeCanonical } from './encoding.js'
 
 /**
  * Network parameters. Every peer of one network uses the same values: they are hashed into the

@@ -7,7 +7,9 @@ import { activeStake } from './state.js'
 
 /** True while the head chain holds a non-final block that carries records: votes are still needed. */
 export function needsVotes(chain: Chain, head: BlockNode = chain.head): boolean {
-  return chain.chainTo(head).some((n) => n.block !== undefined && (n.block.readings.length > 0 || n.block.stakes.length > 0))
+  return chain
+    .chainTo(head)
+    .some((n) => n.block !== undefined && (n.block.readings.length > 0 || n.block.stakes.length > 0))
 }
 
 /**
@@ -26,7 +28,13 @@ export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, s
   // Counts are bounded by the mempool; bytes are bounded here: halve the readings until it fits.
   let readings = pending.readings
   for (;;) {
-    const block = createBlock(chain.net, signer, { height: head.height + 1, slot, parent: head.hash, readings, stakes: pending.stakes })
+    const block = createBlock(chain.net, signer, {
+      height: head.height + 1,
+      slot,
+      parent: head.hash,
+      readings,
+      stakes: pending.stakes,
+    })
     if (block.bytes.byteLength <= chain.net.params.maxBlockBytes || readings.length === 0) return block
     readings = readings.slice(0, Math.floor(readings.length / 2))
   }

@@ -1,5 +1,13 @@
 import { concatBytes, toHex, utf8 } from './bytes.js'
-import { addressOf, HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type Signer, sha256, verifySignature } from './crypto.js'
+import {
+  addressOf,
+  HASH_BYTES,
+  PUBLIC_KEY_BYTES,
+  SIGNATURE_BYTES,
+  type Signer,
+  sha256,
+  verifySignature,
+} from './crypto.js'
 import { decodeCanonical, encodeCanonical, expectArray, expectBytes, expectUint } from './encoding.js'
 import { RecordError } from './errors.js'
 import type { Network } from './params.js'

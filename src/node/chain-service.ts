@@ -1,5 +1,5 @@
 import { toHex } from '../core/bytes.js'
-import { Chain, type BlockNode, type ImportResult } from '../core/chain.js'
+import { type BlockNode, Chain, type ImportResult } from '../core/chain.js'
 import type { Signer } from '../core/crypto.js'
 import { BlockError, PosError, RecordError } from '../core/errors.js'
 import { Mempool } from '../core/mempool.js'
@@ -128,7 +128,8 @@ export class ChainService {
 
   private emitImport(result: ImportResult, local: boolean): void {
     this.events.emit('candidate', { node: result.node, local })
-    if (result.reorgDepth > 0) this.events.emit('reorg', { from: result.oldHead, to: result.head, depth: result.reorgDepth })
+    if (result.reorgDepth > 0)
+      this.events.emit('reorg', { from: result.oldHead, to: result.head, depth: result.reorgDepth })
     for (const node of result.canonical) {
       this.events.emit('block', { node })
       if (node.proposerHex === this.me) this.events.emit('won', { node })
@@ -151,7 +152,8 @@ export class ChainService {
     } catch (err) {
       if (!(err instanceof BlockError)) throw err
       if (err.code === 'UNKNOWN_PARENT') {
-        if (this.orphans.add(block)) this.events.emit('missing-parent', { parentHex: toHex(block.parent), childHex: block.hashHex })
+        if (this.orphans.add(block))
+          this.events.emit('missing-parent', { parentHex: toHex(block.parent), childHex: block.hashHex })
       }
       if (err.action === 'REJECT') throw err
       return 'ignore'
@@ -195,7 +197,12 @@ export class ChainService {
   async submitReading(bpm: number): Promise<Reading> {
     const p = this.net.params
     if (!Number.isSafeInteger(bpm) || bpm < p.minBpm || bpm > p.maxBpm) {
-      throw new RecordError('REJECT', 'BPM_OUT_OF_RANGE', { bpm }, `BPM must be a whole number from ${p.minBpm} to ${p.maxBpm}`)
+      throw new RecordError(
+        'REJECT',
+        'BPM_OUT_OF_RANGE',
+        { bpm },
+        `BPM must be a whole number from ${p.minBpm} to ${p.maxBpm}`,
+      )
     }
     const r = createReading(this.net, this.signer, bpm, this.now())
     await this.store.addOutboxReading(r)
@@ -247,7 +254,9 @@ export class ChainService {
   /** This peer's records not yet in the head chain, to gossip again. */
   unconfirmed(): { readings: Reading[]; stakes: StakeAnnouncement[] } {
     const readings = [...this.outbox.values()].filter((r) => !this.chain.readingInChain(r.idHex))
-    const stakes = this.ownStakeIncluded() ? [] : this.mempool.pending(this.chain).stakes.filter((s) => toHex(s.validator) === this.me)
+    const stakes = this.ownStakeIncluded()
+      ? []
+      : this.mempool.pending(this.chain).stakes.filter((s) => toHex(s.validator) === this.me)
     return { readings, stakes }
   }
 

@@ -24,9 +24,14 @@ export async function loadOrCreateIdentity(dir: string): Promise<PrivateKey> {
     try {
       key = privateKeyFromProtobuf(bytes)
     } catch {
-      throw new StoreError('CORRUPT', path, `key file ${path} is not a libp2p private key: move it away to get a new identity`)
+      throw new StoreError(
+        'CORRUPT',
+        path,
+        `key file ${path} is not a libp2p private key: move it away to get a new identity`,
+      )
     }
-    if (key.type !== 'Ed25519') throw new StoreError('CORRUPT', path, `key file ${path} holds a ${key.type} key; pos-peer needs Ed25519`)
+    if (key.type !== 'Ed25519')
+      throw new StoreError('CORRUPT', path, `key file ${path} holds a ${key.type} key; pos-peer needs Ed25519`)
     return key
   }
   const key = await generateKeyPair('Ed25519')
@@ -36,7 +41,11 @@ export async function loadOrCreateIdentity(dir: string): Promise<PrivateKey> {
     await writeFile(tmp, privateKeyToProtobuf(key), { mode: 0o600 })
     await rename(tmp, path)
   } catch (err) {
-    throw new StoreError('IO', path, `cannot write key file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+    throw new StoreError(
+      'IO',
+      path,
+      `cannot write key file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    )
   }
   return key
 }

@@ -68,11 +68,9 @@ export class Store {
     opts: StoreOptions = {},
   ) {
     this.path = opts.path ?? ':memory:'
-    this.db = (
-      opts.path === undefined
-        ? new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'view' })
-        : new ClassicLevel(opts.path, { keyEncoding: 'utf8', valueEncoding: 'view' })
-    ) as unknown as Level
+    this.db = (opts.path === undefined
+      ? new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'view' })
+      : new ClassicLevel(opts.path, { keyEncoding: 'utf8', valueEncoding: 'view' })) as unknown as Level
   }
 
   async open(): Promise<void> {
@@ -98,10 +96,18 @@ export class Store {
     const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string }
     const code = e.cause?.code ?? e.code
     if (code === 'LEVEL_LOCKED') {
-      return new StoreError('LOCKED', this.path, `data dir ${this.path} is in use by another pos-peer: stop it, or pick another --data-dir / --name`)
+      return new StoreError(
+        'LOCKED',
+        this.path,
+        `data dir ${this.path} is in use by another pos-peer: stop it, or pick another --data-dir / --name`,
+      )
     }
     if (code === 'LEVEL_CORRUPTION' || code === 'LEVEL_INVALID_VALUE') {
-      return new StoreError('CORRUPT', this.path, `data dir ${this.path} is corrupt: move it away (nothing was changed) and start again`)
+      return new StoreError(
+        'CORRUPT',
+        this.path,
+        `data dir ${this.path} is corrupt: move it away (nothing was changed) and start again`,
+      )
     }
     const reason = e.cause?.message ?? e.message ?? String(err)
     return new StoreError('IO', this.path, `cannot open data dir ${this.path}: ${reason.split('\n')[0]}`)
@@ -113,7 +119,11 @@ export class Store {
 
   private corrupt(what: string, err?: unknown): StoreError {
     const reason = err instanceof Error ? `: ${err.message.slice(0, 120)}` : ''
-    return new StoreError('CORRUPT', this.path, `data dir ${this.path} is corrupt (${what}${reason}): move it away and start again`)
+    return new StoreError(
+      'CORRUPT',
+      this.path,
+      `data dir ${this.path} is corrupt (${what}${reason}): move it away and start again`,
+    )
   }
 
   async loadChain(): Promise<LoadedChain> {
@@ -128,7 +138,13 @@ export class Store {
         if (bytes === undefined || stateBytes === undefined) throw new Error('finalized block or state missing')
         const block = decodeBlock(this.net, bytes)
         if (block.hashHex !== hashHex) throw new Error('finalized block hash mismatch')
-        root = { block, hash: block.hash, height: expectUint(height, 'height'), slot: expectUint(slot, 'slot'), state: decodeState(stateBytes) }
+        root = {
+          block,
+          hash: block.hash,
+          height: expectUint(height, 'height'),
+          slot: expectUint(slot, 'slot'),
+          state: decodeState(stateBytes),
+        }
       } catch (err) {
         throw this.corrupt('finalized block', err)
       }
@@ -143,10 +159,16 @@ export class Store {
         const block = bytes === undefined ? undefined : decodeBlock(this.net, bytes)
         // Left over when a process stopped before a losing branch was pruned: drop it now.
         if (block !== undefined && block.height > root.height) unfinal.push(block)
-        else if (block === undefined || (await this.finalHashAt(block.height)) !== block.hashHex) stale.push(key.slice(2))
+        else if (block === undefined || (await this.finalHashAt(block.height)) !== block.hashHex)
+          stale.push(key.slice(2))
       }
       if (stale.length > 0) {
-        await this.db.batch(stale.flatMap((h) => [{ type: 'del' as const, key: K.unfinal(h) }, { type: 'del' as const, key: K.block(h) }]))
+        await this.db.batch(
+          stale.flatMap((h) => [
+            { type: 'del' as const, key: K.unfinal(h) },
+            { type: 'del' as const, key: K.block(h) },
+          ]),
+        )
       }
       unfinal.sort((a, b) => a.height - b.height || a.slot - b.slot)
       const outboxReadings: Reading[] = []

@@ -22,7 +22,12 @@ function stake(v: Signer, amount: number): StakeAnnouncement {
   return createStake(net, v, amount, seq)
 }
 
-function blockOn(v: Signer, parent: { hash: Uint8Array; height: number }, slot: number, stakes: StakeAnnouncement[] = []): Block {
+function blockOn(
+  v: Signer,
+  parent: { hash: Uint8Array; height: number },
+  slot: number,
+  stakes: StakeAnnouncement[] = [],
+): Block {
   return createBlock(net, v, { height: parent.height + 1, slot, parent: parent.hash, readings: [], stakes })
 }
 
@@ -38,7 +43,12 @@ function bootstrap(stakes: number[], reverse = false, offset = 0): { chain: Chai
   seqs.clear()
   const chain = new Chain(net)
   const vs = signers.slice(offset, offset + stakes.length)
-  const b1 = blockOn(vs[0], { hash: net.id, height: 0 }, 1, vs.map((v, i) => stake(v, stakes[i])))
+  const b1 = blockOn(
+    vs[0],
+    { hash: net.id, height: 0 },
+    1,
+    vs.map((v, i) => stake(v, stakes[i])),
+  )
   const b2 = blockOn(vs[0], b1, 2)
   const votes = vs.map((v) => blockOn(v, b2, 3))
   importAll(chain, [b1, b2, ...(reverse ? [...votes].reverse() : votes)], 3)
@@ -47,7 +57,12 @@ function bootstrap(stakes: number[], reverse = false, offset = 0): { chain: Chai
 }
 
 function expectedWinner(parent: Block, candidates: Block[], weights: number[]): Block {
-  const entrants = candidates.map((c, i) => ({ ln: ticketFor(parent.hash, c.proposer), weight: weights[i], hash: c.hash, c }))
+  const entrants = candidates.map((c, i) => ({
+    ln: ticketFor(parent.hash, c.proposer),
+    weight: weights[i],
+    hash: c.hash,
+    c,
+  }))
   return (lotteryWinner(entrants) as { c: Block }).c
 }
 
@@ -65,7 +80,12 @@ describe('fork choice', () => {
     seqs.clear()
     const chain = new Chain(net)
     const vs = signers.slice(0, 4)
-    const b1 = blockOn(vs[0], { hash: net.id, height: 0 }, 1, vs.map((v, i) => stake(v, stakes[i])))
+    const b1 = blockOn(
+      vs[0],
+      { hash: net.id, height: 0 },
+      1,
+      vs.map((v, i) => stake(v, stakes[i])),
+    )
     const b2 = blockOn(vs[0], b1, 2)
     importAll(chain, [b1, b2], 2)
     const candidates = vs.map((v) => blockOn(v, b2, 3))
@@ -105,7 +125,11 @@ describe('fork choice', () => {
       }
       let pub = base
       for (let s = 4; s < 9; s++) {
-        importAll(chain, [b, c].map((v) => blockOn(v, pub, s)), s)
+        importAll(
+          chain,
+          [b, c].map((v) => blockOn(v, pub, s)),
+          s,
+        )
         pub = chain.head.block as Block
       }
       expect(chain.root.height).toBe(2)
@@ -124,8 +148,12 @@ function partition(stakes: number[], sideA: number[], slots: number, slowA = fal
   const { chain, b2, votes } = bootstrap(stakes, false, offset)
   const vs = signers.slice(offset, offset + stakes.length)
   const start = chain.head.block as Block
-  const viewA = new Chain(net, { root: { block: b2, hash: b2.hash, height: b2.height, slot: b2.slot, state: chain.root.state } })
-  const viewB = new Chain(net, { root: { block: b2, hash: b2.hash, height: b2.height, slot: b2.slot, state: chain.root.state } })
+  const viewA = new Chain(net, {
+    root: { block: b2, hash: b2.hash, height: b2.height, slot: b2.slot, state: chain.root.state },
+  })
+  const viewB = new Chain(net, {
+    root: { block: b2, hash: b2.hash, height: b2.height, slot: b2.slot, state: chain.root.state },
+  })
   importAll(viewA, votes, 3)
   importAll(viewB, votes, 3)
   const blocks: Block[] = []
@@ -206,7 +234,11 @@ describe('partitions and finality', () => {
     let head = chain.head.block as Block
     // C is silent: 60% of the stake votes, nothing new becomes final.
     for (let s = 4; s < 8; s++) {
-      importAll(chain, [a, b].map((v) => blockOn(v, head, s)), s)
+      importAll(
+        chain,
+        [a, b].map((v) => blockOn(v, head, s)),
+        s,
+      )
       head = chain.head.block as Block
     }
     const stuck = chain.root.height
@@ -215,7 +247,11 @@ describe('partitions and finality', () => {
     importAll(chain, [blockOn(a, head, 8, [stake(c, 0)])], 8)
     head = chain.head.block as Block
     for (let s = 9; s < 12; s++) {
-      importAll(chain, [a, b].map((v) => blockOn(v, head, s)), s)
+      importAll(
+        chain,
+        [a, b].map((v) => blockOn(v, head, s)),
+        s,
+      )
       head = chain.head.block as Block
     }
     expect(chain.root.height).toBeGreaterThan(stuck + 2)

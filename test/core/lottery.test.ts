@@ -91,7 +91,11 @@ describe('subset consistency', () => {
     fc.assert(
       fc.property(
         fc.uint8Array({ minLength: 32, maxLength: 32 }),
-        fc.uniqueArray(entrant, { minLength: 1, maxLength: 12, selector: (e) => Buffer.from(e.proposer).toString('hex') }),
+        fc.uniqueArray(entrant, {
+          minLength: 1,
+          maxLength: 12,
+          selector: (e) => Buffer.from(e.proposer).toString('hex'),
+        }),
         fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }),
         (parent, raw, mask) => {
           const all = raw.map((e) => ({ ln: ticketFor(parent, e.proposer), weight: e.weight, hash: e.proposer }))

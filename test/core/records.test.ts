@@ -2,6 +2,7 @@ import { encode } from 'cborg'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { RecordError } from '../../src/core/errors.js'
+import { makeNetwork } from '../../src/core/params.js'
 import {
   createBlock,
   createReading,
@@ -14,7 +15,6 @@ import {
   verifyBlockSignature,
   verifyReadingSignature,
 } from '../../src/core/records.js'
-import { makeNetwork } from '../../src/core/params.js'
 import { testNetwork, testSigner } from '../helpers/fixtures.js'
 
 const net = testNetwork()

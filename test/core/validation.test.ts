@@ -5,7 +5,14 @@ import type { Signer } from '../../src/core/crypto.js'
 import { encodeCanonical } from '../../src/core/encoding.js'
 import { BlockError } from '../../src/core/errors.js'
 import { makeNetwork } from '../../src/core/params.js'
-import { type Block, createBlock, createReading, createStake, decodeBlock, type Reading } from '../../src/core/records.js'
+import {
+  type Block,
+  createBlock,
+  createReading,
+  createStake,
+  decodeBlock,
+  type Reading,
+} from '../../src/core/records.js'
 import { testNetwork, testSigner, timeOf } from '../helpers/fixtures.js'
 
 const net = testNetwork({ maxReadingsPerBlock: 8, maxStakesPerBlock: 4, maxBlockBytes: 4096 })
@@ -24,7 +31,13 @@ beforeAll(async () => {
 function setup(): { reading: Reading } {
   chain = new Chain(net)
   const reading = createReading(net, a, 70, timeOf(net, 9))
-  b1 = createBlock(net, a, { height: 1, slot: 10, parent: net.id, readings: [reading], stakes: [createStake(net, a, 100, 1)] })
+  b1 = createBlock(net, a, {
+    height: 1,
+    slot: 10,
+    parent: net.id,
+    readings: [reading],
+    stakes: [createStake(net, a, 100, 1)],
+  })
   chain.import(b1, timeOf(net, 10))
   return { reading }
 }
@@ -58,7 +71,11 @@ describe('block validation: one test per rule', () => {
 
   it('unknown parent (ignored, to be fetched)', () => {
     setup()
-    expectCode(() => chain.import(child({ parent: new Uint8Array(32).fill(9) }), timeOf(net, 11)), 'UNKNOWN_PARENT', 'IGNORE')
+    expectCode(
+      () => chain.import(child({ parent: new Uint8Array(32).fill(9) }), timeOf(net, 11)),
+      'UNKNOWN_PARENT',
+      'IGNORE',
+    )
   })
 
   it('slot not after the parent', () => {
@@ -123,7 +140,10 @@ describe('block validation: one test per rule', () => {
 
   it('reading with a BPM out of range or a bad signature', () => {
     setup()
-    expectCode(() => chain.import(child({ readings: [createReading(net, b, 999, timeOf(net, 10))] }), timeOf(net, 11)), 'BPM_OUT_OF_RANGE')
+    expectCode(
+      () => chain.import(child({ readings: [createReading(net, b, 999, timeOf(net, 10))] }), timeOf(net, 11)),
+      'BPM_OUT_OF_RANGE',
+    )
     const r = createReading(net, b, 80, timeOf(net, 10))
     const forged = { ...r, author: a.publicKey }
     expectCode(() => chain.import(child({ readings: [forged as Reading] }), timeOf(net, 11)), 'INVALID_SIGNATURE')
@@ -131,16 +151,32 @@ describe('block validation: one test per rule', () => {
 
   it('reading time after the block slot', () => {
     setup()
-    expectCode(() => chain.import(child({ readings: [createReading(net, b, 80, timeOf(net, 30))] }), timeOf(net, 11)), 'TIME_OUT_OF_RANGE')
+    expectCode(
+      () => chain.import(child({ readings: [createReading(net, b, 80, timeOf(net, 30))] }), timeOf(net, 11)),
+      'TIME_OUT_OF_RANGE',
+    )
   })
 
   it('oversized block and too many records', () => {
     setup()
     const many = Array.from({ length: 9 }, (_, i) => createReading(net, b, 60 + i, timeOf(net, 10)))
     expectCode(() => chain.import(child({ readings: many }), timeOf(net, 11)), 'TOO_MANY_RECORDS')
-    const big = makeNetwork({ name: 'testnet', slotMs: 1000, stakeTtlSlots: 50, maxReadingsPerBlock: 8, maxStakesPerBlock: 4, maxBlockBytes: 512 })
+    const big = makeNetwork({
+      name: 'testnet',
+      slotMs: 1000,
+      stakeTtlSlots: 50,
+      maxReadingsPerBlock: 8,
+      maxStakesPerBlock: 4,
+      maxBlockBytes: 512,
+    })
     const bigChain = new Chain(big)
-    const blk = createBlock(big, a, { height: 1, slot: 10, parent: big.id, readings: many.slice(0, 5), stakes: [createStake(big, a, 1, 1)] })
+    const blk = createBlock(big, a, {
+      height: 1,
+      slot: 10,
+      parent: big.id,
+      readings: many.slice(0, 5),
+      stakes: [createStake(big, a, 1, 1)],
+    })
     expectCode(() => bigChain.import(blk, timeOf(big, 10)), 'OVERSIZED')
   })
 

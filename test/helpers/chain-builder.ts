@@ -24,7 +24,7 @@ export class LockstepChain {
   ) {
     this.chain = chain ?? new Chain(net)
     this.slot = startSlot
-    signers.forEach((s, i) => this.mempool.addStake(createStake(net, s, stakes[i], 1)))
+    for (const [i, s] of signers.entries()) this.mempool.addStake(createStake(net, s, stakes[i], 1))
   }
 
   addReading(author: number, bpm: number): string {

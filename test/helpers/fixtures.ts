@@ -1,6 +1,6 @@
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
-import { sha256, type Signer, signerFromLibp2pKey } from '../../src/core/crypto.js'
 import { utf8 } from '../../src/core/bytes.js'
+import { type Signer, sha256, signerFromLibp2pKey } from '../../src/core/crypto.js'
 import { makeNetwork, type Network, type NetworkParams, slotStart } from '../../src/core/params.js'
 
 /** A deterministic signer: the same name gives the same key in every run. */

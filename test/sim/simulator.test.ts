@@ -12,7 +12,8 @@ async function runScenario(seed: number, dropRate: number, slots: number) {
   let n = 0
   await sim.runSlots(1, slots, async (slot) => {
     // two readings per slot at random peers
-    for (let k = 0; k < 2; k++) await sim.submitReading((slot * 7 + k * 3 + n++) % stakes.length, 40 + ((slot + k) % 150))
+    for (let k = 0; k < 2; k++)
+      await sim.submitReading((slot * 7 + k * 3 + n++) % stakes.length, 40 + ((slot + k) % 150))
   })
   // Input stops; the network heals (no drops) and gets a few quiet slots.
   sim.dropRate = 0
@@ -33,7 +34,7 @@ describe('chain simulator (acceptance properties without a network)', () => {
       const longest = chains.reduce((a, b) => (b.length > a.length ? b : a))
       for (const c of chains) {
         expect(c.length).toBeGreaterThan(100)
-        c.forEach((b, h) => expect(b.hashHex).toBe(longest[h].hashHex))
+        for (const [h, b] of c.entries()) expect(b.hashHex).toBe(longest[h].hashHex)
       }
       // Heads equal after input stops.
       const heads = new Set(sim.peers.map((p) => p.chain.head.hashHex))
@@ -46,7 +47,9 @@ describe('chain simulator (acceptance properties without a network)', () => {
       // Nothing honest was rejected.
       expect(sim.rejected.filter((e) => e.action === 'REJECT')).toEqual([])
       // Every validator won some blocks, the biggest the most.
-      const wins = stakes.map((_, i) => longest.filter((b) => addressOf(b.proposer) === addressOf(sim.peers[i].signer.publicKey)).length)
+      const wins = stakes.map(
+        (_, i) => longest.filter((b) => addressOf(b.proposer) === addressOf(sim.peers[i].signer.publicKey)).length,
+      )
       expect(Math.min(...wins)).toBeGreaterThan(0)
       expect(wins[3]).toBeGreaterThan(wins[0])
     })
@@ -56,7 +59,9 @@ describe('chain simulator (acceptance properties without a network)', () => {
     const { sim, stakes } = await runScenario(11, 0.05, 600)
     const chain = await sim.finalChain(0)
     const total = stakes.reduce((a, b) => a + b, 0)
-    const wins = stakes.map((_, i) => chain.filter((b) => addressOf(b.proposer) === addressOf(sim.peers[i].signer.publicKey)).length)
+    const wins = stakes.map(
+      (_, i) => chain.filter((b) => addressOf(b.proposer) === addressOf(sim.peers[i].signer.publicKey)).length,
+    )
     const n = wins.reduce((a, b) => a + b, 0)
     const chi = wins.reduce((acc, w, i) => acc + (w - (n * stakes[i]) / total) ** 2 / ((n * stakes[i]) / total), 0)
     // 3 degrees of freedom at p = 0.001

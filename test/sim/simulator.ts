@@ -17,7 +17,10 @@ export interface SimOptions {
   readonly dropRate: number
 }
 
-type Message = { kind: 'block'; block: Block } | { kind: 'reading'; reading: Reading } | { kind: 'stake'; stake: StakeAnnouncement }
+type Message =
+  | { kind: 'block'; block: Block }
+  | { kind: 'reading'; reading: Reading }
+  | { kind: 'stake'; stake: StakeAnnouncement }
 
 interface Event {
   readonly at: number
@@ -52,7 +55,13 @@ export class Simulator {
     for (let i = 0; i < opts.signers.length; i++) {
       const store = new Store(opts.net, {})
       await store.open()
-      const peer = await ChainService.create({ net: opts.net, store, signer: opts.signers[i], now: () => sim.time, stake: opts.stakes[i] })
+      const peer = await ChainService.create({
+        net: opts.net,
+        store,
+        signer: opts.signers[i],
+        now: () => sim.time,
+        stake: opts.stakes[i],
+      })
       peer.events.on('missing-parent', ({ parentHex }) => sim.fetchParent(i, parentHex))
       sim.peers.push(peer)
     }
@@ -104,7 +113,9 @@ export class Simulator {
 
   /** Blocks-by-hash: ask a random peer that has the block. */
   private fetchParent(to: number, parentHex: string): void {
-    const holders = this.peers.map((p, i) => ({ p, i })).filter(({ p, i }) => i !== to && p.chain.has(parentHex) && this.partition?.(i, to) !== true)
+    const holders = this.peers
+      .map((p, i) => ({ p, i }))
+      .filter(({ p, i }) => i !== to && p.chain.has(parentHex) && this.partition?.(i, to) !== true)
     if (holders.length === 0) return
     const { p } = holders[Math.floor(this.rand() * holders.length)]
     const block = p.chain.get(parentHex)?.block

@@ -1,17 +1,17 @@
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
+import { statSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Chain } from '../../src/core/chain.js'
+import { makeNetwork } from '../../src/core/params.js'
 import { createReading } from '../../src/core/records.js'
 import { StoreError } from '../../src/storage/errors.js'
 import { loadOrCreateIdentity } from '../../src/storage/identity.js'
 import { Store } from '../../src/storage/store.js'
 import { LockstepChain } from '../helpers/chain-builder.js'
 import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
-import { makeNetwork } from '../../src/core/params.js'
-import { statSync } from 'node:fs'
 
 const net = testNetwork()
 const dirs: string[] = []
