@@ -1,0 +1,179 @@
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { lpStream } from 'it-length-prefixed-stream'
+import { decodeCanonical, encodeCanonical, expectArray, expectBytes, expectUint } from '../core/encoding.js'
+import { RecordError } from '../core/errors.js'
+import type { Network } from '../core/params.js'
+import { type Protocol, protocolName } from './names.js'
+
+/** Status: what a peer tells another on every new connection. */
+export interface Status {
+  readonly networkId: Uint8Array
+  readonly headHash: Uint8Array
+  readonly headHeight: number
+  readonly finalizedHash: Uint8Array
+  readonly finalizedHeight: number
+}
+
+export const MAX_BLOCKS_PER_REQUEST = 64
+export const MAX_HASHES_PER_REQUEST = 16
+const REQUEST_BYTES = 2048
+const TIMEOUT_MS = 10_000
+
+export function encodeStatus(s: Status): Uint8Array {
+  return encodeCanonical([s.networkId, s.headHash, s.headHeight, s.finalizedHash, s.finalizedHeight])
+}
+
+export function decodeStatus(bytes: Uint8Array): Status {
+  const v = expectArray(decodeCanonical(bytes, REQUEST_BYTES), 'status', 5)
+  return {
+    networkId: expectBytes(v[0], 'networkId', 32),
+    headHash: expectBytes(v[1], 'headHash', 32),
+    headHeight: expectUint(v[2], 'headHeight'),
+    finalizedHash: expectBytes(v[3], 'finalizedHash', 32),
+    finalizedHeight: expectUint(v[4], 'finalizedHeight'),
+  }
+}
+
+/** What the node serves: our status, and blocks (as their canonical bytes). */
+export interface ReqRespServer {
+  status(): Status
+  /** Canonical blocks from `from`, at most `count`. */
+  blocksByRange(from: number, count: number): Promise<Uint8Array[]>
+  blocksByHash(hashes: Uint8Array[]): Promise<Uint8Array[]>
+  /** A peer's status arrived (request or response): returns false to refuse it. */
+  onStatus(peer: PeerId, status: Status): boolean
+}
+
+/** A simple token bucket per peer and protocol: `rate` requests per second, bursts of `burst`. */
+class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>()
+  constructor(
+    private readonly rate = 20,
+    private readonly burst = 40,
+  ) {}
+
+  take(key: string, now: number): boolean {
+    const b = this.buckets.get(key) ?? { tokens: this.burst, at: now }
+    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.rate)
+    b.at = now
+    if (this.buckets.size > 10_000) this.buckets.clear()
+    this.buckets.set(key, b)
+    if (b.tokens < 1) return false
+    b.tokens -= 1
+    return true
+  }
+}
+
+/**
+ * Length-prefixed request/response. Request: one frame. Response: a frame with the count n, then n
+ * frames. Every read is bounded in size and time; every peer is rate-limited per protocol.
+ */
+export class ReqResp {
+  private readonly limiter = new RateLimiter()
+  private readonly maxBlockBytes: number
+
+  constructor(
+    private readonly node: Libp2p,
+    private readonly net: Network,
+    private readonly server: ReqRespServer,
+  ) {
+    this.maxBlockBytes = net.params.maxBlockBytes
+  }
+
+  async start(): Promise<void> {
+    const handlers: Record<Protocol, (peer: PeerId, req: Uint8Array) => Promise<Uint8Array[]>> = {
+      status: async (peer, req) => {
+        this.server.onStatus(peer, decodeStatus(req))
+        return [encodeStatus(this.server.status())]
+      },
+      'blocks-by-range': async (_peer, req) => {
+        const [from, count] = expectArray(decodeCanonical(req, REQUEST_BYTES), 'range', 2)
+        return this.server.blocksByRange(
+          expectUint(from, 'from'),
+          Math.min(expectUint(count, 'count'), MAX_BLOCKS_PER_REQUEST),
+        )
+      },
+      'blocks-by-hash': async (_peer, req) => {
+        const hashes = expectArray(decodeCanonical(req, REQUEST_BYTES), 'hashes')
+        if (hashes.length > MAX_HASHES_PER_REQUEST)
+          throw new RecordError('REJECT', 'OVERSIZED', { hashes: hashes.length })
+        return this.server.blocksByHash(hashes.map((h, i) => expectBytes(h, `hashes[${i}]`, 32)))
+      },
+    }
+    for (const [p, handler] of Object.entries(handlers) as [Protocol, (typeof handlers)[Protocol]][]) {
+      await this.node.handle(
+        protocolName(this.net, p),
+        ({ stream, connection }) => {
+          void this.serve(p, connection.remotePeer, stream, handler)
+        },
+        { maxInboundStreams: 32 },
+      )
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.node.unhandle(
+      (['status', 'blocks-by-range', 'blocks-by-hash'] as Protocol[]).map((p) => protocolName(this.net, p)),
+    )
+  }
+
+  private async serve(
+    p: Protocol,
+    peer: PeerId,
+    stream: Stream,
+    handler: (peer: PeerId, req: Uint8Array) => Promise<Uint8Array[]>,
+  ) {
+    const signal = AbortSignal.timeout(TIMEOUT_MS)
+    try {
+      if (!this.limiter.take(`${peer}/${p}`, Date.now())) throw new Error('rate limited')
+      const lp = lpStream(stream, { maxDataLength: REQUEST_BYTES })
+      const req = await lp.read({ signal })
+      const frames = await handler(peer, req.subarray())
+      await lp.write(encodeCanonical(frames.length), { signal })
+      for (const f of frames) await lp.write(f, { signal })
+      await stream.close({ signal })
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  private async request(
+    peer: PeerId,
+    p: Protocol,
+    req: Uint8Array,
+    maxFrames: number,
+    maxFrameBytes: number,
+  ): Promise<Uint8Array[]> {
+    const signal = AbortSignal.timeout(TIMEOUT_MS)
+    const stream = await this.node.dialProtocol(peer, protocolName(this.net, p), { signal })
+    try {
+      const lp = lpStream(stream, { maxDataLength: maxFrameBytes })
+      await lp.write(req, { signal })
+      const n = expectUint(decodeCanonical((await lp.read({ signal })).subarray(), 16), 'count')
+      if (n > maxFrames) throw new RecordError('REJECT', 'OVERSIZED', { frames: n, max: maxFrames })
+      const out: Uint8Array[] = []
+      for (let i = 0; i < n; i++) out.push((await lp.read({ signal })).subarray())
+      await stream.close({ signal })
+      return out
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    }
+  }
+
+  async status(peer: PeerId): Promise<Status> {
+    const [res] = await this.request(peer, 'status', encodeStatus(this.server.status()), 1, REQUEST_BYTES)
+    if (res === undefined) throw new RecordError('REJECT', 'BAD_ENCODING', { reason: 'empty status' })
+    return decodeStatus(res)
+  }
+
+  blocksByRange(peer: PeerId, from: number, count: number): Promise<Uint8Array[]> {
+    const n = Math.min(count, MAX_BLOCKS_PER_REQUEST)
+    return this.request(peer, 'blocks-by-range', encodeCanonical([from, n]), n, this.maxBlockBytes)
+  }
+
+  blocksByHash(peer: PeerId, hashes: Uint8Array[]): Promise<Uint8Array[]> {
+    const list = hashes.slice(0, MAX_HASHES_PER_REQUEST)
+    return this.request(peer, 'blocks-by-hash', encodeCanonical(list), list.length, this.maxBlockBytes)
+  }
+}

@@ -1,0 +1,441 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { equalBytes, toHex } from '../core/bytes.js'
+import type { BlockNode } from '../core/chain.js'
+import { signerFromLibp2pKey } from '../core/crypto.js'
+import { PosError } from '../core/errors.js'
+import { type Network, slotAt, slotStart } from '../core/params.js'
+import {
+  type Block,
+  decodeBlock,
+  decodeReading,
+  decodeStake,
+  encodeReading,
+  encodeStake,
+  type Reading,
+} from '../core/records.js'
+import type { Verdict } from '../network/gossip.js'
+import type { Topic } from '../network/names.js'
+import { P2P } from '../network/p2p.js'
+import { MAX_BLOCKS_PER_REQUEST, type ReqRespServer, type Status } from '../network/reqresp.js'
+import { loadOrCreateIdentity } from '../storage/identity.js'
+import { Store } from '../storage/store.js'
+import { type ChainEvents, ChainService } from './chain-service.js'
+import { TypedEmitter } from './events.js'
+import { type Logger, silentLogger } from './log.js'
+
+export interface PeerOptions {
+  readonly net: Network
+  /** Data dir; undefined keeps the chain and the identity in memory (--ephemeral). */
+  readonly dataDir?: string
+  readonly stake: number
+  readonly host?: string
+  readonly port?: number
+  readonly bootstrap?: readonly string[]
+  readonly mdns?: boolean
+  readonly now?: () => number
+  readonly log?: Logger
+  /** Re-gossip unconfirmed own records every this many slots. */
+  readonly regossipSlots?: number
+  /**
+   * With somewhere to join, do not propose before the first status exchange and catch-up, for at
+   * most this long (then propose alone, with a warning). Default 10 s.
+   */
+  readonly joinWaitMs?: number
+}
+
+export interface PeerEvents extends ChainEvents {
+  ready: { peerId: string; addrs: string[] }
+  'peer:connect': { peerId: string }
+  'peer:disconnect': { peerId: string }
+  'peer:refused': { peerId: string; reason: string }
+  /** A gossip message was refused (counted per topic and code). */
+  'gossip:rejected': { topic: Topic; code: string; from: string }
+  'sync:progress': { from: string; height: number; target: number }
+}
+
+export interface GossipStats {
+  accepted: number
+  ignored: number
+  rejected: Map<string, number>
+}
+
+/**
+ * One pos-peer process: storage, identity, chain service, libp2p, the slot clock and sync. Built in
+ * order by start(), torn down in reverse by stop() (idempotent).
+ */
+export class Peer implements ReqRespServer {
+  readonly events = new TypedEmitter<PeerEvents>()
+  readonly net: Network
+  readonly stats: Record<Topic, GossipStats> = {
+    candidates: { accepted: 0, ignored: 0, rejected: new Map() },
+    stakes: { accepted: 0, ignored: 0, rejected: new Map() },
+    readings: { accepted: 0, ignored: 0, rejected: new Map() },
+  }
+  svc!: ChainService
+  p2p!: P2P
+  private store!: Store
+  private readonly log: Logger
+  private readonly now: () => number
+  private slotTimer: NodeJS.Timeout | undefined
+  private syncing = new Set<string>()
+  private fetching = new Set<string>()
+  private orphanSource = new Map<string, PeerId>()
+  private stopping: Promise<void> | undefined
+  private closed = false
+  /** False until we have caught up with a peer (or have nobody to join). */
+  private joined = false
+  private startedAt = 0
+  private startedSlot = 0
+
+  private constructor(readonly opts: PeerOptions) {
+    this.net = opts.net
+    this.log = opts.log ?? silentLogger
+    this.now = opts.now ?? Date.now
+  }
+
+  static async start(opts: PeerOptions): Promise<Peer> {
+    const peer = new Peer(opts)
+    await peer.startModules()
+    return peer
+  }
+
+  get peerId(): string {
+    return this.p2p.node.peerId.toString()
+  }
+
+  get dataDir(): string | undefined {
+    return this.opts.dataDir
+  }
+
+  private async startModules(): Promise<void> {
+    const { opts } = this
+    let key: PrivateKey
+    if (opts.dataDir === undefined) {
+      key = await generateKeyPair('Ed25519')
+      this.store = new Store(this.net)
+    } else {
+      key = await loadOrCreateIdentity(opts.dataDir)
+      this.store = new Store(this.net, { path: `${opts.dataDir}/chain` })
+    }
+    await this.store.open()
+    try {
+      this.svc = await ChainService.create({
+        net: this.net,
+        store: this.store,
+        signer: signerFromLibp2pKey(key),
+        now: this.now,
+        stake: opts.stake,
+      })
+      this.forwardChainEvents()
+      this.p2p = await P2P.create({
+        net: this.net,
+        privateKey: key,
+        host: opts.host ?? '127.0.0.1',
+        port: opts.port,
+        bootstrap: opts.bootstrap ?? [],
+        mdns: opts.mdns ?? false,
+        handlers: {
+          candidates: (from, data) => this.onGossip('candidates', from, data),
+          stakes: (from, data) => this.onGossip('stakes', from, data),
+          readings: (from, data) => this.onGossip('readings', from, data),
+        },
+        server: this,
+        log: this.log,
+      })
+    } catch (err) {
+      await this.store.close()
+      throw err
+    }
+    this.p2p.events.on('peer:connect', ({ peerId }) => {
+      this.events.emit('peer:connect', { peerId: peerId.toString() })
+      void this.exchangeStatus(peerId)
+    })
+    this.p2p.events.on('peer:disconnect', ({ peerId }) =>
+      this.events.emit('peer:disconnect', { peerId: peerId.toString() }),
+    )
+    this.p2p.events.on('peer:refused', ({ peerId, reason }) => {
+      this.log('warn', `refusing peer ${peerId}: ${reason}`)
+      this.events.emit('peer:refused', { peerId: peerId.toString(), reason })
+    })
+    this.svc.events.on('missing-parent', ({ parentHex, childHex }) => void this.fetchParent(parentHex, childHex))
+    this.startedSlot = this.svc.currentSlot()
+    this.startedAt = this.now()
+    this.joined = !this.p2p.hasBootstrap
+    this.scheduleSlot()
+    this.events.emit('ready', { peerId: this.peerId, addrs: this.p2p.listenAddrs() })
+    this.log(
+      'info',
+      `peer ${this.peerId} listening on ${this.p2p.listenAddrs().join(', ')} (network ${this.net.idHex.slice(0, 16)})`,
+    )
+  }
+
+  private forwardChainEvents(): void {
+    const names: (keyof ChainEvents)[] = ['candidate', 'block', 'head', 'reorg', 'finalized', 'won', 'missing-parent']
+    for (const name of names) this.svc.events.on(name, (payload) => this.events.emit(name, payload as never))
+  }
+
+  // --- gossip -------------------------------------------------------------------------------
+
+  private onGossip(topic: Topic, from: PeerId, data: Uint8Array): Verdict {
+    let verdict: Verdict
+    try {
+      if (topic === 'candidates') {
+        const block = decodeBlock(this.net, data)
+        verdict = this.svc.receiveBlock(block)
+        if (verdict === 'ignore' && this.svc.orphans.has(block.hashHex)) this.orphanSource.set(block.hashHex, from)
+      } else if (topic === 'stakes') {
+        verdict = this.svc.receiveStake(decodeStake(data))
+      } else {
+        verdict = this.svc.receiveReading(decodeReading(data))
+      }
+    } catch (err) {
+      if (!(err instanceof PosError)) {
+        this.log('error', `bug: ${topic} message from ${from} threw ${(err as Error).stack ?? String(err)}`)
+        return 'ignore'
+      }
+      verdict = err.action === 'REJECT' ? 'reject' : 'ignore'
+      if (verdict === 'reject') {
+        const s = this.stats[topic].rejected
+        s.set(err.code, (s.get(err.code) ?? 0) + 1)
+        this.events.emit('gossip:rejected', { topic, code: err.code, from: from.toString() })
+        this.log('debug', `reject ${topic} from ${from}: ${err.message}`)
+        return verdict
+      }
+    }
+    if (verdict === 'accept') this.stats[topic].accepted++
+    else if (verdict === 'ignore') this.stats[topic].ignored++
+    return verdict
+  }
+
+  private publish(topic: Topic, data: Uint8Array): void {
+    this.p2p.gossip.publish(topic, data).catch((err: Error) => this.log('debug', `publish ${topic}: ${err.message}`))
+  }
+
+  // --- slot clock -----------------------------------------------------------------------------
+
+  private scheduleSlot(): void {
+    if (this.closed || (this.stopping !== undefined && this.svc.ownStakeIncluded())) return
+    const p = this.net.params
+    const next = slotAt(p, this.now()) + 1
+    const delay = Math.max(0, slotStart(p, next) - this.now())
+    this.slotTimer = setTimeout(() => void this.onSlot(next), delay)
+  }
+
+  private async onSlot(slot: number): Promise<void> {
+    if (this.closed) return
+    try {
+      if (!this.joined && this.now() - this.startedAt > (this.opts.joinWaitMs ?? 10_000)) {
+        this.joined = true
+        this.log(
+          'warn',
+          'no peer reachable at the bootstrap address(es): proposing alone; a chain started alone cannot merge with another one later',
+        )
+      }
+      const block = this.joined ? await this.svc.onSlot(slot) : undefined
+      if (block !== undefined) this.publish('candidates', block.bytes)
+      const every = this.opts.regossipSlots ?? 4
+      if ((slot - this.startedSlot) % every === 1 || slot - this.startedSlot === 1) this.regossip()
+      this.checkScores()
+    } catch (err) {
+      this.log('error', `slot ${slot}: ${(err as Error).message}`)
+    }
+    this.scheduleSlot()
+  }
+
+  private regossip(): void {
+    const { readings, stakes } = this.svc.unconfirmed()
+    for (const r of readings) this.publish('readings', encodeReading(r))
+    for (const s of stakes) this.publish('stakes', encodeStake(s))
+  }
+
+  /** Graylisted peers (they sent invalid messages) are disconnected and refused for a while. */
+  private checkScores(): void {
+    for (const peer of this.p2p.connectedPeers()) {
+      const score = this.p2p.gossip.score(peer)
+      if (score < -80) this.p2p.refuse(peer, `gossip score ${score.toFixed(0)} (sent invalid messages)`)
+    }
+  }
+
+  // --- user input -----------------------------------------------------------------------------
+
+  async submitReading(bpm: number): Promise<Reading> {
+    const r = await this.svc.submitReading(bpm)
+    this.publish('readings', encodeReading(r))
+    return r
+  }
+
+  async setStake(stake: number): Promise<void> {
+    const s = await this.svc.announceStake(stake)
+    this.publish('stakes', encodeStake(s))
+  }
+
+  // --- req/resp server --------------------------------------------------------------------------
+
+  status(): Status {
+    const root = this.svc.chain.root
+    const head = this.svc.chain.head
+    return {
+      networkId: this.net.id,
+      headHash: head.hash,
+      headHeight: head.height,
+      finalizedHash: root.hash,
+      finalizedHeight: root.height,
+    }
+  }
+
+  onStatus(peer: PeerId, status: Status): boolean {
+    if (!equalBytes(status.networkId, this.net.id)) {
+      this.p2p.refuse(
+        peer,
+        `it is on network ${toHex(status.networkId).slice(0, 16)}, we are on ${this.net.idHex.slice(0, 16)} (check --network and --slot-ms)`,
+      )
+      return false
+    }
+    const head = this.svc.chain.head
+    if (status.headHeight > head.height || status.finalizedHeight > this.svc.chain.root.height)
+      void this.syncFrom(peer, status)
+    return true
+  }
+
+  async blocksByRange(from: number, count: number): Promise<Uint8Array[]> {
+    const root = this.svc.chain.root
+    const out: Uint8Array[] = []
+    if (from <= root.height)
+      out.push(
+        ...(await this.store.finalBlocksFrom(Math.max(1, from), Math.min(count, root.height - Math.max(1, from) + 1))),
+      )
+    for (const n of this.svc.chain.chainTo()) {
+      if (out.length >= count) break
+      if (n.height >= from && n.block !== undefined) out.push(n.block.bytes)
+    }
+    return out
+  }
+
+  async blocksByHash(hashes: Uint8Array[]): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = []
+    for (const h of hashes) {
+      const hex = toHex(h)
+      const b = this.svc.chain.get(hex)?.block ?? (await this.store.blockByHash(hex))
+      if (b !== undefined) out.push(b.bytes)
+    }
+    return out
+  }
+
+  // --- sync -------------------------------------------------------------------------------------
+
+  private async exchangeStatus(peer: PeerId): Promise<void> {
+    try {
+      const status = await this.p2p.reqresp.status(peer)
+      if (!this.onStatus(peer, status)) return
+      if (status.finalizedHeight <= this.svc.chain.root.height) {
+        const ours =
+          status.finalizedHeight === 0 ? this.net.idHex : await this.store.finalHashAt(status.finalizedHeight)
+        if (ours !== undefined && ours !== toHex(status.finalizedHash)) {
+          this.p2p.refuse(
+            peer,
+            `its finalized block at height ${status.finalizedHeight} conflicts with ours (one of the two chains was started alone)`,
+          )
+          return
+        }
+      }
+      if (!this.syncing.has(peer.toString())) this.joined = true
+    } catch (err) {
+      this.log('debug', `status with ${peer} failed: ${(err as Error).message}`)
+    }
+  }
+
+  /** Range sync from one peer until we hold its head (bounded by its status and a round count). */
+  private async syncFrom(peer: PeerId, status: Status): Promise<void> {
+    const key = peer.toString()
+    if (this.syncing.has(key) || this.stopping !== undefined) return
+    this.syncing.add(key)
+    try {
+      let from = this.svc.chain.root.height + 1
+      for (let round = 0; round < 100_000 && from <= status.headHeight; round++) {
+        const frames = await this.p2p.reqresp.blocksByRange(peer, from, MAX_BLOCKS_PER_REQUEST)
+        if (frames.length === 0) break
+        for (const bytes of frames) {
+          const block = decodeBlock(this.net, bytes)
+          const root = this.svc.chain.root
+          if (block.height === root.height + 1 && !equalBytes(block.parent, root.hash)) {
+            this.p2p.refuse(peer, `its chain conflicts with our finalized block at height ${root.height}`)
+            return
+          }
+          this.svc.receiveBlock(block)
+        }
+        from += frames.length
+        this.events.emit('sync:progress', { from: key, height: this.svc.chain.head.height, target: status.headHeight })
+        // let gossip and slot timers run between batches
+        await new Promise((r) => setImmediate(r))
+        if (this.stopping !== undefined) break
+      }
+    } catch (err) {
+      if (err instanceof PosError && err.action === 'REJECT')
+        this.p2p.refuse(peer, `sent an invalid block during sync: ${err.message}`)
+      else this.log('debug', `sync from ${peer} stopped: ${(err as Error).message}`)
+    } finally {
+      this.syncing.delete(key)
+      this.joined = true
+    }
+  }
+
+  /** Fetch an unknown parent by hash from the peer that sent the child (or any peer). */
+  private async fetchParent(parentHex: string, childHex: string): Promise<void> {
+    if (this.fetching.has(parentHex) || this.fetching.size > 64) return
+    this.fetching.add(parentHex)
+    const source = this.orphanSource.get(childHex)
+    this.orphanSource.delete(childHex)
+    const peers = [...(source === undefined ? [] : [source]), ...this.p2p.connectedPeers()].slice(0, 4)
+    try {
+      for (const peer of peers) {
+        try {
+          const [bytes] = await this.p2p.reqresp.blocksByHash(peer, [Buffer.from(parentHex, 'hex')])
+          if (bytes === undefined) continue
+          const block = decodeBlock(this.net, bytes)
+          this.svc.receiveBlock(block, Buffer.from(parentHex, 'hex'))
+          return
+        } catch (err) {
+          this.log('debug', `blocks-by-hash ${parentHex.slice(0, 12)} from ${peer}: ${(err as Error).message}`)
+        }
+      }
+    } finally {
+      this.fetching.delete(parentHex)
+    }
+  }
+
+  // --- shutdown ---------------------------------------------------------------------------------
+
+  /**
+   * Stop. Graceful: announce leave (stake 0) when we have stake and wait up to `leaveSlots` slots
+   * for it to be in the head chain, then close libp2p and storage. Idempotent.
+   */
+  stop(opts: { graceful?: boolean; leaveSlots?: number } = {}): Promise<void> {
+    this.stopping ??= this.doStop(opts.graceful ?? true, opts.leaveSlots ?? 2)
+    return this.stopping
+  }
+
+  private async doStop(graceful: boolean, leaveSlots: number): Promise<void> {
+    const registered = (this.svc.chain.head.state.stakes.get(this.svc.me)?.stake ?? 0) > 0
+    if (graceful && registered) {
+      await this.setStake(0).catch(() => {})
+      const deadline = this.now() + leaveSlots * this.net.params.slotMs + 200
+      await new Promise<void>((resolve) => {
+        const check = () => {
+          if (this.svc.ownStakeIncluded() || this.now() >= deadline) return resolve()
+          setTimeout(check, 50)
+        }
+        check()
+      })
+    }
+    this.closed = true
+    clearTimeout(this.slotTimer)
+    await this.p2p.stop().catch((err: Error) => this.log('debug', `libp2p stop: ${err.message}`))
+    await this.svc.flush()
+    await this.store.close()
+  }
+
+  headNode(): BlockNode {
+    return this.svc.chain.head
+  }
+}

@@ -1,0 +1,53 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Network } from '../../src/core/params.js'
+import { Peer, type PeerOptions } from '../../src/node/peer.js'
+
+/** Wait until `cond()` is true, checking every `everyMs`; fails with `what` after `timeoutMs`. */
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  everyMs = 50,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await cond()) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
+
+/** Real peers on 127.0.0.1 (free ports), each bootstrapping to the first; stopped by `stopAll`. */
+export class TestNet {
+  readonly peers: Peer[] = []
+  private readonly dirs: string[] = []
+
+  constructor(readonly net: Network) {}
+
+  async start(stake: number, opts: Partial<PeerOptions> & { persistent?: boolean } = {}): Promise<Peer> {
+    let dataDir = opts.dataDir
+    if (dataDir === undefined && opts.persistent === true) {
+      dataDir = await mkdtemp(join(tmpdir(), 'pos-peer-net-'))
+      this.dirs.push(dataDir)
+    }
+    const first = this.peers.find((p) => p !== undefined)
+    const peer = await Peer.start({
+      net: this.net,
+      stake,
+      host: '127.0.0.1',
+      port: 0,
+      bootstrap: first === undefined ? [] : [first.p2p.listenAddrs()[0]],
+      ...opts,
+      dataDir,
+    })
+    this.peers.push(peer)
+    return peer
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.peers.map((p) => p.stop({ graceful: false }).catch(() => {})))
+    for (const d of this.dirs.splice(0)) await rm(d, { recursive: true, force: true })
+  }
+}
