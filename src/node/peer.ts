@@ -1,12 +1,11 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { equalBytes, toHex } from '../core/bytes.js'
-import type { BlockNode } from '../core/chain.js'
 import { signerFromLibp2pKey } from '../core/crypto.js'
 import { PosError } from '../core/errors.js'
 import { type Network, slotAt, slotStart } from '../core/params.js'
 import {
-  type Block,
+  blockJson,
   decodeBlock,
   decodeReading,
   decodeStake,
@@ -435,7 +434,15 @@ export class Peer implements ReqRespServer {
     await this.store.close()
   }
 
-  headNode(): BlockNode {
-    return this.svc.chain.head
+  /** The last `count` blocks of the canonical chain (final and not), newest first. */
+  async recentBlocks(count: number) {
+    const head = this.svc.chain.head
+    const from = Math.max(1, head.height - count + 1)
+    const root = this.svc.chain.root.height
+    const frames = await this.blocksByRange(from, count)
+    return frames
+      .map((bytes) => blockJson(decodeBlock(this.net, bytes)))
+      .map((b) => ({ ...b, final: b.height <= root }))
+      .reverse()
   }
 }

@@ -1,0 +1,153 @@
+import inquirer from 'inquirer'
+import type { Peer } from '../node/peer.js'
+import type { CliOptions } from './options.js'
+import { attachOutput } from './output.js'
+import { renderTable } from './table.js'
+import { pct, shortId, validatorRows } from './views.js'
+
+type Action = 'bpm' | 'chain' | 'validators' | 'peers' | 'stake' | 'quit'
+
+const isAbort = (err: unknown) =>
+  err instanceof Error && (err.name === 'AbortPromptError' || err.name === 'ExitPromptError')
+
+/** Checks a typed BPM; returns an error message or true (inquirer shows the message, asks again). */
+export function checkBpm(text: string, min: number, max: number): string | true {
+  const t = text.trim()
+  if (t === '') return 'Type a heart rate, e.g. 72'
+  if (!/^-?\d+$/.test(t)) return `"${t.slice(0, 20)}" is not a whole number: type a heart rate, e.g. 72`
+  const n = Number(t)
+  if (n < min || n > max) return `${n} is out of range: BPM must be from ${min} to ${max}`
+  return true
+}
+
+export function checkStake(text: string): string | true {
+  const t = text.trim()
+  if (!/^\d+$/.test(t) || !Number.isSafeInteger(Number(t)))
+    return 'Stake must be a whole number >= 0 (0 leaves the validator set)'
+  return true
+}
+
+/**
+ * The menu loop. Network events print above the menu: the menu prompt is aborted, the lines are
+ * printed, and the menu is drawn again. While the user types (BPM, stake) they wait until Enter.
+ */
+export async function runInteractive(peer: Peer, o: CliOptions): Promise<void> {
+  const p = peer.net.params
+  const print = (s: string) => process.stdout.write(`${s}\n`)
+  const pending: string[] = []
+  let abortMenu: (() => void) | undefined
+  const detach = attachOutput(peer, 'text', (line) => {
+    pending.push(line)
+    abortMenu?.()
+  })
+  const flush = () => {
+    for (const line of pending.splice(0)) print(line)
+  }
+
+  print(`pos-peer  ${peer.peerId}`)
+  print(`network   ${o.network} (${peer.net.idHex.slice(0, 16)}), slot ${p.slotMs} ms`)
+  print(`listening ${peer.p2p.listenAddrs().join(', ')}`)
+  print(`data      ${peer.dataDir ?? 'in memory (--ephemeral)'}`)
+  print(`stake     ${o.stake}${o.stake === 0 ? ' (observer)' : ''}`)
+  const n = peer.p2p.connectedPeers().length
+  print(
+    n === 0
+      ? 'peers     none yet: waiting (others on this machine find this one by themselves)'
+      : `peers     ${n} connected`,
+  )
+
+  try {
+    for (;;) {
+      flush()
+      const ac = new AbortController()
+      abortMenu = () => ac.abort()
+      let action: Action
+      try {
+        const prompt = inquirer.createPromptModule({ signal: ac.signal, clearPromptOnDone: true })
+        const answer = await prompt<{ action: Action }>([
+          {
+            type: 'select',
+            name: 'action',
+            message: `#${peer.svc.chain.head.height} · ${peer.p2p.connectedPeers().length} peer(s) · what next?`,
+            choices: [
+              { name: 'Enter BPM', value: 'bpm' },
+              { name: 'Show chain', value: 'chain' },
+              { name: 'Validators', value: 'validators' },
+              { name: 'Peers', value: 'peers' },
+              { name: 'Change stake', value: 'stake' },
+              { name: 'Quit', value: 'quit' },
+            ],
+          },
+        ])
+        action = answer.action
+      } catch (err) {
+        if (ac.signal.aborted) continue
+        if (isAbort(err)) return
+        throw err
+      } finally {
+        abortMenu = undefined
+      }
+      if (action === 'quit') return
+      if (action === 'bpm') {
+        const { bpm } = await inquirer.prompt<{ bpm: string }>([
+          {
+            type: 'input',
+            name: 'bpm',
+            message: `BPM (${p.minBpm}-${p.maxBpm}):`,
+            validate: (t: string) => checkBpm(t, p.minBpm, p.maxBpm),
+          },
+        ])
+        const r = await peer.submitReading(Number(bpm.trim()))
+        print(`reading ${Number(bpm.trim())} BPM sent (${r.idHex.slice(0, 12)}); it will be in the next block`)
+      } else if (action === 'stake') {
+        const { stake } = await inquirer.prompt<{ stake: string }>([
+          { type: 'input', name: 'stake', message: 'New stake:', validate: checkStake },
+        ])
+        await peer.setStake(Number(stake.trim()))
+        print(`stake ${Number(stake.trim())} announced; it counts once it is in a block`)
+      } else if (action === 'chain') {
+        const rows = (await peer.recentBlocks(10)).map((b) => [
+          b.height,
+          b.slot,
+          shortId(b.proposer ?? '-'),
+          b.readings.length,
+          b.hash.slice(0, 12),
+          b.final ? 'final' : '',
+        ])
+        print(
+          rows.length === 0
+            ? 'no blocks yet'
+            : renderTable(['height', 'slot', 'proposer', 'readings', 'hash', ''], rows),
+        )
+      } else if (action === 'validators') {
+        const rows = validatorRows(peer).map((v) => [
+          shortId(v.address) + (v.address === peer.peerId ? ' (you)' : ''),
+          v.stake,
+          pct(v.stakeShare),
+          v.won,
+          pct(v.winShare),
+          v.balance,
+        ])
+        print(
+          rows.length === 0
+            ? 'no validators yet'
+            : renderTable(['validator', 'stake', 'stake share', 'won', 'win share', 'balance'], rows),
+        )
+      } else if (action === 'peers') {
+        const peers = peer.p2p.connectedPeers()
+        print(
+          peers.length === 0
+            ? 'no peers connected'
+            : peers
+                .map((id) => `${id.toString()}  ${peer.p2p.node.getConnections(id)[0]?.remoteAddr.toString() ?? ''}`)
+                .join('\n'),
+        )
+      }
+    }
+  } catch (err) {
+    if (isAbort(err)) return
+    throw err
+  } finally {
+    detach()
+  }
+}

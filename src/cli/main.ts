@@ -1,0 +1,165 @@
+import { createInterface } from 'node:readline'
+import { CommanderError } from 'commander'
+import { PosError } from '../core/errors.js'
+import { makeNetwork } from '../core/params.js'
+import { NetworkConfigError, PortInUseError } from '../network/p2p.js'
+import { createLogger, type Logger } from '../node/log.js'
+import { Peer, type PeerOptions } from '../node/peer.js'
+import { StoreError } from '../storage/errors.js'
+import { type CliOptions, parseOptions, UsageError } from './options.js'
+import { attachOutput } from './output.js'
+import { defaultProfiles, profileDir } from './profile.js'
+
+const EXIT_RUNTIME = 1
+const EXIT_USAGE = 2
+const SHUTDOWN_MS = 5000
+
+/** A plausible resting-to-active heart rate: a slow random walk between 55 and 140. */
+function bpmGenerator(): () => number {
+  let bpm = 70
+  return () => {
+    bpm = Math.min(140, Math.max(55, bpm + Math.round((Math.random() - 0.5) * 8)))
+    return bpm
+  }
+}
+
+async function startPeer(o: CliOptions, log: Logger): Promise<Peer> {
+  const net = makeNetwork({ name: o.network, slotMs: o.slotMs })
+  const base: Omit<PeerOptions, 'dataDir'> = {
+    net,
+    stake: o.stake,
+    host: o.host,
+    port: o.port,
+    bootstrap: o.bootstrap,
+    mdns: o.mdns,
+    log,
+  }
+  if (o.ephemeral) return Peer.start(base)
+  if (o.dataDir !== undefined) return Peer.start({ ...base, dataDir: o.dataDir })
+  if (o.name !== undefined) return Peer.start({ ...base, dataDir: profileDir(o.network, o.name) })
+  // No flag: the first profile not used by a running peer, so several terminals just work.
+  for (const dir of defaultProfiles(o.network)) {
+    try {
+      return await Peer.start({ ...base, dataDir: dir })
+    } catch (err) {
+      if (err instanceof StoreError && err.code === 'LOCKED') continue
+      throw err
+    }
+  }
+  throw new StoreError(
+    'LOCKED',
+    profileDir(o.network, '*'),
+    'all 64 default profiles are in use: pass --name or --data-dir',
+  )
+}
+
+/** Feed BPM lines from a non-TTY stdin; a bad line is a warning and is skipped. */
+function readStdinLines(peer: Peer, warn: (msg: string) => void): void {
+  const rl = createInterface({ input: process.stdin })
+  rl.on('line', (line) => {
+    const text = line.trim()
+    if (text === '') return
+    if (!/^\d+$/.test(text)) return warn(`not a BPM reading: "${text.slice(0, 40)}" (expected a whole number)`)
+    peer.submitReading(Number(text)).catch((err: Error) => warn(err.message))
+  })
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: CliOptions
+  try {
+    o = parseOptions(argv)
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE
+    if (err instanceof UsageError) {
+      process.stderr.write(`pos-peer: ${err.message}\n`)
+      return EXIT_USAGE
+    }
+    throw err
+  }
+  const log = createLogger(o.logLevel)
+  const interactive = !o.json && process.stdin.isTTY === true && process.stdout.isTTY === true
+  const out = (line: string) => process.stdout.write(`${line}\n`)
+  const warn = (message: string) =>
+    o.json
+      ? out(JSON.stringify({ event: 'warning', time: new Date().toISOString(), message }))
+      : process.stderr.write(`warning: ${message}\n`)
+
+  let peer: Peer
+  try {
+    peer = await startPeer(o, log)
+  } catch (err) {
+    return reportStartError(err, o)
+  }
+
+  let stopping = false
+  const shutdown = async (signal: string) => {
+    if (stopping) {
+      process.stderr.write('pos-peer: second signal, exiting now\n')
+      process.exit(130)
+    }
+    stopping = true
+    log('info', `${signal}: leaving the network`)
+    const timer = setTimeout(() => {
+      process.stderr.write('pos-peer: shutdown took too long, exiting\n')
+      process.exit(EXIT_RUNTIME)
+    }, SHUTDOWN_MS)
+    await peer.stop({ graceful: true })
+    clearTimeout(timer)
+    process.exit(0)
+  }
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
+
+  if (o.json) {
+    out(
+      JSON.stringify({
+        event: 'ready',
+        time: new Date().toISOString(),
+        peerId: peer.peerId,
+        addrs: peer.p2p.listenAddrs(),
+        network: peer.net.idHex,
+        stake: o.stake,
+        dataDir: peer.dataDir ?? null,
+      }),
+    )
+  }
+  if (interactive) {
+    const { runInteractive } = await import('./interactive.js')
+    await runInteractive(peer, o)
+    await shutdown('quit')
+    return 0
+  }
+  attachOutput(peer, o.json ? 'json' : 'text', out)
+  if (!o.json) {
+    out(`pos-peer ${peer.peerId} on network ${o.network} (${peer.net.idHex.slice(0, 16)}), stake ${o.stake}`)
+    out(`listening on ${peer.p2p.listenAddrs().join(', ')}; data ${peer.dataDir ?? 'in memory'}`)
+  }
+  if (o.autoBpm !== undefined) {
+    const next = bpmGenerator()
+    const timer = setInterval(() => peer.submitReading(next()).catch((err: Error) => warn(err.message)), o.autoBpm)
+    timer.unref()
+  }
+  if (process.stdin.isTTY !== true) readStdinLines(peer, warn)
+  // Runs until a signal.
+  await new Promise(() => {})
+  return 0
+}
+
+function reportStartError(err: unknown, o: CliOptions): number {
+  const debug = o.logLevel === 'debug'
+  if (err instanceof NetworkConfigError) {
+    process.stderr.write(`pos-peer: ${err.message}\n`)
+    return EXIT_USAGE
+  }
+  if (err instanceof StoreError || err instanceof PortInUseError || err instanceof PosError) {
+    process.stderr.write(`pos-peer: ${err.message}\n`)
+    if (debug) process.stderr.write(`${err.stack}\n`)
+    return EXIT_RUNTIME
+  }
+  const e = err as Error
+  process.stderr.write(
+    `pos-peer: could not start: ${e.message ?? String(err)}${debug ? '' : ' (run with --log-level debug for details)'}\n`,
+  )
+  if (debug) process.stderr.write(`${e.stack}\n`)
+  return EXIT_RUNTIME
+}

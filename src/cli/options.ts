@@ -1,0 +1,121 @@
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { DEFAULT_PARAMS } from '../core/params.js'
+import type { LogLevel } from '../node/log.js'
+import { VERSION } from '../version.js'
+
+export interface CliOptions {
+  stake: number
+  port?: number
+  host: string
+  bootstrap: string[]
+  dataDir?: string
+  name?: string
+  ephemeral: boolean
+  network: string
+  slotMs: number
+  mdns: boolean
+  autoBpm?: number
+  json: boolean
+  logLevel: LogLevel
+  http?: { host: string; port: number }
+}
+
+/** A usage error: exit code 2, one line on stderr. */
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+function intArg(name: string, min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`${name} must be a whole number, got "${value}"`)
+    const n = Number(value)
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`${name} must be from ${min} to ${max}, got ${value}`)
+    return n
+  }
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value]
+
+export function buildCommand(): Command {
+  return new Command('pos-peer')
+    .description('A proof-of-stake blockchain peer: gossip heart-rate readings, win blocks by stake-weighted lottery.')
+    .version(VERSION, '-v, --version')
+    .addOption(
+      new Option('--stake <n>', 'tokens to stake (0 = observer: syncs, relays, submits readings, never wins)')
+        .default(0)
+        .argParser(intArg('--stake', 0, Number.MAX_SAFE_INTEGER)),
+    )
+    .addOption(
+      new Option('--port <n>', 'TCP port to listen on (default: 9090, or a free port when 9090 is taken)').argParser(
+        intArg('--port', 0, 65535),
+      ),
+    )
+    .addOption(new Option('--host <ip>', 'address to listen on').default('127.0.0.1'))
+    .addOption(
+      new Option('--bootstrap <addr>', 'peer to join: multiaddr or host:port (repeatable)')
+        .default([])
+        .argParser(collect),
+    )
+    .addOption(new Option('--data-dir <dir>', 'keep the chain and identity here'))
+    .addOption(new Option('--name <profile>', 'use the named profile under ~/.pos-peer'))
+    .addOption(new Option('--ephemeral', 'keep everything in memory (a new identity each run)').default(false))
+    .addOption(new Option('--network <name>', 'network name (part of the network id)').default(DEFAULT_PARAMS.name))
+    .addOption(
+      new Option('--slot-ms <n>', 'slot length in ms (part of the network id)')
+        .default(DEFAULT_PARAMS.slotMs)
+        .argParser(intArg('--slot-ms', 50, 600_000)),
+    )
+    .addOption(new Option('--mdns', 'also find peers on the local network with mDNS (multicast)').default(false))
+    .addOption(
+      new Option('--auto-bpm [ms]', 'generate a plausible reading every ms (default 3000)').argParser(
+        intArg('--auto-bpm', 100, 3_600_000),
+      ),
+    )
+    .addOption(new Option('--json', 'one JSON object per line on stdout (scriptable mode)').default(false))
+    .addOption(
+      new Option('--log-level <level>', 'stderr log level')
+        .choices(['debug', 'info', 'warn', 'error', 'silent'])
+        .default('warn'),
+    )
+    .addOption(new Option('--http <host:port>', 'serve the dashboard and HTTP API (e.g. 127.0.0.1:8080)'))
+    .showHelpAfterError('(run pos-peer --help for all options)')
+    .exitOverride()
+}
+
+/** Parse argv (without node and script) into options; throws UsageError or commander's help/version exits. */
+export function parseOptions(argv: string[]): CliOptions {
+  const cmd = buildCommand()
+  cmd.parse(argv, { from: 'user' })
+  const o = cmd.opts()
+  const pinned = [o.dataDir !== undefined, o.name !== undefined, o.ephemeral === true].filter(Boolean).length
+  if (pinned > 1) throw new UsageError('use only one of --data-dir, --name and --ephemeral')
+  if (o.name !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(o.name))
+    throw new UsageError('--name takes letters, digits, "-" and "_" (up to 64)')
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(o.network))
+    throw new UsageError('--network takes 1-32 characters of a-z, 0-9 and "-"')
+  if (!/^[0-9a-fA-F.:]+$/.test(o.host)) throw new UsageError(`--host must be an IP address, got "${o.host}"`)
+  let http: CliOptions['http']
+  if (o.http !== undefined) {
+    const m = /^(?:([0-9a-fA-F.:]+):)?(\d{1,5})$/.exec(o.http)
+    const port = m === null ? Number.NaN : Number(m[2])
+    if (m === null || port > 65535) throw new UsageError(`--http expects host:port or port, got "${o.http}"`)
+    http = { host: m[1] ?? '127.0.0.1', port }
+  }
+  return {
+    stake: o.stake,
+    port: o.port,
+    host: o.host,
+    bootstrap: o.bootstrap,
+    dataDir: o.dataDir,
+    name: o.name,
+    ephemeral: o.ephemeral,
+    network: o.network,
+    slotMs: o.slotMs,
+    mdns: o.mdns,
+    autoBpm: o.autoBpm === true ? 3000 : o.autoBpm,
+    json: o.json,
+    logLevel: o.logLevel,
+    http,
+  }
+}
