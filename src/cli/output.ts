@@ -25,6 +25,7 @@ export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit): () 
     on('peer:connect', ({ peerId }) => json('peer:connect', { peerId }))
     on('peer:disconnect', ({ peerId }) => json('peer:disconnect', { peerId }))
     on('peer:refused', ({ peerId, reason }) => json('warning', { message: `refused peer ${peerId}: ${reason}` }))
+    on('submitted', ({ reading }) => json('reading', { id: reading.idHex, bpm: reading.bpm, time: reading.time }))
   } else {
     on('block', ({ node }) => {
       if (node.proposerHex === undefined) return

@@ -55,8 +55,12 @@ export interface GossipConfig {
   readonly maxMessageBytes: number
 }
 
+/** How often pubsub peer discovery re-broadcasts each peer's addresses. */
+export const DISCOVERY_INTERVAL_MS = 2000
+
 export function gossipServiceConfig(cfg: GossipConfig): { guard: TopicGuard; options: Partial<GossipsubOpts> } {
-  const guard = new TopicGuard([...TOPICS.map((t) => topicName(cfg.net, t)), discoveryTopic(cfg.net)])
+  const discovery = discoveryTopic(cfg.net)
+  const guard = new TopicGuard([...TOPICS.map((t) => topicName(cfg.net, t)), discovery])
   const topicScore = createTopicScoreParams({
     topicWeight: 1,
     timeInMeshWeight: 0,
@@ -68,7 +72,13 @@ export function gossipServiceConfig(cfg: GossipConfig): { guard: TopicGuard; opt
   })
   const options: Partial<GossipsubOpts> = {
     globalSignaturePolicy: 'StrictNoSign',
-    msgIdFn: (msg) => sha256(concatBytes(utf8(msg.topic), msg.data)),
+    // Content-addressed ids. Peer discovery re-broadcasts the same bytes every interval, which a
+    // content id would dedupe for the whole seen-cache TTL (a newcomer would learn nobody), so its
+    // ids also carry the receive-time bucket of the broadcast interval.
+    msgIdFn: (msg) =>
+      msg.topic === discovery
+        ? sha256(concatBytes(utf8(`${msg.topic}/${Math.floor(Date.now() / DISCOVERY_INTERVAL_MS)}`), msg.data))
+        : sha256(concatBytes(utf8(msg.topic), msg.data)),
     ignoreDuplicatePublishError: true,
     allowPublishToZeroTopicPeers: true,
     emitSelf: false,

@@ -12,7 +12,13 @@ import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import type { Network } from '../core/params.js'
 import { TypedEmitter } from '../node/events.js'
-import { createGossipService, Gossip, gossipServiceConfig, type TopicHandlers } from './gossip.js'
+import {
+  createGossipService,
+  DISCOVERY_INTERVAL_MS,
+  Gossip,
+  gossipServiceConfig,
+  type TopicHandlers,
+} from './gossip.js'
 import { discoveryTopic } from './names.js'
 import { ReqResp, type ReqRespServer } from './reqresp.js'
 
@@ -130,7 +136,7 @@ export class P2P {
         connectionEncrypters: [noise()],
         streamMuxers: [yamux()],
         peerDiscovery: [
-          pubsubPeerDiscovery({ interval: 2000, topics: [discoveryTopic(opts.net)] }),
+          pubsubPeerDiscovery({ interval: DISCOVERY_INTERVAL_MS, topics: [discoveryTopic(opts.net)] }),
           ...(opts.mdns ? [mdns()] : []),
         ],
         connectionManager: { maxConnections: 200 },
@@ -181,6 +187,48 @@ export class P2P {
     this.gossip.start()
     await this.reqresp.start()
     for (const ma of this.bootstrapAddrs) this.keepDialing(ma, 500)
+    this.maintain()
+  }
+
+  private readonly redial = new Map<string, { failures: number; next: number }>()
+
+  /**
+   * Discovery events come once per peer; a dial that fails then (the peer was still starting, or
+   * we knew no address yet) would never be retried. So every few seconds, dial the known peers we
+   * are not connected to, with a per-peer backoff, a few at a time.
+   */
+  private maintain(): void {
+    if (this.stopped) return
+    const timer = setTimeout(async () => {
+      this.timers.delete(timer)
+      try {
+        const now = Date.now()
+        const known = await this.node.peerStore.all()
+        const todo = known.filter((p) => {
+          if (p.id.equals(this.node.peerId) || p.addresses.length === 0 || this.isDenied(p.id)) return false
+          if (this.node.getConnections(p.id).length > 0) return false
+          return (this.redial.get(p.id.toString())?.next ?? 0) <= now
+        })
+        await Promise.all(
+          todo.slice(0, 8).map(async (p) => {
+            const key = p.id.toString()
+            try {
+              await this.node.dial(p.id, { signal: AbortSignal.timeout(5000) })
+              this.redial.delete(key)
+            } catch {
+              const failures = (this.redial.get(key)?.failures ?? 0) + 1
+              if (this.redial.size > 1000) this.redial.clear()
+              this.redial.set(key, { failures, next: Date.now() + Math.min(60_000, 1000 * 2 ** failures) })
+            }
+          }),
+        )
+      } catch (err) {
+        this.opts.log('debug', `connection upkeep: ${(err as Error).message}`)
+      }
+      this.maintain()
+    }, 2000)
+    timer.unref()
+    this.timers.add(timer)
   }
 
   /** Dial a bootstrap address, and again with backoff whenever we are not connected to it. */

@@ -51,6 +51,8 @@ export interface PeerEvents extends ChainEvents {
   /** A gossip message was refused (counted per topic and code). */
   'gossip:rejected': { topic: Topic; code: string; from: string }
   'sync:progress': { from: string; height: number; target: number }
+  /** A reading typed on this peer is safe in the outbox and was gossiped. */
+  submitted: { reading: Reading }
 }
 
 export interface GossipStats {
@@ -261,6 +263,7 @@ export class Peer implements ReqRespServer {
   async submitReading(bpm: number): Promise<Reading> {
     const r = await this.svc.submitReading(bpm)
     this.publish('readings', encodeReading(r))
+    this.events.emit('submitted', { reading: r })
     return r
   }
 

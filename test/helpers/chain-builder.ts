@@ -1,3 +1,4 @@
+import { toHex } from '../../src/core/bytes.js'
 import { Chain, type ImportResult } from '../../src/core/chain.js'
 import type { Signer } from '../../src/core/crypto.js'
 import { Mempool } from '../../src/core/mempool.js'
@@ -24,7 +25,18 @@ export class LockstepChain {
   ) {
     this.chain = chain ?? new Chain(net)
     this.slot = startSlot
-    for (const [i, s] of signers.entries()) this.mempool.addStake(createStake(net, s, stakes[i], 1))
+    this.stakes = stakes
+    this.announce()
+  }
+
+  private readonly stakes: number[]
+
+  /** Announce (or renew) every validator's stake with the next seq. */
+  private announce(): void {
+    for (const [i, s] of this.signers.entries()) {
+      const seq = (this.chain.head.state.stakes.get(toHex(s.publicKey))?.seq ?? 0) + 1
+      this.mempool.addStake(createStake(this.net, s, this.stakes[i], seq))
+    }
   }
 
   addReading(author: number, bpm: number): string {
@@ -33,8 +45,9 @@ export class LockstepChain {
     return r.idHex
   }
 
-  /** One slot: every validator with work proposes; all candidates are imported. */
+  /** One slot: every validator with work proposes; all candidates are imported (bounded by the caller). */
   step(onImport?: (r: ImportResult) => void): ImportResult[] {
+    if (this.slot % Math.floor(this.net.params.stakeTtlSlots / 2) === 0) this.announce()
     const now = timeOf(this.net, this.slot)
     const candidates = this.signers.map((s) => buildCandidate(this.chain, this.mempool, s, this.slot))
     const results: ImportResult[] = []

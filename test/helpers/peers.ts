@@ -47,7 +47,15 @@ export class TestNet {
   }
 
   async stopAll(): Promise<void> {
-    await Promise.all(this.peers.map((p) => p.stop({ graceful: false }).catch(() => {})))
+    const bounded = (p: Peer) =>
+      Promise.race([
+        p.stop({ graceful: false }),
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error(`peer ${p.peerId} did not stop in 10 s`)), 10_000).unref(),
+        ),
+      ])
+    const results = await Promise.allSettled(this.peers.map(bounded))
+    for (const r of results) if (r.status === 'rejected') console.error(String(r.reason))
     for (const d of this.dirs.splice(0)) await rm(d, { recursive: true, force: true })
   }
 }

@@ -1,0 +1,139 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { decodeBlock } from '../../src/core/records.js'
+import type { Peer } from '../../src/node/peer.js'
+import { Store } from '../../src/storage/store.js'
+import { LockstepChain } from '../helpers/chain-builder.js'
+import { prng, testNetwork, testSigners } from '../helpers/fixtures.js'
+import { TestNet, waitFor } from '../helpers/peers.js'
+
+const net = testNetwork({ slotMs: 250, stakeTtlSlots: 400 })
+let tn: TestNet | undefined
+const dirs: string[] = []
+
+afterEach(async () => {
+  await tn?.stopAll()
+  tn = undefined
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
+
+async function finalChain(peer: Peer) {
+  await peer.svc.flush()
+  const frames = await peer.blocksByRange(1, peer.svc.chain.root.height)
+  return frames.map((b) => decodeBlock(peer.net, b))
+}
+
+const allConnected = (peers: Peer[]) => peers.every((p) => p.p2p.connectedPeers().length >= peers.length - 1)
+
+describe('real peers over TCP on 127.0.0.1', () => {
+  it('five peers (10/20/30/40/100), readings at random peers for 60 slots: one final chain, every reading once', async () => {
+    tn = new TestNet(net)
+    const stakes = [10, 20, 30, 40, 100]
+    const peers: Peer[] = []
+    for (const s of stakes) peers.push(await tn.start(s))
+    await waitFor(() => allConnected(peers), 20_000, 'full mesh of connections (pubsub peer discovery)').catch(
+      (err) => {
+        console.log(peers.map((p) => p.p2p.connectedPeers().length))
+        throw err
+      },
+    )
+    await waitFor(() => peers.every((p) => p.p2p.gossip.meshPeers('readings') > 0), 20_000, 'gossip mesh')
+    const rand = prng(5)
+    const submitted: string[] = []
+    const slotMs = net.params.slotMs
+    for (let i = 0; i < 60; i++) {
+      const peer = peers[Math.floor(rand() * peers.length)]
+      submitted.push((await peer.submitReading(50 + Math.floor(rand() * 100))).idHex)
+      await new Promise((r) => setTimeout(r, slotMs))
+    }
+    // Every reading final everywhere, then heads equal (the network goes quiet).
+    await waitFor(
+      () => peers.every((p) => submitted.every((id) => p.svc.chain.finalReadings.has(id))),
+      20_000,
+      'all readings final on all peers',
+    )
+    await waitFor(
+      () => new Set(peers.map((p) => p.svc.chain.head.hashHex)).size === 1,
+      2 * slotMs + 2000,
+      'equal heads',
+    )
+    const chains = await Promise.all(peers.map(finalChain))
+    const longest = chains.reduce((a, b) => (b.length > a.length ? b : a))
+    for (const c of chains) for (const [h, b] of c.entries()) expect(b.hashHex).toBe(longest[h].hashHex)
+    const counts = new Map<string, number>()
+    for (const b of longest) for (const r of b.readings) counts.set(r.idHex, (counts.get(r.idHex) ?? 0) + 1)
+    for (const id of submitted) expect(counts.get(id)).toBe(1)
+    for (const p of peers) expect(p.stats.candidates.rejected.size).toBe(0)
+  }, 120_000)
+
+  it('a late joiner after 500 blocks catches up by range sync, then follows the head', async () => {
+    // A data dir that already holds a 500-block chain (built offline by three old validators).
+    const dir = await mkdtemp(join(tmpdir(), 'pos-peer-late-'))
+    dirs.push(dir)
+    const store = new Store(net, { path: join(dir, 'chain') })
+    await store.open()
+    const lock = new LockstepChain(net, await testSigners(3, 'old'), [10, 30, 60])
+    while (lock.chain.head.height < 500) {
+      lock.addReading(lock.slot % 3, 60 + (lock.slot % 60))
+      for (const r of lock.step()) await store.saveImport(r)
+    }
+    await store.close()
+    tn = new TestNet(net)
+    const a = await tn.start(100, { dataDir: dir })
+    expect(a.svc.chain.head.height).toBeGreaterThanOrEqual(500)
+    const b = await tn.start(0)
+    const t0 = Date.now()
+    await waitFor(() => b.svc.chain.root.height >= 498, 60_000, 'late joiner synced the final chain')
+    const ms = Date.now() - t0
+    expect(b.svc.chain.root.height).toBeGreaterThanOrEqual(498)
+    // Then it follows: a new reading on A reaches B's final chain through gossip.
+    const r = await a.submitReading(99)
+    await waitFor(() => b.svc.chain.finalReadings.has(r.idHex), 20_000, 'new reading final on the joiner')
+    console.log(`late joiner: ${b.svc.chain.root.height} blocks in ${ms} ms`)
+  }, 120_000)
+
+  it('the first (bootstrap) peer leaves: the others keep producing blocks and agreeing', async () => {
+    tn = new TestNet(net)
+    const peers: Peer[] = []
+    for (const s of [40, 20, 20, 20]) peers.push(await tn.start(s))
+    await waitFor(() => allConnected(peers), 20_000, 'full mesh of connections')
+    const first = peers[0]
+    const r0 = await peers[1].submitReading(70)
+    await waitFor(() => peers.every((p) => p.svc.chain.finalReadings.has(r0.idHex)), 20_000, 'first reading final')
+    await first.stop({ graceful: true })
+    const rest = peers.slice(1)
+    const heightBefore = rest[0].svc.chain.root.height
+    const ids: string[] = []
+    for (let i = 0; i < 5; i++) ids.push((await rest[i % 3].submitReading(80 + i)).idHex)
+    await waitFor(
+      () => rest.every((p) => ids.every((id) => p.svc.chain.finalReadings.has(id))),
+      30_000,
+      'readings final without the first peer',
+    )
+    expect(rest[0].svc.chain.root.height).toBeGreaterThan(heightBefore)
+    await waitFor(() => new Set(rest.map((p) => p.svc.chain.head.hashHex)).size === 1, 5_000, 'equal heads')
+  }, 120_000)
+
+  it('a peer on another network is refused at status and nothing of it is imported', async () => {
+    tn = new TestNet(net)
+    const a = await tn.start(100)
+    const refused: string[] = []
+    a.events.on('peer:refused', ({ reason }) => refused.push(reason))
+    const otherNet = testNetwork({ slotMs: 300, stakeTtlSlots: 400 })
+    const other = new TestNet(otherNet)
+    try {
+      const x = await other.start(100, { bootstrap: [a.p2p.listenAddrs()[0]], joinWaitMs: 500 })
+      await x.submitReading(75)
+      await waitFor(() => refused.length > 0, 15_000, 'refusal')
+      expect(refused[0]).toMatch(/network/)
+      await new Promise((r) => setTimeout(r, 1000))
+      expect(a.p2p.connectedPeers().map(String)).not.toContain(x.peerId)
+      for (const n of a.svc.chain.chainTo()) expect(n.block?.proposer).not.toEqual(x.svc.signer.publicKey)
+      expect(a.svc.mempool.size).toBeLessThanOrEqual(1)
+    } finally {
+      await other.stopAll()
+    }
+  }, 60_000)
+})
