@@ -1,0 +1,105 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { waitFor } from './peers.js'
+
+export const NODE22 = join(process.cwd(), 'node_modules', '.bin', 'node')
+export const BIN = join(process.cwd(), 'bin', 'pos-peer')
+
+export interface JsonEvent {
+  event: string
+  [k: string]: unknown
+}
+
+/** A real `pos-peer --json` process; collects its stdout events. */
+export class CliPeer {
+  readonly events: JsonEvent[] = []
+  readonly child: ChildProcessWithoutNullStreams
+  stderr = ''
+  exitCode: number | null | undefined = undefined
+  private buf = ''
+
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(NODE22, [BIN, '--json', ...args], { env: { ...process.env, ...env }, stdio: 'pipe' })
+    this.child.stdout.on('data', (d: Buffer) => {
+      this.buf += d.toString()
+      let i = this.buf.indexOf('\n')
+      while (i >= 0) {
+        const line = this.buf.slice(0, i)
+        this.buf = this.buf.slice(i + 1)
+        try {
+          this.events.push(JSON.parse(line) as JsonEvent)
+        } catch {
+          this.events.push({ event: 'non-json-line', line })
+        }
+        i = this.buf.indexOf('\n')
+      }
+    })
+    this.child.stderr.on('data', (d: Buffer) => {
+      this.stderr += d.toString()
+    })
+    this.child.on('exit', (code) => {
+      this.exitCode = code
+    })
+  }
+
+  of(event: string): JsonEvent[] {
+    return this.events.filter((e) => e.event === event)
+  }
+
+  async ready(timeoutMs = 20_000): Promise<JsonEvent> {
+    await waitFor(() => this.of('ready').length > 0 || this.exitCode !== undefined, timeoutMs, 'ready event')
+    const r = this.of('ready')[0]
+    if (r === undefined) throw new Error(`pos-peer exited (${this.exitCode}) before ready: ${this.stderr}`)
+    return r
+  }
+
+  get addr(): string {
+    return (this.of('ready')[0]?.addrs as string[])[0]
+  }
+
+  send(line: string): void {
+    this.child.stdin.write(`${line}\n`)
+  }
+
+  /** Final reading ids seen in `block` events whose height is final per `finalized` events. */
+  finalReadingBpms(): number[] {
+    const finalHashes = new Set(this.of('finalized').map((e) => e.hash as string))
+    const byHash = new Map(this.of('block').map((e) => [e.hash as string, e]))
+    const out: number[] = []
+    for (const h of finalHashes) for (const r of (byHash.get(h)?.readings as { bpm: number }[]) ?? []) out.push(r.bpm)
+    return out
+  }
+
+  async exit(timeoutMs = 10_000): Promise<number | null> {
+    await waitFor(() => this.exitCode !== undefined, timeoutMs, 'process exit')
+    return this.exitCode as number | null
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.exitCode === undefined) this.child.kill(signal)
+  }
+}
+
+/** Run pos-peer to completion (for error paths): exit code, stdout, stderr. */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000) {
+  const child = spawn(NODE22, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString()
+  })
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const t = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`pos-peer ${args.join(' ')} did not exit in ${timeoutMs} ms`))
+    }, timeoutMs)
+    child.on('exit', (c) => {
+      clearTimeout(t)
+      resolve(c)
+    })
+  })
+  return { code, stdout, stderr }
+}
