@@ -23,32 +23,6 @@ export const SCORE_THRESHOLDS = {
   opportunisticGraftThreshold: 20,
 }
 
-/**
- * Counts lookups of topics outside our set. gossipsub consults `allowedTopics` for every
- * subscription of an RPC and then, synchronously, emits 'subscription-change' for that RPC's peer:
- * the handler reads the count there. A microtask resets it, so lookups made for messages (after the
- * event) are never blamed on the next peer.
- */
-class TopicGuard extends Set<string> {
-  foreign = 0
-  private resetQueued = false
-
-  override has(topic: string): boolean {
-    const ok = super.has(topic)
-    if (!ok) {
-      this.foreign++
-      if (!this.resetQueued) {
-        this.resetQueued = true
-        queueMicrotask(() => {
-          this.foreign = 0
-          this.resetQueued = false
-        })
-      }
-    }
-    return ok
-  }
-}
-
 export interface GossipConfig {
   readonly net: Network
   /** Max gossip message size, bytes. */
@@ -58,9 +32,9 @@ export interface GossipConfig {
 /** How often pubsub peer discovery re-broadcasts each peer's addresses. */
 export const DISCOVERY_INTERVAL_MS = 2000
 
-export function gossipServiceConfig(cfg: GossipConfig): { guard: TopicGuard; options: Partial<GossipsubOpts> } {
+export function gossipServiceConfig(cfg: GossipConfig): { allowed: Set<string>; options: Partial<GossipsubOpts> } {
   const discovery = discoveryTopic(cfg.net)
-  const guard = new TopicGuard([...TOPICS.map((t) => topicName(cfg.net, t)), discovery])
+  const allowed = new Set([...TOPICS.map((t) => topicName(cfg.net, t)), discovery])
   const topicScore = createTopicScoreParams({
     topicWeight: 1,
     timeInMeshWeight: 0,
@@ -88,10 +62,14 @@ export function gossipServiceConfig(cfg: GossipConfig): { guard: TopicGuard; opt
     Dhi: 12,
     heartbeatInterval: 700,
     fallbackToFloodsub: false,
-    allowedTopics: guard,
+    // gossipsub keeps subscriptions to topics outside this set nowhere (GHSA-4f8r-922h-2vgv).
+    allowedTopics: allowed,
     maxInboundDataLength: cfg.maxMessageBytes + 4096,
+    // Subscriptions are bounded by maxInboundDataLength rather than a low count: an RPC with too
+    // many would be dropped silently by the decoder, while a decoded one reaches our
+    // subscription-change handler, which refuses a peer that asks for topics outside our set.
     decodeRpcLimits: {
-      maxSubscriptions: 128,
+      maxSubscriptions: 20_000,
       maxMessages: 256,
       maxIhaveMessageIDs: 5000,
       maxIwantMessageIDs: 5000,
@@ -108,7 +86,7 @@ export function gossipServiceConfig(cfg: GossipConfig): { guard: TopicGuard; opt
     }),
     scoreThresholds: SCORE_THRESHOLDS,
   }
-  return { guard, options }
+  return { allowed, options }
 }
 
 /** The gossipsub service factory, typed as the concrete GossipSub (we use its peer scores). */
@@ -123,16 +101,18 @@ const RESULT: Record<Verdict, TopicValidatorResult> = {
 }
 
 export interface GossipEvents {
-  /** A peer subscribed to a topic outside our set. */
-  foreignTopic: (peer: PeerId, count: number) => void
+  /** A peer subscribed to topics outside our set, or changed subscriptions too often. */
+  badSubscriptions: (peer: PeerId, reason: string) => void
 }
+
+/** Honest peers subscribe to our four topics once per connection; a few more changes are fine. */
+const MAX_SUBSCRIPTION_RPCS = 32
 
 /** Subscribes our topics and validates every message before gossipsub forwards it. */
 export class Gossip {
   constructor(
     private readonly pubsub: GossipSub,
     private readonly net: Network,
-    private readonly guard: TopicGuard,
     private readonly handlers: TopicHandlers,
     private readonly events: GossipEvents,
   ) {}
@@ -155,12 +135,26 @@ export class Gossip {
     }
   }
 
-  private readonly onSubscriptionChange = (evt: CustomEvent<{ peerId: PeerId }>): void => {
-    if (this.guard.foreign > 0) {
-      const count = this.guard.foreign
-      this.guard.foreign = 0
-      this.events.foreignTopic(evt.detail.peerId, count)
-    }
+  private readonly subscriptionRpcs = new Map<string, number>()
+
+  /**
+   * gossipsub reports a subscription RPC with the topics outside `allowedTopics` already removed,
+   * so an empty list means every topic asked for was foreign. (An RPC mixing ours and foreign ones
+   * is filtered without a penalty: the foreign part is never stored either way.)
+   */
+  private readonly onSubscriptionChange = (evt: CustomEvent<{ peerId: PeerId; subscriptions: unknown[] }>): void => {
+    const { peerId, subscriptions } = evt.detail
+    const key = peerId.toString()
+    const n = (this.subscriptionRpcs.get(key) ?? 0) + 1
+    if (this.subscriptionRpcs.size > 10_000) this.subscriptionRpcs.clear()
+    this.subscriptionRpcs.set(key, n)
+    if (subscriptions.length === 0)
+      this.events.badSubscriptions(peerId, "subscribed to topics outside this network's set")
+    else if (n > MAX_SUBSCRIPTION_RPCS) this.events.badSubscriptions(peerId, `changed its subscriptions ${n} times`)
+  }
+
+  forgetPeer(peer: PeerId): void {
+    this.subscriptionRpcs.delete(peer.toString())
   }
 
   async publish(topic: Topic, data: Uint8Array): Promise<void> {

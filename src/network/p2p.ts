@@ -123,7 +123,7 @@ export class P2P {
         `port ${port} on ${opts.host} is already in use: pick another --port, or leave it out to get a free one`,
       )
     }
-    const { guard, options } = gossipServiceConfig({ net: opts.net, maxMessageBytes: opts.net.params.maxBlockBytes })
+    const { options } = gossipServiceConfig({ net: opts.net, maxMessageBytes: opts.net.params.maxBlockBytes })
     const denied = new Map<string, number>()
     const isDenied = (peer: PeerId) => (denied.get(peer.toString()) ?? 0) > Date.now()
     const loopbackOnly = isLoopback(opts.host)
@@ -163,8 +163,8 @@ export class P2P {
     const p2p: P2P = new P2P(
       node,
       opts,
-      new Gossip(node.services.pubsub, opts.net, guard, opts.handlers, {
-        foreignTopic: (peer, count) => p2p.refuse(peer, `subscribed to ${count} topic(s) outside this network's set`),
+      new Gossip(node.services.pubsub, opts.net, opts.handlers, {
+        badSubscriptions: (peer, reason) => p2p.refuse(peer, reason),
       }),
       bootstrap,
       denied,
@@ -175,7 +175,10 @@ export class P2P {
 
   private async start(): Promise<void> {
     this.node.addEventListener('peer:connect', (evt) => this.events.emit('peer:connect', { peerId: evt.detail }))
-    this.node.addEventListener('peer:disconnect', (evt) => this.events.emit('peer:disconnect', { peerId: evt.detail }))
+    this.node.addEventListener('peer:disconnect', (evt) => {
+      this.gossip.forgetPeer(evt.detail)
+      this.events.emit('peer:disconnect', { peerId: evt.detail })
+    })
     this.node.addEventListener('peer:discovery', (evt) => {
       const peer = evt.detail.id
       if (this.stopped || peer.equals(this.node.peerId) || this.isDenied(peer)) return

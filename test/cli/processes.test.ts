@@ -42,7 +42,11 @@ describe('pos-peer processes', () => {
     b.send('62')
     c.send('63')
     c.send('not-a-number')
-    await waitFor(() => [a, b, c].every((p) => [61, 62, 63].every((bpm) => p.finalReadingBpms().includes(bpm))), 30_000, 'readings final on all three')
+    await waitFor(
+      () => [a, b, c].every((p) => [61, 62, 63].every((bpm) => p.finalReadingBpms().includes(bpm))),
+      30_000,
+      'readings final on all three',
+    )
     expect(c.of('warning').some((w) => String(w.message).includes('not a BPM'))).toBe(true)
     for (const p of [a, b, c]) expect(p.finalReadingBpms().filter((x) => x === 62)).toHaveLength(1)
     const idBefore = b.of('ready')[0].peerId
@@ -65,7 +69,11 @@ describe('pos-peer processes', () => {
     await victim.exit()
     const back = start(['--stake', '50', '--data-dir', join(home, 'v'), '--bootstrap', a.addr])
     await back.ready()
-    await waitFor(() => [71, 72, 73, 74, 75].every((bpm) => a.finalReadingBpms().includes(bpm)), 30_000, 'outbox readings final after the restart')
+    await waitFor(
+      () => [71, 72, 73, 74, 75].every((bpm) => a.finalReadingBpms().includes(bpm)),
+      30_000,
+      'outbox readings final after the restart',
+    )
     for (const bpm of [71, 72, 73, 74, 75]) expect(a.finalReadingBpms().filter((x) => x === bpm)).toHaveLength(1)
   }, 90_000)
 })

@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { identify } from '@libp2p/identify'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { afterEach, describe, expect, it } from 'vitest'
+import { signerFromLibp2pKey } from '../../src/core/crypto.js'
+import { makeNetwork, slotAt } from '../../src/core/params.js'
+import { createBlock, createReading, createStake, encodeReading } from '../../src/core/records.js'
+import { createGossipService, gossipServiceConfig } from '../../src/network/gossip.js'
+import { topicName } from '../../src/network/names.js'
+import { testNetwork } from '../helpers/fixtures.js'
+import { TestNet, waitFor } from '../helpers/peers.js'
+
+const net = testNetwork({ slotMs: 250, stakeTtlSlots: 400 })
+let tn: TestNet
+const cleanups: (() => Promise<void>)[] = []
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c().catch(() => {})
+  await tn.stopAll()
+})
+
+async function hostileNode() {
+  const { options } = gossipServiceConfig({ net, maxMessageBytes: net.params.maxBlockBytes * 4 })
+  // A hostile node speaks the same gossipsub dialect, without our topic guard or limits.
+  const node = await createLibp2p({
+    privateKey: await generateKeyPair('Ed25519'),
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      pubsub: createGossipService({
+        ...options,
+        allowedTopics: undefined,
+        decodeRpcLimits: undefined,
+        scoreParams: undefined,
+        scoreThresholds: undefined,
+      }),
+    },
+  })
+  cleanups.push(async () => {
+    await node.stop()
+  })
+  return node
+}
+
+describe('a hostile peer', () => {
+  it('junk at a high rate and 10,000 foreign topics: nothing accepted, memory bounded, chain grows, hostile refused', async () => {
+    tn = new TestNet(net)
+    const honest = [await tn.start(60), await tn.start(40)]
+    await waitFor(() => honest.every((p) => p.p2p.connectedPeers().length >= 1), 15_000, 'honest peers connected')
+    const first = await honest[0].submitReading(70)
+    await waitFor(() => honest.every((p) => p.svc.chain.finalReadings.has(first.idHex)), 15_000, 'first reading final')
+    const refused = new Set<string>()
+    const rejectedFrom = new Map<string, number>()
+    for (const p of honest) {
+      p.events.on('peer:refused', ({ peerId }) => refused.add(peerId))
+      p.events.on('gossip:rejected', ({ from }) => rejectedFrom.set(from, (rejectedFrom.get(from) ?? 0) + 1))
+    }
+    const rssBefore = process.memoryUsage().rss
+
+    // 1. Junk publisher.
+    const h1 = await hostileNode()
+    const hkey = await generateKeyPair('Ed25519')
+    const hs = signerFromLibp2pKey(hkey)
+    const other = makeNetwork({ name: 'evilnet' })
+    for (const t of ['candidates', 'stakes', 'readings'] as const) h1.services.pubsub.subscribe(topicName(net, t))
+    await h1.dial(multiaddr(honest[0].p2p.listenAddrs()[0]))
+    await waitFor(
+      () => h1.services.pubsub.getMeshPeers(topicName(net, 'candidates')).length > 0,
+      10_000,
+      'hostile in the mesh',
+    )
+    const replay = encodeReading(first)
+    const junk = (i: number): [string, Uint8Array] => {
+      const head = honest[0].svc.chain.head
+      const slot = slotAt(net.params, Date.now())
+      switch (i % 6) {
+        case 0:
+          return [topicName(net, 'candidates'), randomBytes(1 + (i % 300))]
+        case 1: {
+          const b = createBlock(net, hs, {
+            height: head.height + 1,
+            slot,
+            parent: head.hash,
+            readings: [],
+            stakes: [createStake(net, hs, 10, i + 1)],
+          })
+          const sig = new Uint8Array(b.signature)
+          sig[5] ^= 0xff
+          const bytes = new Uint8Array(b.bytes)
+          bytes.set(sig, bytes.length - 64)
+          return [topicName(net, 'candidates'), bytes]
+        }
+        case 2:
+          return [
+            topicName(net, 'candidates'),
+            createBlock(other, hs, {
+              height: head.height + 1,
+              slot,
+              parent: head.hash,
+              readings: [],
+              stakes: [createStake(other, hs, 10, i + 1)],
+            }).bytes,
+          ]
+        case 3:
+          return [topicName(net, 'candidates'), randomBytes(net.params.maxBlockBytes + 100)]
+        case 4:
+          return [
+            topicName(net, 'candidates'),
+            createBlock(net, hs, {
+              height: head.height + 1,
+              slot: slot + 1000,
+              parent: head.hash,
+              readings: [createReading(net, hs, 80, Date.now())],
+              stakes: [createStake(net, hs, 10, i + 1)],
+            }).bytes,
+          ]
+        default:
+          return [
+            topicName(net, 'readings'),
+            i % 12 === 5 ? replay : encodeReading(createReading(other, hs, 80, Date.now())),
+          ]
+      }
+    }
+    const until = Date.now() + 4000
+    let sent = 0
+    while (Date.now() < until && h1.getConnections().length > 0 && sent < 20_000) {
+      const [topic, data] = junk(sent)
+      await h1.services.pubsub.publish(topic, data).catch(() => {})
+      sent++
+      if (sent % 20 === 0) await new Promise((r) => setTimeout(r, 5))
+    }
+    const h1id = h1.peerId.toString()
+    await waitFor(
+      () => refused.has(h1id) || honest.every((p) => !p.p2p.connectedPeers().map(String).includes(h1id)),
+      10_000,
+      'junk publisher refused',
+    )
+
+    // 2. Topic flooder: subscribes to 10,000 random topics.
+    const h2 = await hostileNode()
+    await h2.dial(multiaddr(honest[1].p2p.listenAddrs()[0]))
+    await waitFor(
+      () => honest[1].p2p.connectedPeers().map(String).includes(h2.peerId.toString()),
+      10_000,
+      'flooder connected',
+    )
+    for (let i = 0; i < 10_000; i++) h2.services.pubsub.subscribe(`/evil/${i}/${randomBytes(8).toString('hex')}`)
+    const h2id = h2.peerId.toString()
+    await waitFor(() => refused.has(h2id), 10_000, 'topic flooder refused')
+
+    // Nothing of the hostile peers was accepted; the honest chain keeps growing and finalizing.
+    for (const p of honest) {
+      for (const n of p.svc.chain.chainTo()) expect(n.proposerHex).not.toBe(Buffer.from(hs.publicKey).toString('hex'))
+      expect(p.svc.mempool.size).toBeLessThan(10)
+      // gossipsub's per-topic subscription map stays bounded (the advisory's leak)
+      const topics = (p.p2p.node.services.pubsub as unknown as { topics: Map<string, unknown> }).topics
+      expect(topics.size).toBeLessThan(16)
+    }
+    expect(rejectedFrom.get(h1id) ?? 0).toBeGreaterThan(0)
+    const next = await honest[1].submitReading(90)
+    await waitFor(
+      () => honest.every((p) => p.svc.chain.finalReadings.has(next.idHex)),
+      20_000,
+      'honest chain still finalizing',
+    )
+    const rssGrowthMb = (process.memoryUsage().rss - rssBefore) / 2 ** 20
+    console.log(
+      `hostile: sent ${sent} junk messages; rejected ${rejectedFrom.get(h1id)}; RSS growth ${rssGrowthMb.toFixed(1)} MB`,
+    )
+    expect(rssGrowthMb).toBeLessThan(200)
+  }, 90_000)
+})
