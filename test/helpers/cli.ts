@@ -54,7 +54,9 @@ export class CliPeer {
   }
 
   get addr(): string {
-    return (this.of('ready')[0]?.addrs as string[])[0]
+    const ready = this.of('ready')[0]
+    if (ready === undefined) throw new Error('pos-peer is not ready yet')
+    return (ready.addrs as string[])[0]
   }
 
   send(line: string): void {
