@@ -216,12 +216,13 @@ export class P2P {
           todo.slice(0, 8).map(async (p) => {
             const key = p.id.toString()
             try {
-              await this.node.dial(p.id, { signal: AbortSignal.timeout(5000) })
+              await this.node.dial(p.id, { signal: AbortSignal.timeout(10_000) })
               this.redial.delete(key)
-            } catch {
+            } catch (err) {
+              this.opts.log('debug', `redial ${key} failed: ${(err as Error).message}`)
               const failures = (this.redial.get(key)?.failures ?? 0) + 1
               if (this.redial.size > 1000) this.redial.clear()
-              this.redial.set(key, { failures, next: Date.now() + Math.min(60_000, 1000 * 2 ** failures) })
+              this.redial.set(key, { failures, next: Date.now() + Math.min(15_000, 1000 * 2 ** failures) })
             }
           }),
         )

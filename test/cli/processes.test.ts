@@ -37,14 +37,14 @@ describe('pos-peer processes', () => {
     const b = start(['--stake', '30', '--data-dir', join(home, 'b'), '--bootstrap', a.addr])
     const c = start(['--stake', '60', '--ephemeral', '--bootstrap', a.addr])
     await Promise.all([b.ready(), c.ready()])
-    await waitFor(() => [a, b, c].every((p) => p.of('peer:connect').length >= 2), 20_000, 'all connected')
+    await waitFor(() => [a, b, c].every((p) => p.of('peer:connect').length >= 2), 60_000, 'all connected')
     a.send('61')
     b.send('62')
     c.send('63')
     c.send('not-a-number')
     await waitFor(
       () => [a, b, c].every((p) => [61, 62, 63].every((bpm) => p.finalReadingBpms().includes(bpm))),
-      30_000,
+      60_000,
       'readings final on all three',
     )
     expect(c.of('warning').some((w) => String(w.message).includes('not a BPM'))).toBe(true)
@@ -54,7 +54,7 @@ describe('pos-peer processes', () => {
     expect(await b.exit(8000)).toBe(0)
     const b2 = start(['--stake', '30', '--data-dir', join(home, 'b'), '--bootstrap', a.addr])
     expect((await b2.ready()).peerId).toBe(idBefore)
-  }, 120_000)
+  }, 180_000)
 
   it('a peer killed with SIGKILL and restarted from its data dir loses no reading from its outbox', async () => {
     const home = await tempDir()
@@ -71,7 +71,7 @@ describe('pos-peer processes', () => {
     await back.ready()
     await waitFor(
       () => [71, 72, 73, 74, 75].every((bpm) => a.finalReadingBpms().includes(bpm)),
-      30_000,
+      60_000,
       'outbox readings final after the restart',
     )
     for (const bpm of [71, 72, 73, 74, 75]) expect(a.finalReadingBpms().filter((x) => x === bpm)).toHaveLength(1)

@@ -33,13 +33,13 @@ describe('real peers over TCP on 127.0.0.1', () => {
     const stakes = [10, 20, 30, 40, 100]
     const peers: Peer[] = []
     for (const s of stakes) peers.push(await tn.start(s))
-    await waitFor(() => allConnected(peers), 20_000, 'full mesh of connections (pubsub peer discovery)').catch(
+    await waitFor(() => allConnected(peers), 60_000, 'full mesh of connections (pubsub peer discovery)').catch(
       (err) => {
         console.log(peers.map((p) => p.p2p.connectedPeers().length))
         throw err
       },
     )
-    await waitFor(() => peers.every((p) => p.p2p.gossip.meshPeers('readings') > 0), 20_000, 'gossip mesh')
+    await waitFor(() => peers.every((p) => p.p2p.gossip.meshPeers('readings') > 0), 60_000, 'gossip mesh')
     const rand = prng(5)
     const submitted: string[] = []
     const slotMs = net.params.slotMs
@@ -51,7 +51,7 @@ describe('real peers over TCP on 127.0.0.1', () => {
     // Every reading final everywhere, then heads equal (the network goes quiet).
     await waitFor(
       () => peers.every((p) => submitted.every((id) => p.svc.chain.finalReadings.has(id))),
-      20_000,
+      60_000,
       'all readings final on all peers',
     )
     await waitFor(
@@ -66,7 +66,7 @@ describe('real peers over TCP on 127.0.0.1', () => {
     for (const b of longest) for (const r of b.readings) counts.set(r.idHex, (counts.get(r.idHex) ?? 0) + 1)
     for (const id of submitted) expect(counts.get(id)).toBe(1)
     for (const p of peers) expect(p.stats.candidates.rejected.size).toBe(0)
-  }, 120_000)
+  }, 180_000)
 
   it('a late joiner after 500 blocks catches up by range sync, then follows the head', async () => {
     // A data dir that already holds a 500-block chain (built offline by three old validators).
@@ -92,16 +92,16 @@ describe('real peers over TCP on 127.0.0.1', () => {
     const r = await a.submitReading(99)
     await waitFor(() => b.svc.chain.finalReadings.has(r.idHex), 20_000, 'new reading final on the joiner')
     console.log(`late joiner: ${b.svc.chain.root.height} blocks in ${ms} ms`)
-  }, 120_000)
+  }, 180_000)
 
   it('the first (bootstrap) peer leaves: the others keep producing blocks and agreeing', async () => {
     tn = new TestNet(net)
     const peers: Peer[] = []
     for (const s of [40, 20, 20, 20]) peers.push(await tn.start(s))
-    await waitFor(() => allConnected(peers), 20_000, 'full mesh of connections')
+    await waitFor(() => allConnected(peers), 60_000, 'full mesh of connections')
     const first = peers[0]
     const r0 = await peers[1].submitReading(70)
-    await waitFor(() => peers.every((p) => p.svc.chain.finalReadings.has(r0.idHex)), 20_000, 'first reading final')
+    await waitFor(() => peers.every((p) => p.svc.chain.finalReadings.has(r0.idHex)), 60_000, 'first reading final')
     await first.stop({ graceful: true })
     const rest = peers.slice(1)
     const heightBefore = rest[0].svc.chain.root.height
@@ -109,12 +109,12 @@ describe('real peers over TCP on 127.0.0.1', () => {
     for (let i = 0; i < 5; i++) ids.push((await rest[i % 3].submitReading(80 + i)).idHex)
     await waitFor(
       () => rest.every((p) => ids.every((id) => p.svc.chain.finalReadings.has(id))),
-      30_000,
+      60_000,
       'readings final without the first peer',
     )
     expect(rest[0].svc.chain.root.height).toBeGreaterThan(heightBefore)
     await waitFor(() => new Set(rest.map((p) => p.svc.chain.head.hashHex)).size === 1, 5_000, 'equal heads')
-  }, 120_000)
+  }, 180_000)
 
   it('a peer on another network is refused at status and nothing of it is imported', async () => {
     tn = new TestNet(net)

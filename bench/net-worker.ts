@@ -1,0 +1,49 @@
+// One benchmark peer as its own process. Prints compact event lines on stdout for bench/net.ts:
+//   R <peerId> <addr> | C <hash> <local> <t> | S <readingId> <t> | F <readingId> <t> | H <slot> <head>
+//   | M <rssBytes> | Y <height> <finalizedHeight> <t>
+import { makeNetwork, slotAt, slotStart } from '../src/core/params.js'
+import { Peer } from '../src/node/peer.js'
+
+const args = new Map<string, string>()
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i], process.argv[i + 1])
+const net = makeNetwork({ name: 'bench', slotMs: Number(args.get('--slot-ms') ?? 1000) })
+const out = (line: string) => process.stdout.write(`${line}\n`)
+const bootstrap = args.get('--bootstrap')
+const peer = await Peer.start({
+  net,
+  stake: Number(args.get('--stake') ?? 0),
+  host: '127.0.0.1',
+  port: 0,
+  bootstrap: bootstrap === undefined ? [] : [bootstrap],
+  dataDir: args.get('--data-dir'),
+})
+out(`R ${peer.peerId} ${peer.p2p.listenAddrs()[0]}`)
+peer.events.on('candidate', ({ node, local }) => out(`C ${node.hashHex} ${local ? 1 : 0} ${Date.now()}`))
+peer.events.on('finalized', ({ node }) => {
+  const t = Date.now()
+  for (const r of node.block?.readings ?? []) out(`F ${r.idHex} ${t}`)
+  out(`Y ${peer.svc.chain.head.height} ${node.height} ${t}`)
+})
+peer.events.on('sync:progress', ({ height }) => out(`Y ${height} ${peer.svc.chain.root.height} ${Date.now()}`))
+// Sample the head in the middle of every slot.
+const sample = () => {
+  const now = Date.now()
+  const slot = slotAt(net.params, now)
+  out(`H ${slot} ${peer.svc.chain.head.hashHex}`)
+  setTimeout(sample, slotStart(net.params, slot + 1) + net.params.slotMs / 2 - now).unref()
+}
+sample()
+setInterval(() => out(`M ${process.memoryUsage().rss}`), 2000).unref()
+process.stdin.setEncoding('utf8')
+process.stdin.on('data', (chunk: string) => {
+  for (const line of chunk.split('\n')) {
+    if (line.startsWith('bpm ')) {
+      peer
+        .submitReading(Number(line.slice(4)))
+        .then((r) => out(`S ${r.idHex} ${Date.now()}`))
+        .catch(() => {})
+    } else if (line === 'stop') {
+      void peer.stop({ graceful: false }).then(() => process.exit(0))
+    }
+  }
+})
