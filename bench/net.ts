@@ -190,7 +190,8 @@ async function buildChain(dir: string) {
   let slot = 1
   const seqs = [0, 0, 0]
   while (chain.root.height < SYNC_BLOCKS) {
-    if (slot % 100 === 1) signers.forEach((s, i) => mempool.addStake(createStake(net, s, 10 * (i + 1), ++seqs[i])))
+    if (slot % 100 === 1)
+      for (const [i, s] of signers.entries()) mempool.addStake(createStake(net, s, 10 * (i + 1), ++seqs[i]))
     mempool.addReading(createReading(net, signers[slot % 3], 60 + (slot % 50), slotStart(net.params, slot)))
     for (const s of signers) {
       const b = buildCandidate(chain, mempool, s, slot)

@@ -46,7 +46,23 @@ describe('pos-peer processes', () => {
       () => [a, b, c].every((p) => [61, 62, 63].every((bpm) => p.finalReadingBpms().includes(bpm))),
       60_000,
       'readings final on all three',
-    )
+    ).catch((err) => {
+      for (const p of [a, b, c]) {
+        const blocks = p.of('block')
+        console.log(
+          `peer: blocks ${blocks.length} last #${blocks.at(-1)?.height} finalized #${p.of('finalized').at(-1)?.height} final bpms ${p.finalReadingBpms()} connects ${p.of('peer:connect').length} reorgs ${p.of('reorg').length}`,
+        )
+        console.log(
+          JSON.stringify(
+            blocks
+              .slice(-6)
+              .map((x) => [x.height, x.slot, String(x.proposer).slice(-4), (x.readings as unknown[]).length]),
+          ),
+        )
+        console.log(p.stderr.slice(-1500))
+      }
+      throw err
+    })
     expect(c.of('warning').some((w) => String(w.message).includes('not a BPM'))).toBe(true)
     for (const p of [a, b, c]) expect(p.finalReadingBpms().filter((x) => x === 62)).toHaveLength(1)
     const idBefore = b.of('ready')[0].peerId
