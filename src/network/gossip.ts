@@ -80,7 +80,8 @@ export function gossipServiceConfig(cfg: GossipConfig): { allowed: Set<string>; 
     scoreParams: createPeerScoreParams({
       // All local peers share 127.0.0.1: co-location must not count against them.
       IPColocationFactorWeight: 0,
-      behaviourPenaltyWeight: -10,
+      // Mild: broken IWANT promises happen to honest peers on a loaded machine.
+      behaviourPenaltyWeight: -1,
       behaviourPenaltyDecay: 0.9,
       topics: Object.fromEntries(TOPICS.map((t) => [topicName(cfg.net, t), topicScore])),
     }),

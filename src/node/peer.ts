@@ -23,6 +23,10 @@ import { type ChainEvents, ChainService } from './chain-service.js'
 import { TypedEmitter } from './events.js'
 import { type Logger, silentLogger } from './log.js'
 
+/** Invalid gossip messages from one peer within a window that get it disconnected and refused. */
+const MAX_REJECTS = 20
+const REJECT_WINDOW_MS = 60_000
+
 export interface PeerOptions {
   readonly net: Network
   /** Data dir; undefined keeps the chain and the identity in memory (--ephemeral). */
@@ -82,6 +86,7 @@ export class Peer implements ReqRespServer {
   private syncing = new Set<string>()
   private fetching = new Set<string>()
   private orphanSource = new Map<string, PeerId>()
+  private rejects = new Map<string, { count: number; since: number }>()
   private stopping: Promise<void> | undefined
   private closed = false
   /** False until we have caught up with a peer (or have nobody to join). */
@@ -199,6 +204,7 @@ export class Peer implements ReqRespServer {
       if (verdict === 'reject') {
         const s = this.stats[topic].rejected
         s.set(err.code, (s.get(err.code) ?? 0) + 1)
+        this.countReject(from)
         this.events.emit('gossip:rejected', { topic, code: err.code, from: from.toString() })
         this.log('debug', `reject ${topic} from ${from}: ${err.message}`)
         return verdict
@@ -250,12 +256,32 @@ export class Peer implements ReqRespServer {
     for (const s of stakes) this.publish('stakes', encodeStake(s))
   }
 
-  /** Graylisted peers (they sent invalid messages) are disconnected and refused for a while. */
+  /**
+   * A peer that keeps sending invalid messages is disconnected and refused for a while: counted
+   * by us (rejections per minute), not by its overall gossip score, because a slow but honest
+   * peer also loses score (broken IWANT promises under load) and must not be cut off for it.
+   * gossipsub itself graylists a peer whose score falls (invalid deliveries weigh most).
+   */
   private checkScores(): void {
-    for (const peer of this.p2p.connectedPeers()) {
-      const score = this.p2p.gossip.score(peer)
-      if (score < -80) this.p2p.refuse(peer, `gossip score ${score.toFixed(0)} (sent invalid messages)`)
+    const now = Date.now()
+    for (const [key, r] of this.rejects) {
+      if (now - r.since > REJECT_WINDOW_MS) this.rejects.delete(key)
     }
+    for (const peer of this.p2p.connectedPeers()) {
+      const r = this.rejects.get(peer.toString())
+      if (r !== undefined && r.count >= MAX_REJECTS) {
+        this.p2p.refuse(peer, `sent ${r.count} invalid messages in ${Math.round((now - r.since) / 1000)} s`)
+        this.rejects.delete(peer.toString())
+      }
+    }
+  }
+
+  private countReject(from: PeerId): void {
+    const key = from.toString()
+    const r = this.rejects.get(key) ?? { count: 0, since: Date.now() }
+    r.count++
+    if (this.rejects.size > 10_000) this.rejects.clear()
+    this.rejects.set(key, r)
   }
 
   // --- user input -----------------------------------------------------------------------------
