@@ -1,6 +1,6 @@
 // One benchmark peer as its own process. Prints compact event lines on stdout for bench/net.ts:
 //   R <peerId> <addr> | C <hash> <local> <t> | S <readingId> <t> | F <readingId> <t> | H <slot> <head>
-//   | M <rssBytes> | Y <height> <finalizedHeight> <t>
+//   | B <readingId> <t> (in a canonical block) | M <rssBytes> | Y <height> <finalizedHeight> <t>
 import { makeNetwork, slotAt, slotStart } from '../src/core/params.js'
 import { Peer } from '../src/node/peer.js'
 
@@ -19,6 +19,13 @@ const peer = await Peer.start({
 })
 out(`R ${peer.peerId} ${peer.p2p.listenAddrs()[0]}`)
 peer.events.on('candidate', ({ node, local }) => out(`C ${node.hashHex} ${local ? 1 : 0} ${Date.now()}`))
+const conns = () => out(`P ${peer.p2p.connectedPeers().length}`)
+peer.events.on('peer:connect', conns)
+peer.events.on('peer:disconnect', conns)
+peer.events.on('block', ({ node }) => {
+  const t = Date.now()
+  for (const r of node.block?.readings ?? []) out(`B ${r.idHex} ${t}`)
+})
 peer.events.on('finalized', ({ node }) => {
   const t = Date.now()
   for (const r of node.block?.readings ?? []) out(`F ${r.idHex} ${t}`)

@@ -17,7 +17,10 @@ import { Store } from '../src/storage/store.js'
 
 const argv = new Map<string, string>()
 for (let i = 2; i < process.argv.length; i += 2) argv.set(process.argv[i], process.argv[i + 1])
-const SIZES = (argv.get('--sizes') ?? '5,10,20').split(',').map(Number)
+const SIZES = (argv.get('--sizes') ?? '5,10,20')
+  .split(',')
+  .filter((x) => x !== '' && x !== 'none')
+  .map(Number)
 const SECONDS = Number(argv.get('--seconds') ?? 40)
 const SLOT_MS = Number(argv.get('--slot-ms') ?? 1000)
 const SYNC_BLOCKS = Number(argv.get('--sync-blocks') ?? 3000)
@@ -88,7 +91,18 @@ async function runSize(n: number) {
       startWorker(['--stake', String(stakes[i]), '--slot-ms', String(SLOT_MS), '--bootstrap', ws[0].addr as string]),
     )
   await until(() => ws.every((w) => w.addr !== undefined), 60_000, 'peers ready')
-  await sleep(8000) // discovery and gossip mesh
+  // discovery: wait until every peer is connected to every other (bounded), then let the mesh settle
+  const conns = (w: Worker) =>
+    Number(
+      w.lines
+        .filter((l) => l.startsWith('P '))
+        .at(-1)
+        ?.split(' ')[1] ?? 0,
+    )
+  await until(() => ws.every((w) => conns(w) >= n - 1), 120_000, 'full mesh of connections').catch((err: Error) =>
+    console.error(`${err.message}: ${ws.map(conns)}`),
+  )
+  await sleep(5000)
   const t0 = Date.now()
   // Input: one reading per second on a rotating peer.
   let k = 0
@@ -131,19 +145,25 @@ async function runSize(n: number) {
   const submitted = new Map<string, number>()
   for (const w of ws)
     for (const l of w.lines) if (l.startsWith('S ')) submitted.set(l.split(' ')[1], Number(l.split(' ')[2]))
-  const toFinal: number[] = []
-  let missing = 0
-  for (const [id, t] of submitted) {
-    let last = 0
-    let all = true
-    for (const w of ws) {
-      const line = w.lines.find((l) => l.startsWith(`F ${id} `))
-      if (line === undefined) all = false
-      else last = Math.max(last, Number(line.split(' ')[2]))
+  const latency = (tag: string) => {
+    const out: number[] = []
+    let missing = 0
+    for (const [id, t] of submitted) {
+      let last = 0
+      let all = true
+      for (const w of ws) {
+        // first time this peer saw it in a canonical block / final
+        const line = w.lines.find((l) => l.startsWith(`${tag} ${id} `))
+        if (line === undefined) all = false
+        else last = Math.max(last, Number(line.split(' ')[2]))
+      }
+      if (all) out.push(last - t)
+      else missing++
     }
-    if (all) toFinal.push(last - t)
-    else missing++
+    return { out, missing }
   }
+  const { out: toFinal, missing } = latency('F')
+  const { out: toBlock } = latency('B')
   // heads agreeing per slot: slots in the measured window where every peer sampled the same head
   const heads = new Map<number, Set<string>>()
   const counts = new Map<number, number>()
@@ -166,6 +186,8 @@ async function runSize(n: number) {
     candidates: prop.length,
     fin50: pctl(toFinal, 50),
     fin99: pctl(toFinal, 99),
+    blk50: pctl(toBlock, 50),
+    blk99: pctl(toBlock, 99),
     readings: submitted.size,
     missing,
     agreePct: full.length === 0 ? Number.NaN : (100 * agree) / full.length,
@@ -193,8 +215,9 @@ async function buildChain(dir: string) {
     if (slot % 100 === 1)
       for (const [i, s] of signers.entries()) mempool.addStake(createStake(net, s, 10 * (i + 1), ++seqs[i]))
     mempool.addReading(createReading(net, signers[slot % 3], 60 + (slot % 50), slotStart(net.params, slot)))
-    for (const s of signers) {
-      const b = buildCandidate(chain, mempool, s, slot)
+    // every validator builds on the same head, then all candidates are imported (as on the network)
+    const candidates = signers.map((s) => buildCandidate(chain, mempool, s, slot))
+    for (const b of candidates) {
       if (b !== undefined) await store.saveImport(chain.import(b, slotStart(net.params, slot) + 10))
     }
     mempool.pruneFinal(chain)
@@ -245,13 +268,13 @@ console.log(
   `pos-peer bench:net  node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, slot ${SLOT_MS} ms, ${SECONDS} s of input (1 reading/s)\n`,
 )
 console.log(
-  '| peers | candidate propagation p50 / p99 (ms) | reading -> final on all p50 / p99 (ms) | readings (missing) | heads agreeing per slot | RSS per peer avg / max (MB) |',
+  '| peers | candidate propagation p50 / p99 (ms) | reading -> in a block on all p50 / p99 (ms) | reading -> final on all p50 / p99 (ms) | readings (missing) | heads agreeing per slot | RSS per peer avg / max (MB) |',
 )
-console.log('| ---: | ---: | ---: | ---: | ---: | ---: |')
+console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
 for (const n of SIZES) {
   const r = await runSize(n)
   console.log(
-    `| ${r.n} | ${r.prop50} / ${r.prop99} (${r.candidates} candidates) | ${r.fin50} / ${r.fin99} | ${r.readings} (${r.missing}) | ${r.agreePct.toFixed(1)}% | ${r.rssAvg.toFixed(0)} / ${r.rssMax.toFixed(0)} |`,
+    `| ${r.n} | ${r.prop50} / ${r.prop99} (${r.candidates} candidates) | ${r.blk50} / ${r.blk99} | ${r.fin50} / ${r.fin99} | ${r.readings} (${r.missing}) | ${r.agreePct.toFixed(1)}% | ${r.rssAvg.toFixed(0)} / ${r.rssMax.toFixed(0)} |`,
   )
 }
 const s = await runSync()

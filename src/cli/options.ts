@@ -17,7 +17,6 @@ export interface CliOptions {
   autoBpm?: number
   json: boolean
   logLevel: LogLevel
-  http?: { host: string; port: number }
 }
 
 /** A usage error: exit code 2, one line on stderr. */
@@ -78,7 +77,6 @@ export function buildCommand(): Command {
         .choices(['debug', 'info', 'warn', 'error', 'silent'])
         .default('warn'),
     )
-    .addOption(new Option('--http <host:port>', 'serve the dashboard and HTTP API (e.g. 127.0.0.1:8080)'))
     .showHelpAfterError('(run pos-peer --help for all options)')
     .exitOverride()
 }
@@ -95,13 +93,6 @@ export function parseOptions(argv: string[]): CliOptions {
   if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(o.network))
     throw new UsageError('--network takes 1-32 characters of a-z, 0-9 and "-"')
   if (!/^[0-9a-fA-F.:]+$/.test(o.host)) throw new UsageError(`--host must be an IP address, got "${o.host}"`)
-  let http: CliOptions['http']
-  if (o.http !== undefined) {
-    const m = /^(?:([0-9a-fA-F.:]+):)?(\d{1,5})$/.exec(o.http)
-    const port = m === null ? Number.NaN : Number(m[2])
-    if (m === null || port > 65535) throw new UsageError(`--http expects host:port or port, got "${o.http}"`)
-    http = { host: m[1] ?? '127.0.0.1', port }
-  }
   return {
     stake: o.stake,
     port: o.port,
@@ -116,6 +107,5 @@ export function parseOptions(argv: string[]): CliOptions {
     autoBpm: o.autoBpm === true ? 3000 : o.autoBpm,
     json: o.json,
     logLevel: o.logLevel,
-    http,
   }
 }

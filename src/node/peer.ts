@@ -40,11 +40,6 @@ export interface PeerOptions {
   readonly log?: Logger
   /** Re-gossip unconfirmed own records every this many slots. */
   readonly regossipSlots?: number
-  /**
-   * With somewhere to join, do not propose before the first status exchange and catch-up, for at
-   * most this long (then propose alone, with a warning). Default 10 s.
-   */
-  readonly joinWaitMs?: number
 }
 
 export interface PeerEvents extends ChainEvents {
@@ -92,6 +87,7 @@ export class Peer implements ReqRespServer {
   /** False until we have caught up with a peer (or have nobody to join). */
   private joined = false
   private startedAt = 0
+  private lastJoinWarning = 0
   private startedSlot = 0
 
   private constructor(readonly opts: PeerOptions) {
@@ -232,13 +228,7 @@ export class Peer implements ReqRespServer {
   private async onSlot(slot: number): Promise<void> {
     if (this.closed) return
     try {
-      if (!this.joined && this.now() - this.startedAt > (this.opts.joinWaitMs ?? 10_000)) {
-        this.joined = true
-        this.log(
-          'warn',
-          'no peer reachable at the bootstrap address(es): proposing alone; a chain started alone cannot merge with another one later',
-        )
-      }
+      if (!this.joined) this.tryToJoin(slot)
       const block = this.joined ? await this.svc.onSlot(slot) : undefined
       if (block !== undefined) this.publish('candidates', block.bytes)
       const every = this.opts.regossipSlots ?? 4
@@ -248,6 +238,23 @@ export class Peer implements ReqRespServer {
       this.log('error', `slot ${slot}: ${(err as Error).message}`)
     }
     this.scheduleSlot()
+  }
+
+  /**
+   * A peer with somewhere to join never proposes before it has caught up with a peer: a chain
+   * started alone finalizes alone and could never merge with the network it was pointed at.
+   */
+  private tryToJoin(slot: number): void {
+    const peers = this.p2p.connectedPeers()
+    if (peers.length > 0 && this.syncing.size === 0 && slot % 4 === 0)
+      void this.exchangeStatus(peers[slot % peers.length])
+    if (this.now() - this.lastJoinWarning > 15_000 && this.now() - this.startedAt > 10_000) {
+      this.lastJoinWarning = this.now()
+      this.log(
+        'warn',
+        'waiting to reach a peer of this network before proposing (start without --bootstrap, on a free port 9090, to begin a new network)',
+      )
+    }
   }
 
   private regossip(): void {
@@ -378,6 +385,7 @@ export class Peer implements ReqRespServer {
     const key = peer.toString()
     if (this.syncing.has(key) || this.stopping !== undefined) return
     this.syncing.add(key)
+    let caughtUp = false
     try {
       let from = this.svc.chain.root.height + 1
       for (let round = 0; round < 100_000 && from <= status.headHeight; round++) {
@@ -398,13 +406,14 @@ export class Peer implements ReqRespServer {
         await new Promise((r) => setImmediate(r))
         if (this.stopping !== undefined) break
       }
+      caughtUp = true
     } catch (err) {
       if (err instanceof PosError && err.action === 'REJECT')
         this.p2p.refuse(peer, `sent an invalid block during sync: ${err.message}`)
       else this.log('debug', `sync from ${peer} stopped: ${(err as Error).message}`)
     } finally {
       this.syncing.delete(key)
-      this.joined = true
+      if (caughtUp) this.joined = true
     }
   }
 

@@ -124,7 +124,7 @@ describe('real peers over TCP on 127.0.0.1', () => {
     const otherNet = testNetwork({ slotMs: 300, stakeTtlSlots: 400 })
     const other = new TestNet(otherNet)
     try {
-      const x = await other.start(100, { bootstrap: [a.p2p.listenAddrs()[0]], joinWaitMs: 500 })
+      const x = await other.start(100, { bootstrap: [a.p2p.listenAddrs()[0]] })
       await x.submitReading(75)
       await waitFor(() => refused.length > 0, 15_000, 'refusal')
       expect(refused[0]).toMatch(/network/)
