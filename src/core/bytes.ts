@@ -3,11 +3,6 @@ export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
 }
 
-export function fromHex(hex: string): Uint8Array {
-  if (!/^([0-9a-f]{2})*$/i.test(hex)) throw new TypeError(`not a hex string: ${hex.slice(0, 16)}`)
-  return new Uint8Array(Buffer.from(hex, 'hex'))
-}
-
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   let length = 0
   for (const p of parts) length += p.byteLength

@@ -4,12 +4,14 @@
  */
 export type ErrorAction = 'REJECT' | 'IGNORE'
 
+/** What a received message gets: imported or kept (accept), dropped quietly (ignore), or punished (reject). */
+export type Verdict = 'accept' | 'ignore' | 'reject'
+
 export type RecordErrorCode =
   | 'BAD_ENCODING'
   | 'OVERSIZED'
   | 'BAD_FIELD'
   | 'INVALID_SIGNATURE'
-  | 'WRONG_NETWORK'
   | 'BPM_OUT_OF_RANGE'
   | 'TIME_OUT_OF_RANGE'
   | 'STALE_SEQ'

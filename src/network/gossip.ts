@@ -3,6 +3,7 @@ import { createPeerScoreParams, createTopicScoreParams } from '@chainsafe/libp2p
 import { type Message, type PeerId, TopicValidatorResult } from '@libp2p/interface'
 import { concatBytes, utf8 } from '../core/bytes.js'
 import { sha256 } from '../core/crypto.js'
+import type { Verdict } from '../core/errors.js'
 import type { Network } from '../core/params.js'
 import { discoveryTopic, TOPICS, type Topic, topicName } from './names.js'
 
@@ -12,7 +13,6 @@ import { discoveryTopic, TOPICS, type Topic, topicName } from './names.js'
  * (StrictNoSign) and content-addressed, which also dedupes one candidate arriving from many peers.
  */
 
-export type Verdict = 'accept' | 'ignore' | 'reject'
 export type TopicHandlers = Record<Topic, (from: PeerId, data: Uint8Array) => Verdict>
 
 export const SCORE_THRESHOLDS = {

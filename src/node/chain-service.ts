@@ -1,7 +1,7 @@
 import { toHex } from '../core/bytes.js'
 import { type BlockNode, Chain, type ImportResult } from '../core/chain.js'
 import type { Signer } from '../core/crypto.js'
-import { BlockError, PosError, RecordError } from '../core/errors.js'
+import { BlockError, RecordError, type Verdict } from '../core/errors.js'
 import { Mempool } from '../core/mempool.js'
 import { OrphanPool } from '../core/orphans.js'
 import { type Network, slotAt } from '../core/params.js'
@@ -31,8 +31,6 @@ export interface ChainEvents {
   /** A parent we do not have; the network layer fetches it by hash. */
   'missing-parent': { parentHex: string; childHex: string }
 }
-
-export type Verdict = 'accept' | 'ignore' | 'reject'
 
 export interface ChainServiceOptions {
   readonly net: Network
@@ -263,9 +261,4 @@ export class ChainService {
   outboxSize(): number {
     return this.outbox.size
   }
-}
-
-export function verdictOf(err: unknown): Verdict {
-  if (err instanceof PosError) return err.action === 'REJECT' ? 'reject' : 'ignore'
-  throw err
 }

@@ -2,6 +2,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { equalBytes, toHex } from '../core/bytes.js'
 import { signerFromLibp2pKey } from '../core/crypto.js'
+import type { Verdict } from '../core/errors.js'
 import { PosError } from '../core/errors.js'
 import { type Network, slotAt, slotStart } from '../core/params.js'
 import {
@@ -13,7 +14,6 @@ import {
   encodeStake,
   type Reading,
 } from '../core/records.js'
-import type { Verdict } from '../network/gossip.js'
 import type { Topic } from '../network/names.js'
 import { P2P } from '../network/p2p.js'
 import { MAX_BLOCKS_PER_REQUEST, type ReqRespServer, type Status } from '../network/reqresp.js'
