@@ -175,6 +175,15 @@ export class P2P {
 
   private async start(): Promise<void> {
     this.node.addEventListener('peer:connect', (evt) => this.events.emit('peer:connect', { peerId: evt.detail }))
+    this.node.addEventListener('peer:identify', (evt) => {
+      const { peerId, listenAddrs } = evt.detail
+      const usable = listenAddrs.find(
+        (ma) => ma.protoNames().includes('tcp') && (!isLoopback(this.opts.host) || isLoopbackAddr(ma)),
+      )
+      if (usable === undefined) return
+      if (this.listenAddrOf.size > 1000) this.listenAddrOf.clear()
+      this.listenAddrOf.set(peerId.toString(), usable.decapsulateCode(421).toString())
+    })
     this.node.addEventListener('peer:disconnect', (evt) => {
       this.gossip.forgetPeer(evt.detail)
       this.events.emit('peer:disconnect', { peerId: evt.detail })
@@ -194,6 +203,7 @@ export class P2P {
   }
 
   private readonly redial = new Map<string, { failures: number; next: number }>()
+  private readonly listenAddrOf = new Map<string, string>()
 
   /**
    * Discovery events come once per peer; a dial that fails then (the peer was still starting, or
@@ -274,6 +284,38 @@ export class P2P {
   /** True when this peer has somewhere to join (a --bootstrap address, or the local 9090 peer). */
   get hasBootstrap(): boolean {
     return this.bootstrapAddrs.length > 0
+  }
+
+  /** Multiaddrs (with /p2p/) of up to `max` connected peers, for peer exchange. */
+  peerAddrs(max: number): string[] {
+    const out: string[] = []
+    // The address a peer listens on is what identify told us, not the remote port of an inbound
+    // connection.
+    for (const peer of this.node.getPeers()) {
+      if (out.length >= max) break
+      const addr = this.listenAddrOf.get(peer.toString())
+      if (addr !== undefined) out.push(`${addr}/p2p/${peer}`)
+    }
+    return out
+  }
+
+  /** Dial peer-exchange addresses we are not connected to (bounded, loopback rules apply). */
+  dialKnown(addrs: readonly string[]): void {
+    for (const a of addrs.slice(0, 16)) {
+      let ma: Multiaddr
+      try {
+        ma = multiaddr(a)
+      } catch {
+        continue
+      }
+      const id = ma.getPeerId()
+      if (id === null || id === this.node.peerId.toString()) continue
+      if (this.node.getConnections().some((c) => c.remotePeer.toString() === id)) continue
+      if (this.denied.has(id) && (this.denied.get(id) ?? 0) > Date.now()) continue
+      this.node.dial(ma, { signal: AbortSignal.timeout(5000) }).catch((err: Error) => {
+        this.opts.log('debug', `peer exchange dial ${a} failed: ${err.message}`)
+      })
+    }
   }
 
   listenAddrs(): string[] {

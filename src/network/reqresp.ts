@@ -12,7 +12,11 @@ export interface Status {
   readonly headHeight: number
   readonly finalizedHash: Uint8Array
   readonly finalizedHeight: number
+  /** Up to MAX_STATUS_PEERS multiaddrs (with /p2p/) of peers the sender is connected to. */
+  readonly peers: readonly string[]
 }
+
+export const MAX_STATUS_PEERS = 16
 
 export const MAX_BLOCKS_PER_REQUEST = 64
 export const MAX_HASHES_PER_REQUEST = 16
@@ -20,12 +24,24 @@ const REQUEST_BYTES = 2048
 const TIMEOUT_MS = 10_000
 
 export function encodeStatus(s: Status): Uint8Array {
-  return encodeCanonical([s.networkId, s.headHash, s.headHeight, s.finalizedHash, s.finalizedHeight])
+  return encodeCanonical([
+    s.networkId,
+    s.headHash,
+    s.headHeight,
+    s.finalizedHash,
+    s.finalizedHeight,
+    s.peers.slice(0, MAX_STATUS_PEERS),
+  ])
 }
 
 export function decodeStatus(bytes: Uint8Array): Status {
-  const v = expectArray(decodeCanonical(bytes, REQUEST_BYTES), 'status', 5)
+  const v = expectArray(decodeCanonical(bytes, REQUEST_BYTES * 4), 'status', 6)
+  const peers = expectArray(v[5], 'peers')
+  if (peers.length > MAX_STATUS_PEERS || !peers.every((p) => typeof p === 'string' && p.length <= 200)) {
+    throw new RecordError('REJECT', 'BAD_FIELD', { field: 'peers' })
+  }
   return {
+    peers: peers as string[],
     networkId: expectBytes(v[0], 'networkId', 32),
     headHash: expectBytes(v[1], 'headHash', 32),
     headHeight: expectUint(v[2], 'headHeight'),
@@ -126,7 +142,7 @@ export class ReqResp {
     const signal = AbortSignal.timeout(TIMEOUT_MS)
     try {
       if (!this.limiter.take(`${peer}/${p}`, Date.now())) throw new Error('rate limited')
-      const lp = lpStream(stream, { maxDataLength: REQUEST_BYTES })
+      const lp = lpStream(stream, { maxDataLength: REQUEST_BYTES * 4 })
       const req = await lp.read({ signal })
       const frames = await handler(peer, req.subarray())
       await lp.write(encodeCanonical(frames.length), { signal })
@@ -162,7 +178,7 @@ export class ReqResp {
   }
 
   async status(peer: PeerId): Promise<Status> {
-    const [res] = await this.request(peer, 'status', encodeStatus(this.server.status()), 1, REQUEST_BYTES)
+    const [res] = await this.request(peer, 'status', encodeStatus(this.server.status()), 1, REQUEST_BYTES * 4)
     if (res === undefined) throw new RecordError('REJECT', 'BAD_ENCODING', { reason: 'empty status' })
     return decodeStatus(res)
   }

@@ -16,7 +16,7 @@ import {
 } from '../core/records.js'
 import type { Topic } from '../network/names.js'
 import { P2P } from '../network/p2p.js'
-import { MAX_BLOCKS_PER_REQUEST, type ReqRespServer, type Status } from '../network/reqresp.js'
+import { MAX_BLOCKS_PER_REQUEST, MAX_STATUS_PEERS, type ReqRespServer, type Status } from '../network/reqresp.js'
 import { loadOrCreateIdentity } from '../storage/identity.js'
 import { Store } from '../storage/store.js'
 import { type ChainEvents, ChainService } from './chain-service.js'
@@ -316,6 +316,7 @@ export class Peer implements ReqRespServer {
       headHeight: head.height,
       finalizedHash: root.hash,
       finalizedHeight: root.height,
+      peers: this.p2p.peerAddrs(MAX_STATUS_PEERS),
     }
   }
 
@@ -327,6 +328,8 @@ export class Peer implements ReqRespServer {
       )
       return false
     }
+    // Peer exchange: dial the peers it is connected to (backs up pubsub peer discovery).
+    this.p2p.dialKnown(status.peers)
     const head = this.svc.chain.head
     if (status.headHeight > head.height || status.finalizedHeight > this.svc.chain.root.height)
       void this.syncFrom(peer, status)
