@@ -53,7 +53,17 @@ describe('real peers over TCP on 127.0.0.1', () => {
       () => peers.every((p) => submitted.every((id) => p.svc.chain.finalReadings.has(id))),
       60_000,
       'all readings final on all peers',
-    )
+    ).catch((err) => {
+      for (const p of peers) {
+        const missing = submitted.filter((id) => !p.svc.chain.finalReadings.has(id))
+        const rejected = Object.fromEntries(Object.entries(p.stats).map(([t, st]) => [t, [...st.rejected]]))
+        const votes = [...p.svc.chain.latestVotes().values()].map((v) => `${v.slot % 1000}:${v.target.slice(0, 6)}`)
+        console.log(
+          `peer ${p.svc.stake} root ${p.svc.chain.root.height} head ${p.svc.chain.head.height}/${p.svc.chain.head.hashHex.slice(0, 6)} tree ${p.svc.chain.size} missing ${missing.length} mempool ${p.svc.mempool.size} orphans ${p.svc.orphans.size} conns ${p.p2p.connectedPeers().length} votes ${votes} rejected ${JSON.stringify(rejected)}`,
+        )
+      }
+      throw err
+    })
     await waitFor(
       () => new Set(peers.map((p) => p.svc.chain.head.hashHex)).size === 1,
       2 * slotMs + 2000,
