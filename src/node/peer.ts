@@ -377,7 +377,10 @@ export class Peer implements ReqRespServer {
           return
         }
       }
-      if (!this.syncing.has(peer.toString())) this.joined = true
+      // Two fresh peers meeting each other have nothing to join: wait for a peer with a chain,
+      // or two lone chains would each finalize by themselves and never merge.
+      const someChain = status.headHeight > 0 || this.svc.chain.head.height > 0
+      if (!this.syncing.has(peer.toString()) && someChain) this.joined = true
     } catch (err) {
       this.log('debug', `status with ${peer} failed: ${(err as Error).message}`)
     }
