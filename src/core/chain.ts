@@ -243,9 +243,14 @@ export class Chain {
     for (let i = headChain.length - 1; i >= 0; i--) {
       const b = headChain[i]
       const parent = this.parentOf(b) as BlockNode
+      // Membership: the validators active in the finalized state. When none is (a fresh network, or
+      // every one of them has expired), the parent state alone decides.
+      const members = activeValidators(this.net.params, this.rootNode.state, b.slot)
       let total = 0
       let voted = 0
       for (const [validator, stake] of activeValidators(this.net.params, parent.state, b.slot)) {
+        // A validator that joined on a non-final branch must not finalize that branch by itself.
+        if (members.size > 0 && !members.has(validator)) continue
         total += stake
         if ((anchor.get(validator) ?? -1) >= i) voted += stake
       }
