@@ -1,26 +1,22 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BIN, CliPeer, NODE22, runCli } from '../helpers/cli.js'
+import { tempDirs } from '../helpers/tempdirs.js'
 
-const dirs: string[] = []
+const temp = tempDirs('err')
 const procs: CliPeer[] = []
 const NET = ['--network', 'errtest', '--slot-ms', '300']
 
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'pos-peer-err-'))
-  dirs.push(d)
-  return d
-}
+const tempDir = temp.make
 
 afterEach(async () => {
   for (const p of procs.splice(0)) {
     p.kill('SIGKILL')
     await p.exit().catch(() => {})
   }
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+  await temp.removeAll()
 })
 
 /** One clear line on stderr, no stack trace. */

@@ -1,19 +1,14 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CliPeer } from '../helpers/cli.js'
 import { waitFor } from '../helpers/peers.js'
+import { tempDirs } from '../helpers/tempdirs.js'
 
 const procs: CliPeer[] = []
-const dirs: string[] = []
+const temp = tempDirs('cli')
 const NET = ['--network', 'clitest', '--slot-ms', '300', '--port', '0']
 
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'pos-peer-cli-'))
-  dirs.push(d)
-  return d
-}
+const tempDir = temp.make
 
 function start(args: string[]): CliPeer {
   const p = new CliPeer([...NET, ...args])
@@ -26,7 +21,7 @@ afterEach(async () => {
     p.kill('SIGKILL')
     await p.exit().catch(() => {})
   }
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+  await temp.removeAll()
 })
 
 describe('pos-peer processes', () => {

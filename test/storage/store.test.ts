@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process'
 import { statSync } from 'node:fs'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Chain } from '../../src/core/chain.js'
@@ -12,16 +11,13 @@ import { loadOrCreateIdentity } from '../../src/storage/identity.js'
 import { Store } from '../../src/storage/store.js'
 import { LockstepChain } from '../helpers/chain-builder.js'
 import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
+import { tempDirs } from '../helpers/tempdirs.js'
 
 const net = testNetwork()
-const dirs: string[] = []
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'pos-peer-store-'))
-  dirs.push(d)
-  return d
-}
+const temp = tempDirs('store')
+const tempDir = temp.make
 afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+  await temp.removeAll()
 })
 
 /** Every final height 1..root has a block, every stored state matches a replay. */
