@@ -66,6 +66,16 @@ export interface ChainOptions {
   readonly finalReadings?: Set<string>
 }
 
+/** Stake counted for finality: see Chain.findFinalizable. */
+function countedStake(members: Map<string, number>, parentActive: Map<string, number>): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const [validator, stake] of parentActive) {
+    const m = members.get(validator)
+    if (m !== undefined) out.set(validator, Math.min(m, stake))
+  }
+  return out.size === 0 ? parentActive : out
+}
+
 /**
  * Block tree, latest votes, fork choice (LMD-GHOST with candidates as votes and the lottery as
  * tie-break) and stake-supermajority finality. Pure: time is passed in, nothing is stored here.
@@ -204,8 +214,8 @@ export class Chain {
   }
 
   /** LMD-GHOST from the finalized root: heaviest child; equal weight: lowest ticket, then hash. */
-  selectHead(weights: Map<string, number> = this.subtreeWeights()): BlockNode {
-    let n = this.rootNode
+  selectHead(weights: Map<string, number> = this.subtreeWeights(), from: BlockNode = this.rootNode): BlockNode {
+    let n = from
     for (;;) {
       let best: BlockNode | undefined
       let bestWeight = -1
@@ -223,51 +233,61 @@ export class Chain {
   }
 
   /**
-   * The highest block of the head chain whose subtree holds the latest votes of more than 2/3 of
-   * the stake active in its parent's state at its slot, or undefined.
+   * The final block, if a new one: the highest block anywhere in the tree (not only on our head
+   * chain: a peer whose fork choice still prefers another branch must follow a finality the others
+   * reached) whose subtree holds the latest votes of more than 2/3 of the counted stake.
+   *
+   * Counted stake of a validator for block B: the validators active in the finalized (root) state
+   * are the members, each counted with min(stake in the root state, stake in B's parent state), so
+   * a leave counts at once but a raise only once it is final, and a validator that joined on a
+   * non-final branch cannot finalize that branch by itself. With no member active in B's parent
+   * state (a fresh network, or every member left or expired) B's parent state alone decides.
    */
-  private findFinalizable(headChain: BlockNode[]): BlockNode | undefined {
-    if (headChain.length === 0) return undefined
-    const index = new Map(headChain.map((n, i) => [n.hashHex, i]))
-    // For each validator: the highest head-chain position its latest vote lies in or above.
-    const anchor = new Map<string, number>()
+  private findFinalizable(): BlockNode | undefined {
+    // Who votes in each block's subtree: walk every latest vote up to the root.
+    const voters = new Map<string, string[]>()
     for (const [validator, v] of this.votes) {
-      for (let n = this.nodes.get(v.target); n !== undefined; n = this.parentOf(n)) {
-        const i = index.get(n.hashHex)
-        if (i !== undefined) {
-          anchor.set(validator, i)
-          break
-        }
+      for (let n = this.nodes.get(v.target); n !== undefined && n !== this.rootNode; n = this.parentOf(n)) {
+        const list = voters.get(n.hashHex)
+        if (list === undefined) voters.set(n.hashHex, [validator])
+        else list.push(validator)
       }
     }
-    for (let i = headChain.length - 1; i >= 0; i--) {
-      const b = headChain[i]
-      const parent = this.parentOf(b) as BlockNode
-      // Membership: the validators active in the finalized state. When none is (a fresh network, or
-      // every one of them has expired), the parent state alone decides.
-      const members = activeValidators(this.net.params, this.rootNode.state, b.slot)
+    let best: BlockNode | undefined
+    const membersBySlot = new Map<number, Map<string, number>>()
+    for (const [hashHex, list] of voters) {
+      const b = this.nodes.get(hashHex) as BlockNode
+      if (best !== undefined && (b.height < best.height || (b.height === best.height && b.hashHex > best.hashHex)))
+        continue
+      let members = membersBySlot.get(b.slot)
+      if (members === undefined) {
+        members = activeValidators(this.net.params, this.rootNode.state, b.slot)
+        membersBySlot.set(b.slot, members)
+      }
+      const counted = countedStake(
+        members,
+        activeValidators(this.net.params, (this.parentOf(b) as BlockNode).state, b.slot),
+      )
       let total = 0
+      for (const s of counted.values()) total += s
       let voted = 0
-      for (const [validator, stake] of activeValidators(this.net.params, parent.state, b.slot)) {
-        // A validator that joined on a non-final branch must not finalize that branch by itself.
-        if (members.size > 0 && !members.has(validator)) continue
-        total += stake
-        if ((anchor.get(validator) ?? -1) >= i) voted += stake
-      }
-      if (total > 0 && voted * 3 > total * 2) return b
+      for (const validator of list) voted += counted.get(validator) ?? 0
+      if (total > 0 && voted * 3 > total * 2) best = b
     }
-    return undefined
+    return best
   }
 
   private update(imported: BlockNode): ImportResult {
     const oldHead = this.headNode
     let head = this.selectHead()
     let finalized: BlockNode[] = []
-    const target = this.findFinalizable(this.chainTo(head))
+    const target = this.findFinalizable()
     if (target !== undefined) {
       finalized = this.chainTo(target)
       for (const n of finalized) for (const id of n.readingIds) this.finalReadings.add(id)
     }
+    // Finality reached on a branch our fork choice did not prefer: follow it.
+    if (target !== undefined && !this.isAncestor(target, head)) head = this.selectHead(undefined, target)
     // Reorg and newly canonical blocks are measured before pruning drops the old branch.
     const { canonical, reorgDepth } = this.diff(oldHead, head)
     let pruned: string[] = []
@@ -277,6 +297,11 @@ export class Chain {
     }
     this.headNode = head
     return { node: imported, oldHead, head, canonical, reorgDepth, finalized, pruned }
+  }
+
+  private isAncestor(a: BlockNode, b: BlockNode): boolean {
+    for (let n: BlockNode | undefined = b; n !== undefined; n = this.parentOf(n)) if (n === a) return true
+    return false
   }
 
   private diff(oldHead: BlockNode, newHead: BlockNode): { canonical: BlockNode[]; reorgDepth: number } {

@@ -15,6 +15,7 @@ import {
   type Reading,
   type StakeAnnouncement,
 } from '../core/records.js'
+import { activeValidators } from '../core/state.js'
 import type { Store } from '../storage/store.js'
 import { TypedEmitter } from './events.js'
 
@@ -236,6 +237,38 @@ export class ChainService {
   /** True once the chain at the head holds this peer's latest announcement. */
   ownStakeIncluded(): boolean {
     return (this.chain.head.state.stakes.get(this.me)?.seq ?? 0) >= this.ownSeq
+  }
+
+  /**
+   * True once another validator has built on a block that holds this peer's latest announcement
+   * (so the network has it, not just us), or no other validator is active there.
+   */
+  ownStakeSeen(): boolean {
+    if (!this.ownStakeIncluded()) return false
+    const chain = this.chain
+    let holder = chain.head
+    for (let n = chain.head; n !== chain.root; ) {
+      if ((n.state.stakes.get(this.me)?.seq ?? 0) < this.ownSeq) break
+      holder = n
+      const parent = n.parentHex === undefined ? undefined : chain.get(n.parentHex)
+      if (parent === undefined) break
+      n = parent
+    }
+    if (holder === chain.root) return true
+    const others = [...activeValidators(this.net.params, holder.state, holder.slot).keys()].filter((v) => v !== this.me)
+    if (others.length === 0) return true
+    for (const [validator, vote] of chain.latestVotes()) {
+      if (validator === this.me) continue
+      for (
+        let n = chain.get(vote.target);
+        n !== undefined && n !== chain.root;
+        n = n.parentHex === undefined ? undefined : chain.get(n.parentHex)
+      ) {
+        if (n === holder) return true
+        if (n.height < holder.height) break
+      }
+    }
+    return false
   }
 
   /** Slot tick: renew stake when due, then propose a candidate if there is work. */

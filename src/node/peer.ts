@@ -218,7 +218,7 @@ export class Peer implements ReqRespServer {
   // --- slot clock -----------------------------------------------------------------------------
 
   private scheduleSlot(): void {
-    if (this.closed || (this.stopping !== undefined && this.svc.ownStakeIncluded())) return
+    if (this.closed) return
     const p = this.net.params
     const next = slotAt(p, this.now()) + 1
     const delay = Math.max(0, slotStart(p, next) - this.now())
@@ -451,10 +451,12 @@ export class Peer implements ReqRespServer {
 
   /**
    * Stop. Graceful: announce leave (stake 0) when we have stake and wait up to `leaveSlots` slots
-   * for it to be in the head chain, then close libp2p and storage. Idempotent.
+   * for another validator to build on a block holding it (in our head chain alone, a lost gossip
+   * message would leave our stake counted until it expires), then close libp2p and storage.
+   * Idempotent.
    */
   stop(opts: { graceful?: boolean; leaveSlots?: number } = {}): Promise<void> {
-    this.stopping ??= this.doStop(opts.graceful ?? true, opts.leaveSlots ?? 2)
+    this.stopping ??= this.doStop(opts.graceful ?? true, opts.leaveSlots ?? 3)
     return this.stopping
   }
 
@@ -465,7 +467,7 @@ export class Peer implements ReqRespServer {
       const deadline = this.now() + leaveSlots * this.net.params.slotMs + 200
       await new Promise<void>((resolve) => {
         const check = () => {
-          if (this.svc.ownStakeIncluded() || this.now() >= deadline) return resolve()
+          if (this.svc.ownStakeSeen() || this.now() >= deadline) return resolve()
           setTimeout(check, 50)
         }
         check()

@@ -228,6 +228,69 @@ describe('partitions and finality', () => {
     expect(viewA.root).toBe(root)
   })
 
+  it('a peer whose fork choice prefers another branch follows the finality the members reached', () => {
+    seqs.clear()
+    const chain = new Chain(net)
+    const [a, b, c] = signers
+    // A alone founds the network: b2 is final with A (10) as its only member.
+    const b1 = blockOn(a, { hash: net.id, height: 0 }, 1, [stake(a, 10)])
+    const b2 = blockOn(a, b1, 2)
+    const x3 = blockOn(a, b2, 3)
+    importAll(chain, [b1, b2, x3], 3)
+    expect(chain.root.hashHex).toBe(b2.hashHex)
+    // B and C join on a sibling branch and vote for it: 90 of fork-choice weight against A's 10.
+    const y4 = blockOn(b, b2, 4, [stake(b, 30), stake(c, 60)])
+    importAll(chain, [y4, blockOn(c, y4, 5), blockOn(b, y4, 5)], 5)
+    expect(chain.head.parentHex).toBe(y4.hashHex)
+    // A votes for x3: the only member of the finalized state holds all the counted stake, so x3
+    // is final, and this peer must leave the branch it preferred (or it would stall for good).
+    const a5 = blockOn(a, x3, 5)
+    importAll(chain, [a5], 5)
+    expect(chain.root.hashHex).toBe(x3.hashHex)
+    expect(chain.head.hashHex).toBe(a5.hashHex)
+    expect(chain.get(y4.hashHex)).toBeUndefined()
+  })
+
+  it('when every member of the finalized state has left, the validators who joined since decide', () => {
+    seqs.clear()
+    const chain = new Chain(net)
+    const [a, b, c, d] = signers
+    const b1 = blockOn(a, { hash: net.id, height: 0 }, 1, [stake(a, 40)])
+    const b2 = blockOn(a, b1, 2)
+    const x3 = blockOn(a, b2, 3)
+    importAll(chain, [b1, b2, x3], 3)
+    expect(chain.root.hashHex).toBe(b2.hashHex)
+    // B, C and D join (not final yet: A, the only member, has not voted since), then A leaves.
+    const y4 = blockOn(b, x3, 4, [stake(b, 20), stake(c, 20), stake(d, 20)])
+    const l5 = blockOn(b, y4, 5, [stake(a, 0)])
+    importAll(chain, [y4, l5], 5)
+    for (let s = 6; s < 8; s++) {
+      const head = chain.head.block as Block
+      importAll(
+        chain,
+        [b, c, d].map((v) => blockOn(v, head, s)),
+        s,
+      )
+    }
+    expect(chain.root.height).toBeGreaterThanOrEqual(6)
+  })
+
+  it('a stake raise on a branch counts for finality only once final', () => {
+    const { chain } = bootstrap([30, 30, 40])
+    const c = signers[2]
+    const root = chain.root.height
+    // C raises its stake to 1000 on its own branch and keeps voting on it alone.
+    let tip = chain.head.block as Block
+    tip = blockOn(c, tip, 4, [stake(c, 1000)])
+    importAll(chain, [tip], 4)
+    for (let s = 5; s < 9; s++) {
+      tip = blockOn(c, tip, s)
+      importAll(chain, [tip], s)
+    }
+    expect(chain.head.hashHex).toBe(tip.hashHex)
+    expect(chain.root.height).toBe(root)
+  })
+
   it('finality resumes after a validator leaves (stake 0)', () => {
     const { chain } = bootstrap([30, 30, 40])
     const [a, b, c] = signers

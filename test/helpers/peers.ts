@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Network } from '../../src/core/params.js'
+import { activeValidators } from '../../src/core/state.js'
 import { Peer, type PeerOptions } from '../../src/node/peer.js'
 
 /** Wait until `cond()` is true, checking every `everyMs`; fails with `what` after `timeoutMs`. */
@@ -58,4 +59,25 @@ export class TestNet {
     for (const r of results) if (r.status === 'rejected') console.error(String(r.reason))
     for (const d of this.dirs.splice(0)) await rm(d, { recursive: true, force: true })
   }
+}
+
+/** One line per peer of what a failed network test needs to see: chains, votes, members, drops. */
+export function describePeers(peers: readonly Peer[], readingIds: readonly string[] = []): string {
+  const short = (hex: string) => hex.slice(-6)
+  return peers
+    .map((p) => {
+      const c = p.svc.chain
+      const missing = readingIds.filter((id) => !c.finalReadings.has(id)).length
+      const rejected = Object.entries(p.stats).flatMap(([t, st]) => [...st.rejected].map(([k, n]) => `${t}/${k}:${n}`))
+      const votes = [...c.latestVotes()].map(
+        ([v, vote]) => `${short(v)}@${vote.slot % 1000}->${vote.target.slice(0, 6)}`,
+      )
+      const members = [...activeValidators(p.net.params, c.root.state, c.head.slot)].map(([v, s]) => `${short(v)}=${s}`)
+      return [
+        `peer ${short(p.svc.me)} stake ${p.svc.stake} root #${c.root.height} head #${c.head.height}/${c.head.hashHex.slice(0, 6)}`,
+        `tree ${c.size} mempool ${p.svc.mempool.size} orphans ${p.svc.orphans.size} conns ${p.p2p.connectedPeers().length}`,
+        `missing ${missing} members [${members}] votes [${votes}] rejected [${rejected}]`,
+      ].join(' ')
+    })
+    .join('\n')
 }

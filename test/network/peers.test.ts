@@ -7,7 +7,7 @@ import type { Peer } from '../../src/node/peer.js'
 import { Store } from '../../src/storage/store.js'
 import { LockstepChain } from '../helpers/chain-builder.js'
 import { prng, testNetwork, testSigners } from '../helpers/fixtures.js'
-import { TestNet, waitFor } from '../helpers/peers.js'
+import { describePeers, TestNet, waitFor } from '../helpers/peers.js'
 
 const net = testNetwork({ slotMs: 250, stakeTtlSlots: 400 })
 let tn: TestNet | undefined
@@ -54,14 +54,7 @@ describe('real peers over TCP on 127.0.0.1', () => {
       60_000,
       'all readings final on all peers',
     ).catch((err) => {
-      for (const p of peers) {
-        const missing = submitted.filter((id) => !p.svc.chain.finalReadings.has(id))
-        const rejected = Object.fromEntries(Object.entries(p.stats).map(([t, st]) => [t, [...st.rejected]]))
-        const votes = [...p.svc.chain.latestVotes().values()].map((v) => `${v.slot % 1000}:${v.target.slice(0, 6)}`)
-        console.log(
-          `peer ${p.svc.stake} root ${p.svc.chain.root.height} head ${p.svc.chain.head.height}/${p.svc.chain.head.hashHex.slice(0, 6)} tree ${p.svc.chain.size} missing ${missing.length} mempool ${p.svc.mempool.size} orphans ${p.svc.orphans.size} conns ${p.p2p.connectedPeers().length} votes ${votes} rejected ${JSON.stringify(rejected)}`,
-        )
-      }
+      console.log(describePeers(peers, submitted))
       throw err
     })
     await waitFor(
@@ -121,7 +114,10 @@ describe('real peers over TCP on 127.0.0.1', () => {
       () => rest.every((p) => ids.every((id) => p.svc.chain.finalReadings.has(id))),
       60_000,
       'readings final without the first peer',
-    )
+    ).catch((err) => {
+      console.log(describePeers(peers, ids))
+      throw err
+    })
     expect(rest[0].svc.chain.root.height).toBeGreaterThan(heightBefore)
     await waitFor(() => new Set(rest.map((p) => p.svc.chain.head.hashHex)).size === 1, 5_000, 'equal heads')
   }, 180_000)
