@@ -14,6 +14,8 @@ export interface Status {
   readonly finalizedHeight: number
   /** Up to MAX_STATUS_PEERS multiaddrs (with /p2p/) of peers the sender is connected to. */
   readonly peers: readonly string[]
+  /** The stake the sender runs with (0: observer); only the fresh-network rule reads it. */
+  readonly stake: number
 }
 
 export const MAX_STATUS_PEERS = 16
@@ -31,11 +33,12 @@ export function encodeStatus(s: Status): Uint8Array {
     s.finalizedHash,
     s.finalizedHeight,
     s.peers.slice(0, MAX_STATUS_PEERS),
+    s.stake,
   ])
 }
 
 export function decodeStatus(bytes: Uint8Array): Status {
-  const v = expectArray(decodeCanonical(bytes, REQUEST_BYTES * 4), 'status', 6)
+  const v = expectArray(decodeCanonical(bytes, REQUEST_BYTES * 4), 'status', 7)
   const peers = expectArray(v[5], 'peers')
   if (peers.length > MAX_STATUS_PEERS || !peers.every((p) => typeof p === 'string' && p.length <= 200)) {
     throw new RecordError('REJECT', 'BAD_FIELD', { field: 'peers' })
@@ -47,6 +50,7 @@ export function decodeStatus(bytes: Uint8Array): Status {
     headHeight: expectUint(v[2], 'headHeight'),
     finalizedHash: expectBytes(v[3], 'finalizedHash', 32),
     finalizedHeight: expectUint(v[4], 'finalizedHeight'),
+    stake: expectUint(v[6], 'stake'),
   }
 }
 

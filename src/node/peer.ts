@@ -26,6 +26,8 @@ import { type Logger, silentLogger } from './log.js'
 /** Invalid gossip messages from one peer within a window that get it disconnected and refused. */
 const MAX_REJECTS = 20
 const REJECT_WINDOW_MS = 60_000
+/** Slots a peer waits, meeting only fresh peers, before the lowest validator id begins the chain. */
+const FRESH_START_SLOTS = 5
 
 export interface PeerOptions {
   readonly net: Network
@@ -89,6 +91,8 @@ export class Peer implements ReqRespServer {
   private startedAt = 0
   private lastJoinWarning = 0
   private startedSlot = 0
+  /** Head height and stake each peer reported in its last status (join gate). */
+  private readonly peerStatus = new Map<string, { height: number; stake: number }>()
 
   private constructor(readonly opts: PeerOptions) {
     this.net = opts.net
@@ -248,6 +252,11 @@ export class Peer implements ReqRespServer {
     const peers = this.p2p.connectedPeers()
     if (peers.length > 0 && this.syncing.size === 0 && slot % 4 === 0)
       void this.exchangeStatus(peers[slot % peers.length])
+    if (this.mayBeginFreshNetwork(slot, peers)) {
+      this.joined = true
+      this.log('info', 'no peer has a chain yet: beginning the network (lowest validator id among fresh peers)')
+      return
+    }
     if (this.now() - this.lastJoinWarning > 15_000 && this.now() - this.startedAt > 10_000) {
       this.lastJoinWarning = this.now()
       this.log(
@@ -255,6 +264,20 @@ export class Peer implements ReqRespServer {
         'waiting to reach a peer of this network before proposing (start without --bootstrap, on a free port 9090, to begin a new network)',
       )
     }
+  }
+
+  /**
+   * Fresh peers that all bootstrap to each other (a docker-compose network) would wait for a chain
+   * forever. After a few slots in which every connected peer reported an empty chain, the validator
+   * with the lowest peer id among them (the stake is in the status) begins; the others join its
+   * chain like any other.
+   */
+  private mayBeginFreshNetwork(slot: number, peers: PeerId[]): boolean {
+    if (this.svc.chain.head.height > 0 || this.svc.stake === 0 || peers.length === 0) return false
+    if (slot - this.startedSlot < FRESH_START_SLOTS) return false
+    const fresh = peers.map((p) => ({ id: p.toString(), status: this.peerStatus.get(p.toString()) }))
+    if (!fresh.every((p) => p.status?.height === 0)) return false
+    return fresh.every((p) => (p.status?.stake ?? 0) === 0 || this.peerId < p.id)
   }
 
   private regossip(): void {
@@ -317,6 +340,7 @@ export class Peer implements ReqRespServer {
       finalizedHash: root.hash,
       finalizedHeight: root.height,
       peers: this.p2p.peerAddrs(MAX_STATUS_PEERS),
+      stake: this.svc.stake,
     }
   }
 
@@ -366,6 +390,8 @@ export class Peer implements ReqRespServer {
     try {
       const status = await this.p2p.reqresp.status(peer)
       if (!this.onStatus(peer, status)) return
+      if (this.peerStatus.size > 10_000) this.peerStatus.clear()
+      this.peerStatus.set(peer.toString(), { height: status.headHeight, stake: status.stake })
       if (status.finalizedHeight <= this.svc.chain.root.height) {
         const ours =
           status.finalizedHeight === 0 ? this.net.idHex : await this.store.finalHashAt(status.finalizedHeight)

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { addressOf } from '../../src/core/crypto.js'
 import { decodeBlock } from '../../src/core/records.js'
 import type { Peer } from '../../src/node/peer.js'
 import { Store } from '../../src/storage/store.js'
@@ -121,6 +122,29 @@ describe('real peers over TCP on 127.0.0.1', () => {
     expect(rest[0].svc.chain.root.height).toBeGreaterThan(heightBefore)
     await waitFor(() => new Set(rest.map((p) => p.svc.chain.head.hashHex)).size === 1, 5_000, 'equal heads')
   }, 180_000)
+
+  it('fresh peers that all bootstrap somewhere (none starts alone) begin one network by themselves', async () => {
+    tn = new TestNet(net)
+    // The first peer points at an address where nobody listens, so no peer may start alone.
+    const peers: Peer[] = [await tn.start(10, { bootstrap: ['127.0.0.1:1'] })]
+    for (const s of [20, 30]) peers.push(await tn.start(s))
+    await waitFor(() => allConnected(peers), 30_000, 'connections')
+    const r = await peers[2].submitReading(77)
+    await waitFor(
+      () => peers.every((p) => p.svc.chain.finalReadings.has(r.idHex)),
+      60_000,
+      'a reading final on all three',
+    ).catch((err) => {
+      console.log(describePeers(peers, [r.idHex]))
+      throw err
+    })
+    const chains = await Promise.all(peers.map(finalChain))
+    const shortest = Math.min(...chains.map((c) => c.length))
+    for (const c of chains) expect(c[shortest - 1].hashHex).toBe(chains[0][shortest - 1].hashHex)
+    // The lowest validator id began it.
+    const lowest = [...peers].sort((a, b) => (a.peerId < b.peerId ? -1 : 1))[0]
+    expect(addressOf(chains[0][0].proposer)).toBe(lowest.peerId)
+  }, 120_000)
 
   it('a peer on another network is refused at status and nothing of it is imported', async () => {
     tn = new TestNet(net)
