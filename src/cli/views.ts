@@ -10,12 +10,11 @@ export function blockView(node: BlockNode, final: boolean) {
   return {
     height: node.height,
     hash: node.hashHex,
+    parent: node.parentHex ?? null,
     slot: node.slot,
     proposer: b === undefined ? null : addressOf(b.proposer),
-    readings: (b?.readings ?? []).map((r) => {
-      const { author, bpm, time } = readingJson(r)
-      return { author, bpm, time }
-    }),
+    readings: (b?.readings ?? []).map(readingJson),
+    stakes: (b?.stakes ?? []).map((st) => ({ validator: addressOf(st.validator), stake: st.stake, seq: st.seq })),
     final,
   }
 }

@@ -18,8 +18,10 @@ export class CliPeer {
   exitCode: number | null | undefined = undefined
   private buf = ''
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(NODE22, [BIN, '--json', ...args], { env: { ...process.env, ...env }, stdio: 'pipe' })
+  /** `wrap`: a command prefix to run it under, e.g. `ip netns exec <ns>` (it execs, same PID). */
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, wrap: string[] = []) {
+    const argv = [...wrap, NODE22, BIN, '--json', ...args]
+    this.child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: 'pipe' })
     this.child.stdout.on('data', (d: Buffer) => {
       this.buf += d.toString()
       let i = this.buf.indexOf('\n')
@@ -70,6 +72,24 @@ export class CliPeer {
     const out: number[] = []
     for (const h of finalHashes) for (const r of (byHash.get(h)?.readings as { bpm: number }[]) ?? []) out.push(r.bpm)
     return out
+  }
+
+  /**
+   * The final chain as this peer reported it (`finalized` and `block` events), lowest first;
+   * undefined while a block of it has not been reported.
+   */
+  finalChain(): JsonEvent[] | undefined {
+    const tip = this.of('finalized').at(-1)
+    if (tip === undefined) return []
+    const byHash = new Map(this.of('block').map((e) => [e.hash as string, e]))
+    const out: JsonEvent[] = []
+    for (let h = tip.hash as string; ; ) {
+      const b = byHash.get(h)
+      if (b === undefined) return undefined
+      out.push(b)
+      if ((b.height as number) <= 1) return out.reverse()
+      h = b.parent as string
+    }
   }
 
   async exit(timeoutMs = 10_000): Promise<number | null> {
