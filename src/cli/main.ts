@@ -109,6 +109,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   process.on('SIGINT', () => void shutdown('SIGINT'))
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
+  // `pos-peer --json | head`: the reader went away; leave quietly instead of crashing on EPIPE.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (stopping) return
+    if (err.code === 'EPIPE') void shutdown('stdout closed')
+    else log('error', `stdout: ${err.message}`)
+  })
 
   if (o.json) {
     out(

@@ -99,6 +99,15 @@ describe('pos-peer error paths', () => {
     expect(rb.peerId).not.toBe(ra.peerId)
   })
 
+  it('a closed stdout (pos-peer --json | head -1) ends the peer cleanly, with no stack trace', async () => {
+    const p = new CliPeer([...NET, '--stake', '5', '--ephemeral', '--port', '0'])
+    procs.push(p)
+    await p.ready()
+    p.child.stdout.destroy()
+    expect(await p.exit(15_000)).toBe(0)
+    expect(p.stderr).not.toMatch(/EPIPE|at /)
+  })
+
   it('--help and --version exit 0', async () => {
     const help = await runCli(['--help'])
     expect(help.code).toBe(0)
