@@ -1,9 +1,9 @@
 import inquirer from 'inquirer'
 import type { Peer } from '../node/peer.js'
+import { pct, shortId, validatorRows } from '../node/views.js'
 import type { CliOptions } from './options.js'
 import { attachOutput } from './output.js'
 import { renderTable } from './table.js'
-import { pct, shortId, validatorRows } from './views.js'
 
 type Action = 'bpm' | 'chain' | 'validators' | 'peers' | 'stake' | 'quit'
 
@@ -31,7 +31,7 @@ export function checkStake(text: string): string | true {
  * The menu loop. Network events print above the menu: the menu prompt is aborted, the lines are
  * printed, and the menu is drawn again. While the user types (BPM, stake) they wait until Enter.
  */
-export async function runInteractive(peer: Peer, o: CliOptions): Promise<void> {
+export async function runInteractive(peer: Peer, o: CliOptions, httpUrl?: string): Promise<void> {
   const p = peer.net.params
   const print = (s: string) => process.stdout.write(`${s}\n`)
   const pending: string[] = []
@@ -49,6 +49,7 @@ export async function runInteractive(peer: Peer, o: CliOptions): Promise<void> {
   print(`listening ${peer.p2p.listenAddrs().join(', ')}`)
   print(`data      ${peer.dataDir ?? 'in memory (--ephemeral)'}`)
   print(`stake     ${o.stake}${o.stake === 0 ? ' (observer)' : ''}`)
+  if (httpUrl !== undefined) print(`dashboard ${httpUrl}/`)
   const n = peer.p2p.connectedPeers().length
   print(
     n === 0

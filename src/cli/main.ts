@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline'
 import { CommanderError } from 'commander'
+import type { ApiServer, PeerMetrics } from '../api/index.js'
 import { PosError } from '../core/errors.js'
 import { makeNetwork } from '../core/params.js'
 import { NetworkConfigError, PortInUseError } from '../network/p2p.js'
@@ -23,7 +24,7 @@ function bpmGenerator(): () => number {
   }
 }
 
-async function startPeer(o: CliOptions, log: Logger): Promise<Peer> {
+async function startPeer(o: CliOptions, log: Logger, metrics?: PeerMetrics): Promise<Peer> {
   const net = makeNetwork({ name: o.network, slotMs: o.slotMs })
   const base: Omit<PeerOptions, 'dataDir'> = {
     net,
@@ -33,6 +34,7 @@ async function startPeer(o: CliOptions, log: Logger): Promise<Peer> {
     bootstrap: o.bootstrap,
     mdns: o.mdns,
     log,
+    metrics: metrics?.libp2p(),
   }
   if (o.ephemeral) return Peer.start(base)
   if (o.dataDir !== undefined) return Peer.start({ ...base, dataDir: o.dataDir })
@@ -85,10 +87,23 @@ export async function main(argv: string[]): Promise<number> {
       : process.stderr.write(`warning: ${message}\n`)
 
   let peer: Peer
+  let api: ApiServer | undefined
+  // The HTTP API (and fastify) is loaded only when asked for.
+  const http = o.http === undefined ? undefined : await import('../api/index.js')
+  const metrics = http === undefined ? undefined : new http.PeerMetrics()
   try {
-    peer = await startPeer(o, log)
+    peer = await startPeer(o, log, metrics)
   } catch (err) {
     return reportStartError(err, o)
+  }
+  if (http !== undefined && o.http !== undefined) {
+    try {
+      api = await http.ApiServer.start(peer, { ...o.http, metrics })
+      metrics?.attach(peer)
+    } catch (err) {
+      await peer.stop({ graceful: false })
+      return reportStartError(err, o)
+    }
   }
 
   let stopping = false
@@ -103,6 +118,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write('pos-peer: shutdown took too long, exiting\n')
       process.exit(EXIT_RUNTIME)
     }, SHUTDOWN_MS)
+    await api?.close().catch(() => {})
     await peer.stop({ graceful: true })
     clearTimeout(timer)
     process.exit(0)
@@ -126,12 +142,13 @@ export async function main(argv: string[]): Promise<number> {
         network: peer.net.idHex,
         stake: o.stake,
         dataDir: peer.dataDir ?? null,
+        http: api?.url ?? null,
       }),
     )
   }
   if (interactive) {
     const { runInteractive } = await import('./interactive.js')
-    await runInteractive(peer, o)
+    await runInteractive(peer, o, api?.url)
     await shutdown('quit')
     return 0
   }
@@ -139,6 +156,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!o.json) {
     out(`pos-peer ${peer.peerId} on network ${o.network} (${peer.net.idHex.slice(0, 16)}), stake ${o.stake}`)
     out(`listening on ${peer.p2p.listenAddrs().join(', ')}; data ${peer.dataDir ?? 'in memory'}`)
+    if (api !== undefined) out(`dashboard on ${api.url}/`)
   }
   if (o.autoBpm !== undefined) {
     const next = bpmGenerator()
@@ -153,13 +171,19 @@ export async function main(argv: string[]): Promise<number> {
 
 function reportStartError(err: unknown, o: CliOptions): number {
   const debug = o.logLevel === 'debug'
-  if (err instanceof NetworkConfigError) {
+  if (err instanceof NetworkConfigError || err instanceof UsageError) {
     process.stderr.write(`pos-peer: ${err.message}\n`)
     return EXIT_USAGE
   }
-  if (err instanceof StoreError || err instanceof PortInUseError || err instanceof PosError) {
-    process.stderr.write(`pos-peer: ${err.message}\n`)
-    if (debug) process.stderr.write(`${err.stack}\n`)
+  if (
+    err instanceof StoreError ||
+    err instanceof PortInUseError ||
+    err instanceof PosError ||
+    (err as Error).name === 'HttpConfigError'
+  ) {
+    const e = err as Error
+    process.stderr.write(`pos-peer: ${e.message}\n`)
+    if (debug) process.stderr.write(`${e.stack}\n`)
     return EXIT_RUNTIME
   }
   const e = err as Error

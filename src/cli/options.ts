@@ -17,6 +17,18 @@ export interface CliOptions {
   autoBpm?: number
   json: boolean
   logLevel: LogLevel
+  /** --http: serve the API, /metrics and the dashboard here. */
+  http?: { host: string; port: number }
+}
+
+/** `--http` value: `port`, `:port` or `host:port` (IPv4, [IPv6] or localhost); host 127.0.0.1 by default. */
+export function parseHttpAddress(value: string): { host: string; port: number } {
+  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]|localhost)?:)?(\d{1,5})$/.exec(value.trim())
+  const port = m === null ? Number.NaN : Number(m[2])
+  if (m === null || port > 65535) {
+    throw new UsageError(`--http ${value}: expected host:port or port (e.g. 127.0.0.1:8080 or 8080)`)
+  }
+  return { host: (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port }
 }
 
 /** A usage error: exit code 2, one line on stderr. */
@@ -71,6 +83,9 @@ export function buildCommand(): Command {
         intArg('--auto-bpm', 100, 3_600_000),
       ),
     )
+    .addOption(
+      new Option('--http <[host:]port>', 'serve the dashboard, the JSON API and /metrics (host defaults to 127.0.0.1)'),
+    )
     .addOption(new Option('--json', 'one JSON object per line on stdout (scriptable mode)').default(false))
     .addOption(
       new Option('--log-level <level>', 'stderr log level')
@@ -107,5 +122,6 @@ export function parseOptions(argv: string[]): CliOptions {
     autoBpm: o.autoBpm === true ? 3000 : o.autoBpm,
     json: o.json,
     logLevel: o.logLevel,
+    http: o.http === undefined ? undefined : parseHttpAddress(o.http),
   }
 }

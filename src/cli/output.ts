@@ -1,5 +1,5 @@
 import type { Peer } from '../node/peer.js'
-import { blockView, pct, ref, shortId, validatorRows } from './views.js'
+import { blockView, pct, ref, shortId, validatorRows } from '../node/views.js'
 
 export type Emit = (line: string) => void
 

@@ -9,7 +9,7 @@ import { ping } from '@libp2p/ping'
 import { pubsubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
 import { tcp } from '@libp2p/tcp'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
+import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import type { Network } from '../core/params.js'
 import { TypedEmitter } from '../node/events.js'
 import {
@@ -74,6 +74,8 @@ export interface P2POptions {
   readonly mdns: boolean
   readonly handlers: TopicHandlers
   readonly server: ReqRespServer
+  /** libp2p's own metrics (e.g. @libp2p/prometheus-metrics), when the HTTP API serves /metrics. */
+  readonly metrics?: Libp2pOptions['metrics']
   readonly log: (level: 'debug' | 'info' | 'warn', msg: string) => void
 }
 
@@ -140,6 +142,7 @@ export class P2P {
           ...(opts.mdns ? [mdns()] : []),
         ],
         connectionManager: { maxConnections: 200 },
+        ...(opts.metrics === undefined ? {} : { metrics: opts.metrics }),
         connectionGater: {
           denyDialPeer: isDenied,
           denyInboundEncryptedConnection: isDenied,
@@ -324,6 +327,16 @@ export class P2P {
 
   connectedPeers(): PeerId[] {
     return this.node.getPeers()
+  }
+
+  /** Open connections: who, the address we reach it on, which side dialled, and since when. */
+  connections(): { peerId: string; addr: string; direction: string; since: number }[] {
+    return this.node.getConnections().map((c) => ({
+      peerId: c.remotePeer.toString(),
+      addr: (this.listenAddrOf.get(c.remotePeer.toString()) ?? c.remoteAddr).toString(),
+      direction: c.direction,
+      since: c.timeline.open,
+    }))
   }
 
   async stop(): Promise<void> {

@@ -5,23 +5,16 @@ import { signerFromLibp2pKey } from '../core/crypto.js'
 import type { Verdict } from '../core/errors.js'
 import { PosError } from '../core/errors.js'
 import { type Network, slotAt, slotStart } from '../core/params.js'
-import {
-  blockJson,
-  decodeBlock,
-  decodeReading,
-  decodeStake,
-  encodeReading,
-  encodeStake,
-  type Reading,
-} from '../core/records.js'
+import { decodeBlock, decodeReading, decodeStake, encodeReading, encodeStake, type Reading } from '../core/records.js'
 import type { Topic } from '../network/names.js'
-import { P2P } from '../network/p2p.js'
+import { P2P, type P2POptions } from '../network/p2p.js'
 import { MAX_BLOCKS_PER_REQUEST, MAX_STATUS_PEERS, type ReqRespServer, type Status } from '../network/reqresp.js'
 import { loadOrCreateIdentity } from '../storage/identity.js'
 import { Store } from '../storage/store.js'
 import { type ChainEvents, ChainService } from './chain-service.js'
 import { TypedEmitter } from './events.js'
 import { type Logger, silentLogger } from './log.js'
+import { blockView } from './views.js'
 
 /** Invalid gossip messages from one peer within a window that get it disconnected and refused. */
 const MAX_REJECTS = 20
@@ -42,6 +35,8 @@ export interface PeerOptions {
   readonly log?: Logger
   /** Re-gossip unconfirmed own records every this many slots. */
   readonly regossipSlots?: number
+  /** libp2p metrics implementation (see P2POptions.metrics). */
+  readonly metrics?: P2POptions['metrics']
 }
 
 export interface PeerEvents extends ChainEvents {
@@ -148,6 +143,7 @@ export class Peer implements ReqRespServer {
         },
         server: this,
         log: this.log,
+        metrics: opts.metrics,
       })
     } catch (err) {
       await this.store.close()
@@ -513,8 +509,8 @@ export class Peer implements ReqRespServer {
     const root = this.svc.chain.root.height
     const frames = await this.blocksByRange(from, count)
     return frames
-      .map((bytes) => blockJson(decodeBlock(this.net, bytes)))
-      .map((b) => ({ ...b, final: b.height <= root }))
+      .map((bytes) => decodeBlock(this.net, bytes))
+      .map((b) => blockView(b, b.height <= root))
       .reverse()
   }
 }

@@ -1,17 +1,18 @@
+import { toHex } from '../core/bytes.js'
 import type { BlockNode } from '../core/chain.js'
 import { addressOf } from '../core/crypto.js'
-import { readingJson } from '../core/records.js'
+import { type Block, readingJson } from '../core/records.js'
 import { activeValidators } from '../core/state.js'
-import type { Peer } from '../node/peer.js'
+import type { Peer } from './peer.js'
 
 /** JSON views of chain objects, shared by --json output, the terminal and the HTTP API. */
-export function blockView(node: BlockNode, final: boolean) {
-  const b = node.block
+export function blockView(x: BlockNode | Block, final: boolean) {
+  const b = 'children' in x ? x.block : x
   return {
-    height: node.height,
-    hash: node.hashHex,
-    parent: node.parentHex ?? null,
-    slot: node.slot,
+    height: x.height,
+    hash: x.hashHex,
+    parent: b === undefined ? null : toHex(b.parent),
+    slot: x.slot,
     proposer: b === undefined ? null : addressOf(b.proposer),
     readings: (b?.readings ?? []).map(readingJson),
     stakes: (b?.stakes ?? []).map((st) => ({ validator: addressOf(st.validator), stake: st.stake, seq: st.seq })),

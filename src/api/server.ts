@@ -1,0 +1,263 @@
+import { readFile } from 'node:fs/promises'
+import type { ServerResponse } from 'node:http'
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import { PosError } from '../core/errors.js'
+import { decodeBlock, readingJson } from '../core/records.js'
+import type { Peer, PeerEvents } from '../node/peer.js'
+import { blockView, ref, validatorRows } from '../node/views.js'
+import type { PeerMetrics } from './metrics.js'
+
+/** Most blocks one /api/blocks request returns. */
+export const MAX_BLOCKS = 100
+/** Most concurrent /api/events streams; more get 503. */
+export const MAX_EVENT_STREAMS = 32
+
+const DASHBOARD = new URL('../../../src/api/dashboard/', import.meta.url)
+const ASSETS: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+}
+
+export class HttpConfigError extends Error {
+  override name = 'HttpConfigError'
+}
+
+const errorBody = (error: string, message: string) => ({ error, message })
+
+/**
+ * The peer's HTTP API, Prometheus endpoint and dashboard (fastify, schema-validated input). It
+ * only reads the peer's state and subscribes to its events, like the terminal does.
+ */
+export class ApiServer {
+  private readonly app: FastifyInstance
+  private readonly streams = new Set<ServerResponse>()
+  private readonly offs: (() => void)[] = []
+  private keepAlive: NodeJS.Timeout | undefined
+
+  private constructor(
+    private readonly peer: Peer,
+    private readonly metrics: PeerMetrics | undefined,
+  ) {
+    this.app = Fastify({ logger: false, bodyLimit: 4096 })
+    this.routes()
+    this.forwardEvents()
+  }
+
+  static async start(peer: Peer, opts: { host: string; port: number; metrics?: PeerMetrics }): Promise<ApiServer> {
+    const server = new ApiServer(peer, opts.metrics)
+    try {
+      await server.app.listen({ host: opts.host, port: opts.port })
+    } catch (err) {
+      server.unsubscribe()
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EADDRINUSE')
+        throw new HttpConfigError(`--http ${opts.host}:${opts.port}: the port is in use, pick another`)
+      if (code === 'EADDRNOTAVAIL')
+        throw new HttpConfigError(`--http ${opts.host}:${opts.port}: no such address on this machine`)
+      throw err
+    }
+    return server
+  }
+
+  /** The base URL, e.g. http://127.0.0.1:8080 */
+  get url(): string {
+    const addr = this.app.server.address()
+    if (addr === null || typeof addr === 'string') return String(addr)
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
+    return `http://${host}:${addr.port}`
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe()
+    for (const s of this.streams) s.end()
+    this.streams.clear()
+    await this.app.close()
+  }
+
+  private unsubscribe(): void {
+    clearInterval(this.keepAlive)
+    for (const off of this.offs.splice(0)) off()
+  }
+
+  private routes(): void {
+    const { app, peer } = this
+
+    app.setErrorHandler((err: FastifyError, _req, reply) => {
+      if (err.validation !== undefined) return reply.code(400).send(errorBody('BAD_REQUEST', err.message))
+      const status = err.statusCode ?? 500
+      if (status < 500)
+        return reply.code(status).send(errorBody(status === 413 ? 'TOO_LARGE' : 'BAD_REQUEST', err.message))
+      return reply.code(500).send(errorBody('INTERNAL', 'internal error'))
+    })
+    app.setNotFoundHandler((req, reply) =>
+      reply.code(404).send(errorBody('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)),
+    )
+
+    app.get('/api/status', async () => {
+      const c = peer.svc.chain
+      return {
+        peerId: peer.peerId,
+        network: {
+          name: peer.net.params.name,
+          id: peer.net.idHex,
+          slotMs: peer.net.params.slotMs,
+          minBpm: peer.net.params.minBpm,
+          maxBpm: peer.net.params.maxBpm,
+        },
+        slot: peer.svc.currentSlot(),
+        head: ref(c.head),
+        finalized: ref(c.root),
+        peers: peer.p2p.connectedPeers().length,
+        stake: peer.svc.stake,
+        addrs: peer.p2p.listenAddrs(),
+      }
+    })
+
+    app.get(
+      '/api/blocks',
+      {
+        schema: {
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              from: { type: 'integer', minimum: 1 },
+              limit: { type: 'integer', minimum: 1, maximum: MAX_BLOCKS, default: 20 },
+            },
+          },
+        },
+      },
+      async (req) => {
+        const { from, limit } = req.query as { from?: number; limit: number }
+        // Without `from`: the newest blocks, newest first. With it: ascending from that height.
+        if (from === undefined) return { blocks: await peer.recentBlocks(limit) }
+        const root = peer.svc.chain.root.height
+        const frames = await peer.blocksByRange(from, limit)
+        return {
+          blocks: frames.map((bytes) => {
+            const b = decodeBlock(peer.net, bytes)
+            return blockView(b, b.height <= root)
+          }),
+        }
+      },
+    )
+
+    app.get(
+      '/api/blocks/:id',
+      {
+        schema: {
+          params: {
+            type: 'object',
+            properties: { id: { type: 'string', pattern: '^([0-9]{1,15}|[0-9a-fA-F]{64})$' } },
+            required: ['id'],
+          },
+        },
+      },
+      async (req, reply) => {
+        const { id } = req.params as { id: string }
+        const root = peer.svc.chain.root.height
+        let bytes: Uint8Array | undefined
+        if (id.length === 64) {
+          ;[bytes] = await peer.blocksByHash([Buffer.from(id, 'hex')])
+        } else {
+          const height = Number(id)
+          const onChain = height >= 1 && height <= peer.svc.chain.head.height
+          ;[bytes] = onChain ? await peer.blocksByRange(height, 1) : []
+        }
+        if (bytes === undefined) return reply.code(404).send(errorBody('NOT_FOUND', `no block ${id}`))
+        const b = decodeBlock(peer.net, bytes)
+        return blockView(b, b.height <= root)
+      },
+    )
+
+    app.get('/api/validators', async () => ({ validators: validatorRows(peer) }))
+
+    app.get('/api/peers', async () => ({ peers: peer.p2p.connections() }))
+
+    app.post(
+      '/api/readings',
+      {
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['bpm'],
+            properties: { bpm: { type: 'integer' } },
+          },
+        },
+      },
+      async (req, reply) => {
+        const { bpm } = req.body as { bpm: number }
+        try {
+          const r = await peer.submitReading(bpm)
+          return reply.code(202).send(readingJson(r))
+        } catch (err) {
+          if (err instanceof PosError) return reply.code(400).send(errorBody(err.code, err.message))
+          throw err
+        }
+      },
+    )
+
+    app.get('/api/events', (req, reply) => {
+      if (this.streams.size >= MAX_EVENT_STREAMS)
+        return reply.code(503).send(errorBody('BUSY', `at most ${MAX_EVENT_STREAMS} event streams`))
+      reply.hijack()
+      const res = reply.raw
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+      })
+      res.write(': pos-peer events\n\n')
+      this.streams.add(res)
+      req.raw.on('close', () => this.streams.delete(res))
+    })
+
+    app.get('/metrics', async (_req, reply) => {
+      if (this.metrics === undefined) return reply.code(404).send(errorBody('NOT_FOUND', 'metrics are off'))
+      return reply.type(this.metrics.contentType).send(await this.metrics.text())
+    })
+
+    app.get('/', (_req, reply) => this.asset(reply, 'index.html'))
+    app.get(
+      '/assets/:file',
+      {
+        schema: {
+          params: { type: 'object', properties: { file: { type: 'string', enum: Object.keys(ASSETS) } } },
+        },
+      },
+      (req, reply) => this.asset(reply, (req.params as { file: string }).file),
+    )
+  }
+
+  private async asset(reply: import('fastify').FastifyReply, file: string) {
+    const body = await readFile(new URL(file, DASHBOARD))
+    return reply.type(ASSETS[file]).header('cache-control', 'no-cache').send(body)
+  }
+
+  /** One subscription to the peer; every event stream gets a copy. */
+  private forwardEvents(): void {
+    const { peer } = this
+    const send = (event: string, data: unknown) => {
+      if (this.streams.size === 0) return
+      const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
+      for (const s of this.streams) s.write(frame)
+    }
+    const root = () => peer.svc.chain.root.height
+    const on = <K extends keyof PeerEvents & string>(name: K, fn: (p: PeerEvents[K]) => void) =>
+      this.offs.push(peer.events.on(name, fn))
+    on('block', ({ node }) => send('block', blockView(node, node.height <= root())))
+    on('finalized', ({ node }) => send('finalized', ref(node)))
+    on('head', ({ node }) => send('head', ref(node)))
+    on('reorg', ({ from, to, depth }) => send('reorg', { from: ref(from), to: ref(to), depth }))
+    on('peer:connect', ({ peerId }) => send('peer:connect', { peerId }))
+    on('peer:disconnect', ({ peerId }) => send('peer:disconnect', { peerId }))
+    on('submitted', ({ reading }) => send('reading', readingJson(reading)))
+    // Comments keep idle streams open through proxies.
+    this.keepAlive = setInterval(() => {
+      for (const s of this.streams) s.write(': keep-alive\n\n')
+    }, 15_000)
+    this.keepAlive.unref()
+  }
+}
