@@ -169,4 +169,23 @@ export class Gossip {
   meshPeers(topic: Topic): number {
     return this.pubsub.getMeshPeers(topicName(this.net, topic)).length
   }
+
+  /**
+   * Whether gossip with a connected peer works: gossipsub knows the peer, it is subscribed to our
+   * candidates topic, and our outbound stream to it is open. gossipsub 14 keeps a broken outbound
+   * stream (reset, or a write that failed during a network cut) in its registry and never opens
+   * another while the connection lives, and drops a peer whose inbound stream failed without
+   * closing the connection: either way that peer would get nothing from us until it reconnects.
+   * (Reads private state of gossipsub 14; the successor package fixes the first case itself.)
+   */
+  gossipWorks(peer: PeerId): boolean {
+    const id = peer.toString()
+    const internals = this.pubsub as unknown as {
+      peers: Map<string, unknown>
+      streamsOutbound: Map<string, { rawStream?: { status?: string } }>
+    }
+    if (!internals.peers.has(id)) return false
+    if (internals.streamsOutbound.get(id)?.rawStream?.status !== 'open') return false
+    return this.pubsub.getSubscribers(topicName(this.net, 'candidates')).some((p) => p.equals(peer))
+  }
 }

@@ -23,6 +23,8 @@ import { discoveryTopic } from './names.js'
 import { ReqResp, type ReqRespServer } from './reqresp.js'
 
 export const DEFAULT_PORT = 9090
+/** Upkeep rounds (2 s apart) a connection may fail the gossip check before it is closed. */
+const GOSSIP_CHECKS = 4
 
 export class NetworkConfigError extends Error {
   override name = 'NetworkConfigError'
@@ -218,6 +220,7 @@ export class P2P {
     const timer = setTimeout(async () => {
       this.timers.delete(timer)
       try {
+        await this.checkGossip()
         const now = Date.now()
         const known = await this.node.peerStore.all()
         const todo = known.filter((p) => {
@@ -246,6 +249,33 @@ export class P2P {
     }, 2000)
     timer.unref()
     this.timers.add(timer)
+  }
+
+  private readonly gossipFailures = new Map<string, number>()
+
+  /**
+   * A connection whose gossip is broken (see Gossip.gossipWorks) for GOSSIP_CHECKS checks in a row
+   * is closed, so the redial opens fresh streams: otherwise a peer could stay connected and deaf
+   * after a network cut heals (seen in the compose partition test).
+   */
+  private async checkGossip(): Promise<void> {
+    const connected = this.node.getPeers()
+    const live = new Set(connected.map(String))
+    for (const key of this.gossipFailures.keys()) if (!live.has(key)) this.gossipFailures.delete(key)
+    for (const peer of connected) {
+      const key = peer.toString()
+      if (this.gossip.gossipWorks(peer)) {
+        this.gossipFailures.delete(key)
+        continue
+      }
+      const failures = (this.gossipFailures.get(key) ?? 0) + 1
+      this.gossipFailures.set(key, failures)
+      if (failures >= GOSSIP_CHECKS) {
+        this.gossipFailures.delete(key)
+        this.opts.log('info', `gossip with ${key} is broken: reconnecting`)
+        await this.node.hangUp(peer).catch(() => {})
+      }
+    }
   }
 
   /** Dial a bootstrap address, and again with backoff whenever we are not connected to it. */

@@ -90,7 +90,8 @@ describe.skipIf(!NetnsLab.available() && process.env.CI !== 'true')(
         all
           .map((p, i) => {
             const chain = p.finalChain()
-            return `${services[i].name}: final #${chain?.at(-1)?.height ?? '?'} blocks ${p.of('block').length} connects ${p.of('peer:connect').length} stderr ${p.stderr.slice(-300)}`
+            const warnings = p.of('warning').map((w) => w.message)
+            return `${services[i].name}: final #${chain?.at(-1)?.height ?? '?'} blocks ${p.of('block').length} connects ${p.of('peer:connect').length} disconnects ${p.of('peer:disconnect').length} warnings ${JSON.stringify(warnings.slice(-5))} stderr ${p.stderr.slice(-300)}`
           })
           .join('\n')
       const finalEverywhere = (readingIds: string[]) =>

@@ -146,6 +146,21 @@ describe('real peers over TCP on 127.0.0.1', () => {
     expect(addressOf(chains[0][0].proposer)).toBe(lowest.peerId)
   }, 120_000)
 
+  it('a connection whose gossip stream broke is closed and redialled, and gossip flows again', async () => {
+    tn = new TestNet(net)
+    const a = await tn.start(10)
+    const b = await tn.start(0)
+    await waitFor(() => a.p2p.gossip.gossipWorks(b.p2p.node.peerId), 30_000, 'gossip between a and b')
+    // Break a's outbound gossip stream to b while the connection stays up (as a reset in a cut does).
+    const internals = a.p2p.node.services.pubsub as unknown as {
+      streamsOutbound: Map<string, { rawStream: { abort(err: Error): void } }>
+    }
+    internals.streamsOutbound.get(b.peerId)?.rawStream.abort(new Error('test: stream broken'))
+    await waitFor(() => !a.p2p.gossip.gossipWorks(b.p2p.node.peerId), 5_000, 'the check sees it broken')
+    const r = await a.submitReading(88)
+    await waitFor(() => b.svc.chain.finalReadings.has(r.idHex), 60_000, 'the reading reaches b after the redial')
+  }, 120_000)
+
   it('a peer on another network is refused at status and nothing of it is imported', async () => {
     tn = new TestNet(net)
     const a = await tn.start(100)
