@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import type { ServerResponse } from 'node:http'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
@@ -12,7 +13,11 @@ export const MAX_BLOCKS = 100
 /** Most concurrent /api/events streams; more get 503. */
 export const MAX_EVENT_STREAMS = 32
 
-const DASHBOARD = new URL('../../../src/api/dashboard/', import.meta.url)
+/** The dashboard files: beside this module when run from source, in src/ when run from dist/. */
+const DASHBOARD = [
+  new URL('./dashboard/', import.meta.url),
+  new URL('../../../src/api/dashboard/', import.meta.url),
+].find((u) => existsSync(new URL('index.html', u)))
 const ASSETS: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
@@ -39,7 +44,8 @@ export class ApiServer {
     private readonly peer: Peer,
     private readonly metrics: PeerMetrics | undefined,
   ) {
-    this.app = Fastify({ logger: false, bodyLimit: 4096 })
+    // Unknown fields are an error (400), not silently dropped (fastify's default).
+    this.app = Fastify({ logger: false, bodyLimit: 4096, ajv: { customOptions: { removeAdditional: false } } })
     this.routes()
     this.forwardEvents()
   }
@@ -232,6 +238,7 @@ export class ApiServer {
   }
 
   private async asset(reply: import('fastify').FastifyReply, file: string) {
+    if (DASHBOARD === undefined) return reply.code(404).send(errorBody('NOT_FOUND', 'dashboard files are missing'))
     const body = await readFile(new URL(file, DASHBOARD))
     return reply.type(ASSETS[file]).header('cache-control', 'no-cache').send(body)
   }

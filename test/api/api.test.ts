@@ -1,0 +1,173 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { PeerMetrics } from '../../src/api/metrics.js'
+import { ApiServer } from '../../src/api/server.js'
+import type { Peer } from '../../src/node/peer.js'
+import { testNetwork } from '../helpers/fixtures.js'
+import { TestNet, waitFor } from '../helpers/peers.js'
+
+const net = testNetwork({ slotMs: 250, stakeTtlSlots: 400 })
+let tn: TestNet
+let a: Peer
+let b: Peer
+let api: ApiServer
+let base: string
+let metrics: PeerMetrics
+
+beforeAll(async () => {
+  tn = new TestNet(net)
+  metrics = new PeerMetrics()
+  a = await tn.start(30, { metrics: metrics.libp2p() })
+  b = await tn.start(10)
+  api = await ApiServer.start(a, { host: '127.0.0.1', port: 0, metrics })
+  metrics.attach(a)
+  base = api.url
+  await waitFor(() => a.p2p.connectedPeers().length > 0, 30_000, 'a and b connected')
+}, 60_000)
+
+afterAll(async () => {
+  metrics?.detach()
+  await api?.close()
+  await tn?.stopAll()
+})
+
+async function get(path: string) {
+  const res = await fetch(`${base}${path}`)
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+}
+
+async function post(path: string, body: string, type = 'application/json') {
+  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': type }, body })
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+}
+
+type BlockJson = { height: number; hash: string; final: boolean; readings: { id: string; bpm: number }[] }
+
+describe('HTTP API', () => {
+  it('GET /api/status: peer, network, slot, head, finalized, peers, stake', async () => {
+    const { status, body } = await get('/api/status')
+    expect(status).toBe(200)
+    expect(body.peerId).toBe(a.peerId)
+    expect((body.network as { id: string }).id).toBe(net.idHex)
+    expect(body.slot).toBe(a.svc.currentSlot())
+    expect(body.stake).toBe(30)
+    expect(body.peers).toBeGreaterThanOrEqual(1)
+    expect((body.head as { height: number }).height).toBeGreaterThanOrEqual(0)
+  })
+
+  it('POST /api/readings: 202 with its id; the reading lands in a block the block routes return', async () => {
+    const { status, body } = await post('/api/readings', JSON.stringify({ bpm: 73 }))
+    expect(status).toBe(202)
+    const id = body.id as string
+    expect(id).toMatch(/^[0-9a-f]{64}$/)
+    expect(body.bpm).toBe(73)
+    await waitFor(() => a.svc.chain.finalReadings.has(id), 30_000, 'reading final')
+    const { body: range } = await get('/api/blocks?from=1&limit=100')
+    const blocks = range.blocks as BlockJson[]
+    expect(blocks.map((x) => x.height)).toEqual(blocks.map((_, i) => i + 1))
+    const holder = blocks.find((x) => x.readings.some((r) => r.id === id)) as BlockJson
+    expect(holder.final).toBe(true)
+    const byHeight = await get(`/api/blocks/${holder.height}`)
+    const byHash = await get(`/api/blocks/${holder.hash}`)
+    expect(byHeight.body.hash).toBe(holder.hash)
+    expect(byHash.body.height).toBe(holder.height)
+    const latest = await get('/api/blocks?limit=3')
+    const newest = latest.body.blocks as BlockJson[]
+    expect(newest.length).toBeGreaterThan(0)
+    expect(newest[0].height).toBeGreaterThanOrEqual(newest.at(-1)?.height ?? 0)
+  })
+
+  it('bad input gets 400/404/413 with a JSON error, never a 500', async () => {
+    const cases: [string, Promise<{ status: number; body: Record<string, unknown> }>, number][] = [
+      ['bpm as text', post('/api/readings', '{"bpm":"x"}'), 400],
+      ['bpm out of range', post('/api/readings', '{"bpm":7000}'), 400],
+      ['bpm not whole', post('/api/readings', '{"bpm":72.5}'), 400],
+      ['no bpm', post('/api/readings', '{}'), 400],
+      ['extra field', post('/api/readings', '{"bpm":72,"x":1}'), 400],
+      ['broken JSON', post('/api/readings', '{"bpm":'), 400],
+      ['a JSON array', post('/api/readings', '[72]'), 400],
+      ['huge body', post('/api/readings', JSON.stringify({ bpm: 72, pad: 'x'.repeat(10_000) })), 413],
+      ['limit 0', get('/api/blocks?limit=0'), 400],
+      ['limit too big', get('/api/blocks?limit=1000'), 400],
+      ['from negative', get('/api/blocks?from=-1'), 400],
+      ['from text', get('/api/blocks?from=abc'), 400],
+      ['unknown query', get('/api/blocks?x=1'), 400],
+      ['bad block id', get('/api/blocks/not-a-hash'), 400],
+      ['unknown height', get('/api/blocks/999999999'), 404],
+      ['unknown hash', get(`/api/blocks/${'ab'.repeat(32)}`), 404],
+      ['unknown route', get('/api/nope'), 404],
+    ]
+    for (const [what, res, expected] of cases) {
+      const { status, body } = await res
+      expect(status, what).toBe(expected)
+      expect(typeof body.error, what).toBe('string')
+      expect(typeof body.message, what).toBe('string')
+    }
+    const text = await post('/api/readings', 'bpm=72', 'text/plain')
+    expect(text.status).toBe(400)
+  })
+
+  it('GET /api/validators and /api/peers', async () => {
+    await waitFor(() => a.svc.chain.head.state.stakes.size >= 2, 30_000, 'both stakes in the head state')
+    const { body } = await get('/api/validators')
+    const rows = body.validators as { address: string; stake: number; stakeShare: number }[]
+    const mine = rows.find((r) => r.address === a.peerId)
+    expect(mine?.stake).toBe(30)
+    expect(mine?.stakeShare).toBeCloseTo(0.75)
+    const peers = (await get('/api/peers')).body.peers as { peerId: string; addr: string }[]
+    expect(peers.map((p) => p.peerId)).toContain(b.peerId)
+    expect(peers[0].addr).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\//)
+  })
+
+  it('GET /api/events streams blocks as server-sent events', async () => {
+    const ctl = new AbortController()
+    const res = await fetch(`${base}/api/events`, { signal: ctl.signal })
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/)
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    const { body } = await post('/api/readings', JSON.stringify({ bpm: 91 }))
+    let text = ''
+    const blockFrame = () =>
+      text.split('\n\n').find((f) => f.startsWith('event: block') && f.includes(body.id as string))
+    const deadline = Date.now() + 20_000
+    while (blockFrame() === undefined && Date.now() < deadline) {
+      const { value, done } = await reader.read()
+      if (done) break
+      text += new TextDecoder().decode(value)
+    }
+    ctl.abort()
+    expect(text).toContain('event: reading')
+    const frame = blockFrame()
+    expect(frame).toBeDefined()
+    const data = JSON.parse((frame as string).split('\ndata: ')[1]) as BlockJson
+    expect(data.readings.map((r) => r.bpm)).toContain(91)
+  })
+
+  it('GET /metrics: ours and libp2p metrics in Prometheus text format', async () => {
+    const res = await fetch(`${base}/metrics`)
+    expect(res.headers.get('content-type')).toMatch(/text\/plain/)
+    const text = await res.text()
+    const value = (name: string) =>
+      Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(`${name} `)) ?? '')?.[2])
+    expect(value('pos_peer_head_height')).toBe(a.svc.chain.head.height)
+    expect(value('pos_peer_finalized_height')).toBeGreaterThan(0)
+    expect(value('pos_peer_connected_peers')).toBeGreaterThanOrEqual(1)
+    expect(value('pos_peer_blocks_won_total')).toBeGreaterThan(0)
+    expect(text).toMatch(/^pos_peer_gossip_messages_total\{topic="candidates",result="accepted",reason=""\} \d+/m)
+    expect(text).toMatch(/^pos_peer_candidate_delay_seconds_bucket/m)
+    expect(text).toMatch(/^libp2p_\w+/m)
+  })
+
+  it('GET / serves the dashboard with no link off this peer (works offline)', async () => {
+    const html = await (await fetch(`${base}/`)).text()
+    expect(html).toContain('<title>pos-peer</title>')
+    for (const asset of ['/assets/app.js', '/assets/style.css']) {
+      const res = await fetch(`${base}${asset}`)
+      expect(res.status).toBe(200)
+      const body = await res.text()
+      expect(body).not.toMatch(
+        /(src|href)\s*=\s*["']https?:|url\(\s*["']?https?:|import\s.*https?:|fetch\(\s*["']https?:/,
+      )
+    }
+    expect(html).not.toMatch(/(src|href)\s*=\s*["']https?:/)
+    expect((await fetch(`${base}/assets/../package.json`)).status).toBeGreaterThanOrEqual(400)
+  })
+})
