@@ -23,6 +23,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/src/api/dashboard ./src/api/dashboard
 COPY --from=build /app/bin ./bin
 RUN mkdir -p /data && chown node:node /data
 USER node

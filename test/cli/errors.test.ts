@@ -39,6 +39,8 @@ describe('pos-peer error paths', () => {
     [['--network', 'Bad Name!'], /--network takes/],
     [['--log-level', 'loud'], /--log-level/],
     [['--frobnicate'], /unknown option/],
+    [['--http', 'not-an-address', '--ephemeral'], /--http not-an-address: expected host:port or port/],
+    [['--http', '127.0.0.1:99999', '--ephemeral'], /--http 127\.0\.0\.1:99999: expected host:port/],
   ])('usage error %j exits 2 with one line', async (args, pattern) => {
     const { code, stderr, stdout } = await runCli([...NET, ...args])
     expect(code).toBe(2)
@@ -54,6 +56,19 @@ describe('pos-peer error paths', () => {
       const { code, stderr } = await runCli([...NET, '--ephemeral', '--port', String(port)])
       expect(code).toBe(1)
       expectOneLine(stderr, new RegExp(`port ${port} on 127.0.0.1 is already in use`))
+    } finally {
+      srv.close()
+    }
+  })
+
+  it('a taken --http port exits 1 naming it, and leaves nothing running', async () => {
+    const srv: Server = createServer()
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
+    const port = (srv.address() as { port: number }).port
+    try {
+      const { code, stderr } = await runCli([...NET, '--ephemeral', '--port', '0', '--http', String(port)])
+      expect(code).toBe(1)
+      expectOneLine(stderr, new RegExp(`--http 127\\.0\\.0\\.1:${port}: the port is in use`))
     } finally {
       srv.close()
     }

@@ -85,6 +85,8 @@ describe.skipIf(!NetnsLab.available() && process.env.CI !== 'true')(
       }
       const all = [...procs.values()]
       await Promise.all(all.map((p) => p.ready(30_000)))
+      // peer1 serves the dashboard (the port compose publishes).
+      expect(String((procs.get(services[0].name) as CliPeer).of('ready')[0].http)).toMatch(/:8080$/)
       const ids = new Map(services.map((s) => [s.name, (procs.get(s.name) as CliPeer).of('ready')[0].peerId as string]))
       const dump = () =>
         all
