@@ -408,16 +408,31 @@ export class Peer implements ReqRespServer {
     }
   }
 
-  /** Range sync from one peer until we hold its head (bounded by its status and a round count). */
+  /**
+   * Range sync from one peer until we hold its head (bounded by its status and a round count). A
+   * failed request (e.g. the peer's rate limit of 20 requests/s) is retried twice, a second apart.
+   * (Requesting the next range while importing one was tried: no measurable gain, see
+   * docs/PERFORMANCE.md.)
+   */
   private async syncFrom(peer: PeerId, status: Status): Promise<void> {
     const key = peer.toString()
     if (this.syncing.has(key) || this.stopping !== undefined) return
     this.syncing.add(key)
     let caughtUp = false
+    const fetchRange = async (from: number): Promise<Uint8Array[]> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await this.p2p.reqresp.blocksByRange(peer, from, MAX_BLOCKS_PER_REQUEST)
+        } catch (err) {
+          if (attempt >= 2 || this.stopping !== undefined) throw err
+          await new Promise((r) => setTimeout(r, 1000))
+        }
+      }
+    }
     try {
       let from = this.svc.chain.root.height + 1
       for (let round = 0; round < 100_000 && from <= status.headHeight; round++) {
-        const frames = await this.p2p.reqresp.blocksByRange(peer, from, MAX_BLOCKS_PER_REQUEST)
+        const frames = await fetchRange(from)
         if (frames.length === 0) break
         for (const bytes of frames) {
           const block = decodeBlock(this.net, bytes)
