@@ -56,14 +56,31 @@ export function signerFromSeed(seed: Uint8Array, publicKey: Uint8Array): Signer 
   }
 }
 
+/**
+ * Signatures already found valid, keyed by sha256(publicKey || signature || message): a reading is
+ * checked on the readings topic and then again in every candidate that carries it. Only valid
+ * ones are kept, and the key covers all three inputs, so a cached answer is the answer verify
+ * would give. Bounded; the oldest entry goes first.
+ */
+const verified = new Set<string>()
+const VERIFIED_MAX = 20_000
+
 export function verifySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.byteLength !== PUBLIC_KEY_BYTES || signature.byteLength !== SIGNATURE_BYTES) return false
+  const key = sha256Buffer(Buffer.concat([publicKey, signature, message])).toString('base64')
+  if (verified.has(key)) return true
+  let ok: boolean
   try {
-    return verify(null, message, publicKeyObject(publicKey), signature)
+    ok = verify(null, message, publicKeyObject(publicKey), signature)
   } catch {
     // not a valid curve point
     return false
   }
+  if (ok) {
+    if (verified.size >= VERIFIED_MAX) verified.delete(verified.values().next().value as string)
+    verified.add(key)
+  }
+  return ok
 }
 
 const addressCache = new Map<string, string>()

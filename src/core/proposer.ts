@@ -13,12 +13,25 @@ export function needsVotes(chain: Chain, head: BlockNode = chain.head): boolean 
 }
 
 /**
+ * The block to build on at `slot`: the head, or, when the head is already a candidate of `slot`
+ * itself (another validator's timer fired a few ms earlier and its candidate arrived first), the
+ * head's nearest ancestor from an earlier slot. Without this the later validator skipped its turn,
+ * and its missing vote held finality back by whole slots (seen in a five-process trace).
+ */
+export function proposalBase(chain: Chain, slot: number): BlockNode | undefined {
+  let n: BlockNode | undefined = chain.head
+  while (n !== undefined && n.slot >= slot && n !== chain.root)
+    n = n.parentHex === undefined ? undefined : chain.get(n.parentHex)
+  return n === undefined || n.slot >= slot ? undefined : n
+}
+
+/**
  * The candidate this validator proposes at `slot`, or undefined when it has no weight or nothing
  * to do (no pending records and nothing left to finalize: the network goes quiet).
  */
 export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, slot: number): Block | undefined {
-  const head = chain.head
-  if (slot <= head.slot) return undefined
+  const head = proposalBase(chain, slot)
+  if (head === undefined) return undefined
   const pending = mempool.pending(chain, head)
   const hasWork = pending.readings.length > 0 || pending.stakes.length > 0 || needsVotes(chain, head)
   if (!hasWork) return undefined

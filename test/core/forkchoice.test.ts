@@ -4,7 +4,9 @@ import { type BlockNode, Chain } from '../../src/core/chain.js'
 import type { Signer } from '../../src/core/crypto.js'
 import { BlockError } from '../../src/core/errors.js'
 import { compareEntrants, lotteryWinner, ticketFor } from '../../src/core/lottery.js'
-import { type Block, createBlock, createStake, type StakeAnnouncement } from '../../src/core/records.js'
+import { Mempool } from '../../src/core/mempool.js'
+import { buildCandidate } from '../../src/core/proposer.js'
+import { type Block, createBlock, createReading, createStake, type StakeAnnouncement } from '../../src/core/records.js'
 import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
 
 const net = testNetwork({ stakeTtlSlots: 20 })
@@ -73,6 +75,21 @@ describe('fork choice', () => {
     expect(chain.head.hashHex).toBe(winner.hashHex)
     const reversed = bootstrap([10, 30, 60], true)
     expect(reversed.chain.head.hashHex).toBe(winner.hashHex)
+  })
+
+  it('a validator whose head is already a candidate of this slot proposes on its parent, not never', () => {
+    const { chain, b2, votes } = bootstrap([10, 30, 60])
+    // The slot-3 candidates arrived before this validator's own slot-3 timer fired.
+    expect(chain.head.slot).toBe(3)
+    const late = signers[3]
+    const mempool = new Mempool()
+    mempool.addStake(createStake(net, late, 5, 1))
+    mempool.addReading(createReading(net, late, 80, timeOf(net, 3)))
+    const c = buildCandidate(chain, mempool, late, 3) as Block
+    expect(c).toBeDefined()
+    expect(toHex(c.parent)).toBe(b2.hashHex)
+    expect(c.readings).toHaveLength(1)
+    expect(votes.map((v) => v.hashHex)).toContain(chain.head.hashHex)
   })
 
   it('once votes land, a later candidate with a better ticket does not take over', () => {

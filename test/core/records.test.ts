@@ -1,6 +1,7 @@
 import { encode } from 'cborg'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { verifySignature } from '../../src/core/crypto.js'
 import { RecordError } from '../../src/core/errors.js'
 import { makeNetwork } from '../../src/core/params.js'
 import {
@@ -49,6 +50,20 @@ describe('records', () => {
     // A stake signature over the same fields is not a reading signature.
     const s = createStake(net, a, 72, 1_000)
     expect(verifyReadingSignature(net, { ...r, signature: s.signature })).toBe(false)
+  })
+
+  it('a signature checked once is remembered, and only for the exact key, message and signature', async () => {
+    const a = await testSigner('cache-a')
+    const b = await testSigner('cache-b')
+    const msg = new TextEncoder().encode('pos-peer verified-signature cache')
+    const sig = a.sign(msg)
+    expect(verifySignature(a.publicKey, msg, sig)).toBe(true)
+    expect(verifySignature(a.publicKey, msg, sig)).toBe(true)
+    const flipped = Uint8Array.from(sig)
+    flipped[10] ^= 1
+    expect(verifySignature(a.publicKey, msg, flipped)).toBe(false)
+    expect(verifySignature(b.publicKey, msg, sig)).toBe(false)
+    expect(verifySignature(a.publicKey, Uint8Array.from([...msg, 0]), sig)).toBe(false)
   })
 
   it('decoding any bytes gives a typed value or a RecordError, never anything else', () => {
