@@ -12,6 +12,7 @@ import type { PeerMetrics } from './metrics.js'
 export const MAX_BLOCKS = 100
 /** Most concurrent /api/events streams; more get 503. */
 export const MAX_EVENT_STREAMS = 32
+const MAX_STREAM_BACKLOG = 1 << 20
 
 /** The dashboard files: beside this module when run from source, in src/ when run from dist/. */
 const DASHBOARD = [
@@ -249,7 +250,13 @@ export class ApiServer {
     const send = (event: string, data: unknown) => {
       if (this.streams.size === 0) return
       const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`
-      for (const s of this.streams) s.write(frame)
+      for (const s of this.streams) {
+        // A client that does not read (1 MiB behind, e.g. during a long sync) is dropped, not buffered for.
+        if (s.writableLength > MAX_STREAM_BACKLOG) {
+          this.streams.delete(s)
+          s.destroy()
+        } else s.write(frame)
+      }
     }
     const root = () => peer.svc.chain.root.height
     const on = <K extends keyof PeerEvents & string>(name: K, fn: (p: PeerEvents[K]) => void) =>

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PeerMetrics } from '../../src/api/metrics.js'
-import { ApiServer } from '../../src/api/server.js'
+import { ApiServer, MAX_EVENT_STREAMS } from '../../src/api/server.js'
 import type { Peer } from '../../src/node/peer.js'
 import { testNetwork } from '../helpers/fixtures.js'
 import { TestNet, waitFor } from '../helpers/peers.js'
@@ -139,6 +139,32 @@ describe('HTTP API', () => {
     expect(frame).toBeDefined()
     const data = JSON.parse((frame as string).split('\ndata: ')[1]) as BlockJson
     expect(data.readings.map((r) => r.bpm)).toContain(91)
+  })
+
+  it(`GET /api/events: at most ${MAX_EVENT_STREAMS} streams at once, then 503`, async () => {
+    const ctl = new AbortController()
+    try {
+      const open = await Promise.all(
+        Array.from({ length: MAX_EVENT_STREAMS }, () => fetch(`${base}/api/events`, { signal: ctl.signal })),
+      )
+      expect(open.every((r) => r.status === 200)).toBe(true)
+      const extra = await fetch(`${base}/api/events`)
+      expect(extra.status).toBe(503)
+      expect(((await extra.json()) as { error: string }).error).toBe('BUSY')
+    } finally {
+      ctl.abort()
+    }
+    // Closed streams free their places.
+    await waitFor(
+      async () => {
+        const ctl2 = new AbortController()
+        const r = await fetch(`${base}/api/events`, { signal: ctl2.signal })
+        ctl2.abort()
+        return r.status === 200
+      },
+      10_000,
+      'a place again',
+    )
   })
 
   it('GET /metrics: ours and libp2p metrics in Prometheus text format', async () => {
