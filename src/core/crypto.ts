@@ -65,9 +65,30 @@ export function signerFromSeed(seed: Uint8Array, publicKey: Uint8Array): Signer 
 const verified = new Set<string>()
 const VERIFIED_MAX = 20_000
 
+const verifiedKey = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) =>
+  sha256Buffer(Buffer.concat([publicKey, signature, message])).toString('base64')
+
+function remember(key: string): void {
+  if (verified.size >= VERIFIED_MAX) verified.delete(verified.values().next().value as string)
+  verified.add(key)
+}
+
+/**
+ * Record a signature that was verified elsewhere (the sync path verifies batches on worker
+ * threads with the same Ed25519 check); later verifySignature calls find it.
+ */
+export function rememberVerified(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): void {
+  remember(verifiedKey(publicKey, message, signature))
+}
+
+/** True when this exact signature was already found valid (a cache lookup only, no check). */
+export function knownValid(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  return verified.has(verifiedKey(publicKey, message, signature))
+}
+
 export function verifySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.byteLength !== PUBLIC_KEY_BYTES || signature.byteLength !== SIGNATURE_BYTES) return false
-  const key = sha256Buffer(Buffer.concat([publicKey, signature, message])).toString('base64')
+  const key = verifiedKey(publicKey, message, signature)
   if (verified.has(key)) return true
   let ok: boolean
   try {
@@ -76,10 +97,7 @@ export function verifySignature(publicKey: Uint8Array, message: Uint8Array, sign
     // not a valid curve point
     return false
   }
-  if (ok) {
-    if (verified.size >= VERIFIED_MAX) verified.delete(verified.values().next().value as string)
-    verified.add(key)
-  }
+  if (ok) remember(key)
   return ok
 }
 

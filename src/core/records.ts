@@ -184,6 +184,30 @@ export function verifyBlockSignature(net: Network, b: Block): boolean {
   return verifySignature(b.proposer, signingMessage('block', net.id, b.hash), b.signature)
 }
 
+/** One Ed25519 check: what verifySignature is called with. */
+export interface SignatureCheck {
+  readonly publicKey: Uint8Array
+  readonly message: Uint8Array
+  readonly signature: Uint8Array
+}
+
+/** Every signature check that validating `b` performs: the block's, then its records'. */
+export function signatureChecks(net: Network, b: Block): SignatureCheck[] {
+  return [
+    { publicKey: b.proposer, message: signingMessage('block', net.id, b.hash), signature: b.signature },
+    ...b.readings.map((r) => ({
+      publicKey: r.author,
+      message: signingMessage('reading', net.id, r.id),
+      signature: r.signature,
+    })),
+    ...b.stakes.map((s) => ({
+      publicKey: s.validator,
+      message: signingMessage('stake', net.id, s.id),
+      signature: s.signature,
+    })),
+  ]
+}
+
 /** Stateless checks of a reading: signature and BPM range. */
 export function checkReading(net: Network, r: Reading): void {
   const p = net.params

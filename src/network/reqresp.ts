@@ -68,8 +68,8 @@ export interface ReqRespServer {
 class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>()
   constructor(
-    private readonly rate = 20,
-    private readonly burst = 40,
+    private readonly rate = 50,
+    private readonly burst = 100,
   ) {}
 
   take(key: string, now: number): boolean {

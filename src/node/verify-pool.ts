@@ -1,0 +1,88 @@
+import { availableParallelism } from 'node:os'
+import { Worker } from 'node:worker_threads'
+import { rememberVerified } from '../core/crypto.js'
+import type { SignatureCheck } from '../core/records.js'
+
+/**
+ * Ed25519 checks on worker threads, for range sync: a batch of blocks is verified in parallel
+ * before it is imported one by one, and every valid signature is remembered (crypto's cache) so
+ * the import finds it. An invalid one is simply not remembered: the import checks it again and
+ * rejects the block as usual, so the pool can only make sync faster, never change its outcome.
+ */
+const WORKER_CODE = `
+const { parentPort } = require('node:worker_threads')
+const { createPublicKey, verify } = require('node:crypto')
+const SPKI = Buffer.from('302a300506032b6570032100', 'hex')
+parentPort.on('message', ({ id, checks }) => {
+  const ok = checks.map(([pk, msg, sig]) => {
+    try {
+      const key = createPublicKey({ key: Buffer.concat([SPKI, pk]), format: 'der', type: 'spki' })
+      return verify(null, msg, key, sig)
+    } catch {
+      return false
+    }
+  })
+  parentPort.postMessage({ id, ok })
+})
+`
+
+export class VerifyPool {
+  private workers: Worker[] = []
+  private readonly waiting = new Map<number, (ok: boolean[]) => void>()
+  private nextId = 0
+  private broken = false
+
+  constructor(private readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
+
+  /** Verify `checks` across the workers and remember the valid ones. Never throws. */
+  async verifyAndRemember(checks: readonly SignatureCheck[]): Promise<void> {
+    if (checks.length === 0 || this.broken) return
+    try {
+      this.start()
+      const per = Math.ceil(checks.length / this.workers.length)
+      const parts = this.workers.map((w, i) => this.run(w, checks.slice(i * per, (i + 1) * per)))
+      const results = await Promise.all(parts)
+      results.flat().forEach((ok, i) => {
+        const c = checks[i]
+        if (ok) rememberVerified(c.publicKey, c.message, c.signature)
+      })
+    } catch {
+      // Workers unavailable: the import verifies on the main thread as before.
+      this.broken = true
+      await this.close()
+    }
+  }
+
+  private start(): void {
+    if (this.workers.length > 0) return
+    for (let i = 0; i < this.size; i++) {
+      const w = new Worker(WORKER_CODE, { eval: true })
+      w.unref()
+      w.on('message', ({ id, ok }: { id: number; ok: boolean[] }) => {
+        this.waiting.get(id)?.(ok)
+        this.waiting.delete(id)
+      })
+      this.workers.push(w)
+    }
+  }
+
+  private run(w: Worker, checks: readonly SignatureCheck[]): Promise<boolean[]> {
+    if (checks.length === 0) return Promise.resolve([])
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err)
+      w.once('error', onError)
+      this.waiting.set(id, (ok) => {
+        w.off('error', onError)
+        resolve(ok)
+      })
+      w.postMessage({ id, checks: checks.map((c) => [c.publicKey, c.message, c.signature]) })
+    })
+  }
+
+  async close(): Promise<void> {
+    const ws = this.workers
+    this.workers = []
+    await Promise.all(ws.map((w) => w.terminate().catch(() => 0)))
+  }
+}

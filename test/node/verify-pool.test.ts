@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest'
+import { knownValid, verifySignature } from '../../src/core/crypto.js'
+import { createBlock, createReading, signatureChecks } from '../../src/core/records.js'
+import { VerifyPool } from '../../src/node/verify-pool.js'
+import { testNetwork, testSigners } from '../helpers/fixtures.js'
+
+describe('signature checks on worker threads (range sync)', () => {
+  it('remembers exactly the valid signatures of a batch; an invalid one is still refused', async () => {
+    const net = testNetwork()
+    const [a, b] = await testSigners(2, 'pool')
+    const blocks = Array.from({ length: 40 }, (_, i) =>
+      createBlock(net, i % 2 === 0 ? a : b, {
+        height: i + 1,
+        slot: i + 1,
+        parent: net.id,
+        readings: [createReading(net, b, 60 + i, 1000 + i)],
+        stakes: [],
+      }),
+    )
+    const checks = blocks.flatMap((x) => signatureChecks(net, x))
+    expect(checks).toHaveLength(80)
+    // Tamper with one block signature and one reading signature.
+    const bad = [checks[7], checks[30]].map((c) => {
+      const signature = Uint8Array.from(c.signature)
+      signature[0] ^= 0xff
+      return { ...c, signature }
+    })
+    const good = checks.filter((_, i) => i !== 7 && i !== 30)
+    for (const c of good) expect(knownValid(c.publicKey, c.message, c.signature)).toBe(false)
+    const pool = new VerifyPool(2)
+    try {
+      await pool.verifyAndRemember([...good, ...bad])
+    } finally {
+      await pool.close()
+    }
+    for (const c of good) expect(knownValid(c.publicKey, c.message, c.signature)).toBe(true)
+    for (const c of bad) {
+      expect(knownValid(c.publicKey, c.message, c.signature)).toBe(false)
+      expect(verifySignature(c.publicKey, c.message, c.signature)).toBe(false)
+    }
+  })
+})
