@@ -38,10 +38,12 @@ const flag = (s: Service, name: string) => s.command[s.command.indexOf(name) + 1
 const temp = tempDirs('compose')
 let lab: NetnsLab | undefined
 const procs = new Map<string, CliPeer>()
+const restarted: CliPeer[] = []
+const argsOf = new Map<string, string[]>()
 
 afterAll(async () => {
-  for (const p of procs.values()) p.kill('SIGKILL')
-  for (const p of procs.values()) await p.exit().catch(() => {})
+  for (const p of [...procs.values(), ...restarted]) p.kill('SIGKILL')
+  for (const p of [...procs.values(), ...restarted]) await p.exit().catch(() => {})
   lab?.destroy()
   await temp.removeAll()
 })
@@ -81,6 +83,7 @@ describe.skipIf(!NetnsLab.available() && process.env.CI !== 'true')(
           const dir = await temp.make()
           args = args.map((a) => (a === target || a.startsWith(`${target}/`) ? dir + a.slice(target.length) : a))
         }
+        argsOf.set(s.name, args)
         procs.set(s.name, new CliPeer(args, {}, lab.exec(s.name)))
       }
       const all = [...procs.values()]
@@ -186,9 +189,64 @@ describe.skipIf(!NetnsLab.available() && process.env.CI !== 'true')(
         console.log(`final: ${healed[0].slice(-15).map(show)}`)
       }
       expect(majorityBranch.some((b) => finalHashes.has(b.hash as string))).toBe(true)
+      // 4. `docker compose stop peer2` (SIGTERM): it leaves, the other three keep finalizing;
+      // `docker compose start peer2`: the same command on the same volume rejoins and catches up.
+      const stopped = services[1].name
+      const gone = procs.get(stopped) as CliPeer
+      gone.kill('SIGTERM')
+      expect(await gone.exit(15_000)).toBe(0)
+      const rest = all.filter((p) => p !== gone)
+      const restFrom = rest.map((p) => p.of('reading').length)
+      await waitFor(
+        () => rest.every((p, i) => p.of('reading').length > restFrom[i]),
+        30_000,
+        'new readings while peer2 is stopped',
+      )
+      const whileStopped = rest.flatMap((p, i) =>
+        p
+          .of('reading')
+          .slice(restFrom[i])
+          .map((e) => e.id as string),
+      )
+      await waitFor(
+        () =>
+          rest.every((p) => {
+            const counts = readingCounts(p.finalChain() ?? [])
+            return whileStopped.every((id) => counts.get(id) === 1)
+          }),
+        60_000,
+        'readings final without peer2',
+      )
+      const back = new CliPeer(argsOf.get(stopped) as string[], {}, lab.exec(stopped))
+      restarted.push(back)
+      expect((await back.ready(30_000)).peerId).toBe(ids.get(stopped))
+      await waitFor(() => back.of('reading').length > 0, 30_000, 'a reading from the restarted peer2')
+      const fresh = back.of('reading')[0].id as string
+      await waitFor(
+        () =>
+          [...rest, back].every((p) => {
+            const f = p.of('finalized').at(-1)
+            return (
+              f !== undefined &&
+              p
+                .of('block')
+                .some(
+                  (b) =>
+                    (b.readings as { id: string }[]).some((r) => r.id === fresh) &&
+                    (b.height as number) <= (f.height as number),
+                )
+            )
+          }),
+        60_000,
+        'the restarted peer caught up and its reading is final everywhere',
+      ).catch((err) => {
+        console.log(dump())
+        throw err
+      })
       console.log(
         `compose: ${services.length} hosts; partition ${Math.round((healedAt - cutAt) / 1000)} s; ` +
-          `${both.length} readings final once everywhere; final height ${healed[0].length}`,
+          `${both.length} readings final once everywhere; final height ${healed[0].length}; ` +
+          `${stopped} stopped (exit 0), ${whileStopped.length} readings final without it, restarted with the same id`,
       )
     }, 420_000)
   },
