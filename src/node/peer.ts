@@ -28,6 +28,8 @@ import { blockView } from './views.js'
 /** Invalid gossip messages from one peer within a window that get it disconnected and refused. */
 const MAX_REJECTS = 20
 const REJECT_WINDOW_MS = 60_000
+/** Joined peers exchange status with one peer this often (anti-entropy). */
+const STATUS_EVERY_SLOTS = 16
 /** Range-sync batches fetched and verified ahead of the one being imported. */
 const SYNC_AHEAD = 3
 /** Slots a peer waits, meeting only fresh peers, before the lowest validator id begins the chain. */
@@ -242,6 +244,7 @@ export class Peer implements ReqRespServer {
     if (this.closed) return
     try {
       if (!this.joined) this.tryToJoin(slot)
+      else this.refreshStatus(slot)
       const block = this.joined ? await this.svc.onSlot(slot) : undefined
       if (block !== undefined) this.publish('candidates', block.bytes)
       const every = this.opts.regossipSlots ?? 4
@@ -287,6 +290,17 @@ export class Peer implements ReqRespServer {
     const fresh = peers.map((p) => ({ id: p.toString(), status: this.peerStatus.get(p.toString()) }))
     if (!fresh.every((p) => p.status?.height === 0)) return false
     return fresh.every((p) => (p.status?.stake ?? 0) === 0 || this.peerId < p.id)
+  }
+
+  /**
+   * Anti-entropy: every STATUS_EVERY_SLOTS slots, exchange status with one connected peer (in
+   * turn), and range-sync if it is ahead. Gossip and parent fetches normally keep us current; this
+   * catches what they miss (a connection that stayed up through a network cut sends no new status).
+   */
+  private refreshStatus(slot: number): void {
+    if (slot % STATUS_EVERY_SLOTS !== 0 || this.syncing.size > 0) return
+    const peers = this.p2p.connectedPeers()
+    if (peers.length > 0) void this.exchangeStatus(peers[Math.floor(slot / STATUS_EVERY_SLOTS) % peers.length])
   }
 
   private regossip(): void {

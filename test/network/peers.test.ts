@@ -161,6 +161,22 @@ describe('real peers over TCP on 127.0.0.1', () => {
     await waitFor(() => b.svc.chain.finalReadings.has(r.idHex), 60_000, 'the reading reaches b after the redial')
   }, 120_000)
 
+  it('a peer that gets no candidates by gossip still catches up (periodic status + range sync)', async () => {
+    tn = new TestNet(net)
+    const a = await tn.start(10)
+    const b = await tn.start(0)
+    await waitFor(() => a.p2p.gossip.gossipWorks(b.p2p.node.peerId), 30_000, 'gossip between a and b')
+    // b drops every candidate from now on (gossip stays healthy, nothing is imported from it).
+    const peer = b as unknown as { onGossip: (topic: string, ...rest: unknown[]) => unknown }
+    const original = peer.onGossip.bind(b)
+    peer.onGossip = (topic, ...rest) => (topic === 'candidates' ? 'ignore' : original(topic, ...rest))
+    const r = await a.submitReading(66)
+    await waitFor(() => a.svc.chain.finalReadings.has(r.idHex), 20_000, 'final on a')
+    const target = a.svc.chain.root.height
+    await waitFor(() => b.svc.chain.root.height >= target, 30_000, "b reached a's finalized height")
+    expect(b.svc.chain.finalReadings.has(r.idHex)).toBe(true)
+  }, 120_000)
+
   it('a peer on another network is refused at status and nothing of it is imported', async () => {
     tn = new TestNet(net)
     const a = await tn.start(100)
