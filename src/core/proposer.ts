@@ -1,9 +1,10 @@
 import { equalBytes, toHex } from './bytes.js'
 import type { BlockNode, Chain } from './chain.js'
 import type { Signer } from './crypto.js'
+import { compareEntrants, ticketFor } from './lottery.js'
 import type { Mempool } from './mempool.js'
 import { type Block, createBlock } from './records.js'
-import { activeStake } from './state.js'
+import { activeStake, activeValidators } from './state.js'
 
 /** True while the head chain holds a non-final block that carries records: votes are still needed. */
 export function needsVotes(chain: Chain, head: BlockNode = chain.head): boolean {
@@ -51,4 +52,24 @@ export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, s
     if (block.bytes.byteLength <= chain.net.params.maxBlockBytes || readings.length === 0) return block
     readings = readings.slice(0, Math.floor(readings.length / 2))
   }
+}
+
+/**
+ * How many active validators draw a better ticket than `publicKey` on the block it would build on
+ * at `slot` (0: the likely winner). Used only to spread publication over the first moments of the
+ * slot (the likely winner first), never to decide anything.
+ */
+export function proposalRank(chain: Chain, publicKey: Uint8Array, slot: number): number {
+  const base = proposalBase(chain, slot)
+  if (base === undefined) return 0
+  const active = activeValidators(chain.net.params, base.state, slot)
+  const meHex = toHex(publicKey)
+  const me = { ln: ticketFor(base.hash, publicKey), weight: active.get(meHex) ?? 1, hash: publicKey }
+  let rank = 0
+  for (const [key, weight] of active) {
+    if (key === meHex) continue
+    const pk = Buffer.from(key, 'hex')
+    if (compareEntrants({ ln: ticketFor(base.hash, pk), weight, hash: pk }, me) < 0) rank++
+  }
+  return rank
 }

@@ -5,7 +5,7 @@ import { BlockError, RecordError, type Verdict } from '../core/errors.js'
 import { Mempool } from '../core/mempool.js'
 import { OrphanPool } from '../core/orphans.js'
 import { type Network, slotAt } from '../core/params.js'
-import { buildCandidate } from '../core/proposer.js'
+import { buildCandidate, proposalRank } from '../core/proposer.js'
 import {
   type Block,
   checkReading,
@@ -269,6 +269,11 @@ export class ChainService {
       }
     }
     return false
+  }
+
+  /** This validator's ticket rank at `slot` among the active validators (0: likely winner). */
+  proposalRank(slot: number): number {
+    return proposalRank(this.chain, this.signer.publicKey, slot)
   }
 
   /** Slot tick: renew stake when due, then propose a candidate if there is work. */

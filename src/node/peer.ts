@@ -28,6 +28,10 @@ import { blockView } from './views.js'
 /** Invalid gossip messages from one peer within a window that get it disconnected and refused. */
 const MAX_REJECTS = 20
 const REJECT_WINDOW_MS = 60_000
+/** Range-sync batches at least this long have their signatures checked on worker threads. */
+const POOL_MIN_BLOCKS = 16
+/** Proposal stagger: at most this many ranks, slotMs/100 each (100 ms at 1 s slots). */
+const STAGGER_RANKS = 10
 /** Joined peers exchange status with one peer this often (anti-entropy). */
 const STATUS_EVERY_SLOTS = 16
 /** Range-sync batches fetched and verified ahead of the one being imported. */
@@ -245,6 +249,13 @@ export class Peer implements ReqRespServer {
     try {
       if (!this.joined) this.tryToJoin(slot)
       else this.refreshStatus(slot)
+      if (this.joined && this.svc.stake > 0) {
+        // Stagger: the likely winner publishes at once, the rest a few ms per rank later, so the
+        // candidate that matters most does not queue behind all the others on every peer.
+        const wait = Math.min(this.svc.proposalRank(slot), STAGGER_RANKS) * (this.net.params.slotMs / 100)
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+        if (this.closed) return
+      }
       const block = this.joined ? await this.svc.onSlot(slot) : undefined
       if (block !== undefined) this.publish('candidates', block.bytes)
       const every = this.opts.regossipSlots ?? 4
@@ -377,8 +388,10 @@ export class Peer implements ReqRespServer {
     }
     // Peer exchange: dial the peers it is connected to (backs up pubsub peer discovery).
     this.p2p.dialKnown(status.peers)
+    // Range-sync when it has final blocks we lack, or is more than one block ahead (one block is
+    // just this slot's candidate on its way: gossip brings it).
     const head = this.svc.chain.head
-    if (status.headHeight > head.height || status.finalizedHeight > this.svc.chain.root.height)
+    if (status.headHeight > head.height + 1 || status.finalizedHeight > this.svc.chain.root.height)
       void this.syncFrom(peer, status)
     return true
   }
@@ -459,7 +472,9 @@ export class Peer implements ReqRespServer {
     // Fetch and verify (on worker threads) the next batch while this one is imported.
     const prepare = async (from: number) => {
       const blocks = (await fetchRange(from)).map((bytes) => decodeBlock(this.net, bytes))
-      await this.verifyPool.verifyAndRemember(blocks.flatMap((b) => signatureChecks(this.net, b)))
+      // A few blocks (catching up a slot or two) are cheaper to check inline than to ship to threads.
+      if (blocks.length >= POOL_MIN_BLOCKS)
+        await this.verifyPool.verifyAndRemember(blocks.flatMap((b) => signatureChecks(this.net, b)))
       return blocks
     }
     // Up to SYNC_AHEAD batches requested and being verified while one is imported.
@@ -509,6 +524,8 @@ export class Peer implements ReqRespServer {
     } finally {
       this.syncing.delete(key)
       if (caughtUp) this.joined = true
+      // The verify threads are for catching up; an idle peer does not keep them (about 10 MB each).
+      if (this.syncing.size === 0) await this.verifyPool.close()
     }
   }
 

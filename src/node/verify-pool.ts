@@ -40,11 +40,14 @@ export class VerifyPool {
     try {
       this.start()
       const per = Math.ceil(checks.length / this.workers.length)
-      const parts = this.workers.map((w, i) => this.run(w, checks.slice(i * per, (i + 1) * per)))
-      const results = await Promise.all(parts)
-      results.flat().forEach((ok, i) => {
-        const c = checks[i]
-        if (ok) rememberVerified(c.publicKey, c.message, c.signature)
+      const parts = this.workers.map((_, i) => checks.slice(i * per, (i + 1) * per))
+      const results = await Promise.all(this.workers.map((w, i) => this.run(w, parts[i])))
+      // Each part's answers belong to that part's checks only (an answer cut short by close()
+      // must not shift the others).
+      parts.forEach((part, i) => {
+        part.forEach((c, j) => {
+          if (results[i][j] === true) rememberVerified(c.publicKey, c.message, c.signature)
+        })
       })
     } catch {
       // Workers unavailable: the import verifies on the main thread as before.
@@ -80,9 +83,12 @@ export class VerifyPool {
     })
   }
 
+  /** Stop the threads (started again on the next use); checks still pending count as not done. */
   async close(): Promise<void> {
     const ws = this.workers
     this.workers = []
+    for (const resolve of this.waiting.values()) resolve([])
+    this.waiting.clear()
     await Promise.all(ws.map((w) => w.terminate().catch(() => 0)))
   }
 }

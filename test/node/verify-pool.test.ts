@@ -39,4 +39,31 @@ describe('signature checks on worker threads (range sync)', () => {
       expect(verifySignature(c.publicKey, c.message, c.signature)).toBe(false)
     }
   })
+
+  it('an answer cut short (pool closed) never shifts the others onto the wrong checks', async () => {
+    const net = testNetwork()
+    const [a] = await testSigners(1, 'pool-close')
+    const good = Array.from({ length: 400 }, (_, i) =>
+      signatureChecks(
+        net,
+        createBlock(net, a, { height: i + 1, slot: i + 1, parent: net.id, readings: [], stakes: [] }),
+      ),
+    ).flat()
+    // The first thread's part is forged, the second's is valid; the first answer comes back empty,
+    // as it does when close() stops a thread mid-batch.
+    const forged = good.slice(0, 200).map((c) => ({ ...c, signature: Uint8Array.from(c.signature).fill(7, 0, 8) }))
+    const checks = [...forged, ...good.slice(200)]
+    const pool = new VerifyPool(2)
+    const internals = pool as unknown as { run: (w: unknown, part: unknown[]) => Promise<boolean[]> }
+    const run = internals.run.bind(pool)
+    let calls = 0
+    internals.run = (w, part) => (calls++ === 0 ? Promise.resolve([]) : run(w, part))
+    try {
+      await pool.verifyAndRemember(checks)
+    } finally {
+      await pool.close()
+    }
+    for (const c of forged) expect(knownValid(c.publicKey, c.message, c.signature)).toBe(false)
+    for (const c of good.slice(200)) expect(knownValid(c.publicKey, c.message, c.signature)).toBe(true)
+  })
 })
