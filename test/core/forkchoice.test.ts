@@ -5,7 +5,7 @@ import type { Signer } from '../../src/core/crypto.js'
 import { BlockError } from '../../src/core/errors.js'
 import { compareEntrants, lotteryWinner, ticketFor } from '../../src/core/lottery.js'
 import { Mempool } from '../../src/core/mempool.js'
-import { buildCandidate } from '../../src/core/proposer.js'
+import { buildCandidate, proposalRank } from '../../src/core/proposer.js'
 import { type Block, createBlock, createReading, createStake, type StakeAnnouncement } from '../../src/core/records.js'
 import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
 
@@ -90,6 +90,19 @@ describe('fork choice', () => {
     expect(toHex(c.parent)).toBe(b2.hashHex)
     expect(c.readings).toHaveLength(1)
     expect(votes.map((v) => v.hashHex)).toContain(chain.head.hashHex)
+  })
+
+  it('proposal ranks (for the publication stagger) are a permutation with the lottery winner first', () => {
+    const { chain } = bootstrap([10, 30, 60])
+    const slot = 4
+    const base = chain.head
+    const vs = signers.slice(0, 3)
+    const ranks = vs.map((v) => proposalRank(chain, v.publicKey, slot))
+    expect([...ranks].sort()).toEqual([0, 1, 2])
+    const winner = lotteryWinner(
+      vs.map((v, i) => ({ ln: ticketFor(base.hash, v.publicKey), weight: [10, 30, 60][i], hash: v.publicKey, i })),
+    ) as { i: number }
+    expect(ranks[winner.i]).toBe(0)
   })
 
   it('once votes land, a later candidate with a better ticket does not take over', () => {
