@@ -171,7 +171,7 @@ export async function main(argv: string[]): Promise<number> {
 
 function reportStartError(err: unknown, o: CliOptions): number {
   const debug = o.logLevel === 'debug'
-  if (err instanceof NetworkConfigError || err instanceof UsageError) {
+  if (err instanceof NetworkConfigError) {
     process.stderr.write(`pos-peer: ${err.message}\n`)
     return EXIT_USAGE
   }

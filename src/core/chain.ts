@@ -198,7 +198,8 @@ export class Chain {
     }
   }
 
-  private parentOf(n: BlockNode): BlockNode | undefined {
+  /** The parent of `n`, while it is in the tree (the root's parent is not). */
+  parentOf(n: BlockNode): BlockNode | undefined {
     return n.parentHex === undefined ? undefined : this.nodes.get(n.parentHex)
   }
 
@@ -299,7 +300,8 @@ export class Chain {
     return { node: imported, oldHead, head, canonical, reorgDepth, finalized, pruned }
   }
 
-  private isAncestor(a: BlockNode, b: BlockNode): boolean {
+  /** True when `a` is `b` or one of its ancestors in the tree. */
+  isAncestor(a: BlockNode, b: BlockNode): boolean {
     for (let n: BlockNode | undefined = b; n !== undefined; n = this.parentOf(n)) if (n === a) return true
     return false
   }

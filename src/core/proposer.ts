@@ -21,8 +21,7 @@ export function needsVotes(chain: Chain, head: BlockNode = chain.head): boolean 
  */
 export function proposalBase(chain: Chain, slot: number): BlockNode | undefined {
   let n: BlockNode | undefined = chain.head
-  while (n !== undefined && n.slot >= slot && n !== chain.root)
-    n = n.parentHex === undefined ? undefined : chain.get(n.parentHex)
+  while (n !== undefined && n.slot >= slot && n !== chain.root) n = chain.parentOf(n)
   return n === undefined || n.slot >= slot ? undefined : n
 }
 

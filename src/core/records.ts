@@ -172,18 +172,6 @@ export function decodeBlock(net: Network, bytes: Uint8Array): Block {
   return { ...partial, signature, hash, hashHex: toHex(hash), bytes }
 }
 
-export function verifyReadingSignature(net: Network, r: Reading): boolean {
-  return verifySignature(r.author, signingMessage('reading', net.id, r.id), r.signature)
-}
-
-export function verifyStakeSignature(net: Network, s: StakeAnnouncement): boolean {
-  return verifySignature(s.validator, signingMessage('stake', net.id, s.id), s.signature)
-}
-
-export function verifyBlockSignature(net: Network, b: Block): boolean {
-  return verifySignature(b.proposer, signingMessage('block', net.id, b.hash), b.signature)
-}
-
 /** One Ed25519 check: what verifySignature is called with. */
 export interface SignatureCheck {
   readonly publicKey: Uint8Array
@@ -191,20 +179,41 @@ export interface SignatureCheck {
   readonly signature: Uint8Array
 }
 
+const readingCheck = (net: Network, r: Reading): SignatureCheck => ({
+  publicKey: r.author,
+  message: signingMessage('reading', net.id, r.id),
+  signature: r.signature,
+})
+const stakeCheck = (net: Network, s: StakeAnnouncement): SignatureCheck => ({
+  publicKey: s.validator,
+  message: signingMessage('stake', net.id, s.id),
+  signature: s.signature,
+})
+const blockCheck = (net: Network, b: Block): SignatureCheck => ({
+  publicKey: b.proposer,
+  message: signingMessage('block', net.id, b.hash),
+  signature: b.signature,
+})
+const verifyCheck = (c: SignatureCheck) => verifySignature(c.publicKey, c.message, c.signature)
+
+export function verifyReadingSignature(net: Network, r: Reading): boolean {
+  return verifyCheck(readingCheck(net, r))
+}
+
+export function verifyStakeSignature(net: Network, s: StakeAnnouncement): boolean {
+  return verifyCheck(stakeCheck(net, s))
+}
+
+export function verifyBlockSignature(net: Network, b: Block): boolean {
+  return verifyCheck(blockCheck(net, b))
+}
+
 /** Every signature check that validating `b` performs: the block's, then its records'. */
 export function signatureChecks(net: Network, b: Block): SignatureCheck[] {
   return [
-    { publicKey: b.proposer, message: signingMessage('block', net.id, b.hash), signature: b.signature },
-    ...b.readings.map((r) => ({
-      publicKey: r.author,
-      message: signingMessage('reading', net.id, r.id),
-      signature: r.signature,
-    })),
-    ...b.stakes.map((s) => ({
-      publicKey: s.validator,
-      message: signingMessage('stake', net.id, s.id),
-      signature: s.signature,
-    })),
+    blockCheck(net, b),
+    ...b.readings.map((r) => readingCheck(net, r)),
+    ...b.stakes.map((st) => stakeCheck(net, st)),
   ]
 }
 

@@ -246,27 +246,16 @@ export class ChainService {
   ownStakeSeen(): boolean {
     if (!this.ownStakeIncluded()) return false
     const chain = this.chain
+    const holds = (n: BlockNode) => (n.state.stakes.get(this.me)?.seq ?? 0) >= this.ownSeq
+    if (holds(chain.root)) return true // already final
+    // The lowest block of the head chain that holds it.
     let holder = chain.head
-    for (let n = chain.head; n !== chain.root; ) {
-      if ((n.state.stakes.get(this.me)?.seq ?? 0) < this.ownSeq) break
-      holder = n
-      const parent = n.parentHex === undefined ? undefined : chain.get(n.parentHex)
-      if (parent === undefined) break
-      n = parent
-    }
-    if (holder === chain.root) return true
+    for (let n = chain.parentOf(holder); n !== undefined && holds(n); n = chain.parentOf(n)) holder = n
     const others = [...activeValidators(this.net.params, holder.state, holder.slot).keys()].filter((v) => v !== this.me)
     if (others.length === 0) return true
     for (const [validator, vote] of chain.latestVotes()) {
-      if (validator === this.me) continue
-      for (
-        let n = chain.get(vote.target);
-        n !== undefined && n !== chain.root;
-        n = n.parentHex === undefined ? undefined : chain.get(n.parentHex)
-      ) {
-        if (n === holder) return true
-        if (n.height < holder.height) break
-      }
+      const target = chain.get(vote.target)
+      if (validator !== this.me && target !== undefined && chain.isAncestor(holder, target)) return true
     }
     return false
   }
