@@ -138,15 +138,7 @@ export class ApiServer {
       async (req) => {
         const { from, limit } = req.query as { from?: number; limit: number }
         // Without `from`: the newest blocks, newest first. With it: ascending from that height.
-        if (from === undefined) return { blocks: await peer.recentBlocks(limit) }
-        const root = peer.svc.chain.root.height
-        const frames = await peer.blocksByRange(from, limit)
-        return {
-          blocks: frames.map((bytes) => {
-            const b = decodeBlock(peer.net, bytes)
-            return blockView(b, b.height <= root)
-          }),
-        }
+        return { blocks: from === undefined ? await peer.recentBlocks(limit) : await peer.canonicalBlocks(from, limit) }
       },
     )
 
@@ -163,18 +155,18 @@ export class ApiServer {
       },
       async (req, reply) => {
         const { id } = req.params as { id: string }
-        const root = peer.svc.chain.root.height
-        let bytes: Uint8Array | undefined
+        let block: ReturnType<typeof blockView> | undefined
         if (id.length === 64) {
-          ;[bytes] = await peer.blocksByHash([Buffer.from(id, 'hex')])
+          const [bytes] = await peer.blocksByHash([Buffer.from(id, 'hex')])
+          const b = bytes === undefined ? undefined : decodeBlock(peer.net, bytes)
+          block = b === undefined ? undefined : blockView(b, b.height <= peer.svc.chain.root.height)
         } else {
           const height = Number(id)
           const onChain = height >= 1 && height <= peer.svc.chain.head.height
-          ;[bytes] = onChain ? await peer.blocksByRange(height, 1) : []
+          ;[block] = onChain ? await peer.canonicalBlocks(height, 1) : []
         }
-        if (bytes === undefined) return reply.code(404).send(errorBody('NOT_FOUND', `no block ${id}`))
-        const b = decodeBlock(peer.net, bytes)
-        return blockView(b, b.height <= root)
+        if (block === undefined) return reply.code(404).send(errorBody('NOT_FOUND', `no block ${id}`))
+        return block
       },
     )
 

@@ -32,8 +32,9 @@ const REJECT_WINDOW_MS = 60_000
 const POOL_MIN_BLOCKS = 16
 /** Proposal stagger: at most this many ranks, slotMs/100 each (100 ms at 1 s slots). */
 const STAGGER_RANKS = 10
-/** Joined peers exchange status with one peer this often (anti-entropy). */
+/** Joined peers exchange status with one peer this often (anti-entropy); joining ones more often. */
 const STATUS_EVERY_SLOTS = 16
+const JOIN_STATUS_EVERY_SLOTS = 4
 /** Range-sync batches fetched and verified ahead of the one being imported. */
 const SYNC_AHEAD = 3
 /** Slots a peer waits, meeting only fresh peers, before the lowest validator id begins the chain. */
@@ -248,7 +249,7 @@ export class Peer implements ReqRespServer {
     if (this.closed) return
     try {
       if (!this.joined) this.tryToJoin(slot)
-      else this.refreshStatus(slot)
+      else this.statusInTurn(slot, STATUS_EVERY_SLOTS)
       if (this.joined && this.svc.stake > 0) {
         // Stagger: the likely winner publishes at once, the rest a few ms per rank later, so the
         // candidate that matters most does not queue behind all the others on every peer.
@@ -272,10 +273,8 @@ export class Peer implements ReqRespServer {
    * started alone finalizes alone and could never merge with the network it was pointed at.
    */
   private tryToJoin(slot: number): void {
-    const peers = this.p2p.connectedPeers()
-    if (peers.length > 0 && this.syncing.size === 0 && slot % 4 === 0)
-      void this.exchangeStatus(peers[slot % peers.length])
-    if (this.mayBeginFreshNetwork(slot, peers)) {
+    this.statusInTurn(slot, JOIN_STATUS_EVERY_SLOTS)
+    if (this.mayBeginFreshNetwork(slot, this.p2p.connectedPeers())) {
       this.joined = true
       this.log('info', 'no peer has a chain yet: beginning the network (lowest validator id among fresh peers)')
       return
@@ -304,14 +303,15 @@ export class Peer implements ReqRespServer {
   }
 
   /**
-   * Anti-entropy: every STATUS_EVERY_SLOTS slots, exchange status with one connected peer (in
-   * turn), and range-sync if it is ahead. Gossip and parent fetches normally keep us current; this
-   * catches what they miss (a connection that stayed up through a network cut sends no new status).
+   * Exchange status with one connected peer (each in turn) every `every` slots, unless a sync
+   * runs. While joining, to find a chain; once joined, anti-entropy: gossip and parent fetches
+   * normally keep us current, this catches what they miss (a connection that stayed up through a
+   * network cut sends no new status).
    */
-  private refreshStatus(slot: number): void {
-    if (slot % STATUS_EVERY_SLOTS !== 0 || this.syncing.size > 0) return
+  private statusInTurn(slot: number, every: number): void {
+    if (slot % every !== 0 || this.syncing.size > 0) return
     const peers = this.p2p.connectedPeers()
-    if (peers.length > 0) void this.exchangeStatus(peers[Math.floor(slot / STATUS_EVERY_SLOTS) % peers.length])
+    if (peers.length > 0) void this.exchangeStatus(peers[Math.floor(slot / every) % peers.length])
   }
 
   private regossip(): void {
@@ -587,15 +587,16 @@ export class Peer implements ReqRespServer {
     await this.store.close()
   }
 
-  /** The last `count` blocks of the canonical chain (final and not), newest first. */
-  async recentBlocks(count: number) {
-    const head = this.svc.chain.head
-    const from = Math.max(1, head.height - count + 1)
+  /** Up to `count` blocks of the canonical chain (final and not) from height `from`, as views. */
+  async canonicalBlocks(from: number, count: number) {
     const root = this.svc.chain.root.height
     const frames = await this.blocksByRange(from, count)
-    return frames
-      .map((bytes) => decodeBlock(this.net, bytes))
-      .map((b) => blockView(b, b.height <= root))
-      .reverse()
+    return frames.map((bytes) => decodeBlock(this.net, bytes)).map((b) => blockView(b, b.height <= root))
+  }
+
+  /** The last `count` blocks of the canonical chain (final and not), newest first. */
+  async recentBlocks(count: number) {
+    const from = Math.max(1, this.svc.chain.head.height - count + 1)
+    return (await this.canonicalBlocks(from, count)).reverse()
   }
 }
