@@ -81,3 +81,19 @@ export function describePeers(peers: readonly Peer[], readingIds: readonly strin
     })
     .join('\n')
 }
+
+/** Wait until every reading id is final on every peer; on timeout print `describePeers(dump)`. */
+export async function waitFinalOnAll(
+  peers: readonly Peer[],
+  ids: readonly string[],
+  timeoutMs: number,
+  what: string,
+  dump: readonly Peer[] = peers,
+): Promise<void> {
+  await waitFor(() => peers.every((p) => ids.every((id) => p.svc.chain.finalReadings.has(id))), timeoutMs, what).catch(
+    (err) => {
+      console.log(describePeers(dump, ids))
+      throw err
+    },
+  )
+}

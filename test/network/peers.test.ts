@@ -8,7 +8,7 @@ import type { Peer } from '../../src/node/peer.js'
 import { Store } from '../../src/storage/store.js'
 import { LockstepChain } from '../helpers/chain-builder.js'
 import { prng, testNetwork, testSigners } from '../helpers/fixtures.js'
-import { describePeers, TestNet, waitFor } from '../helpers/peers.js'
+import { TestNet, waitFinalOnAll, waitFor } from '../helpers/peers.js'
 
 const net = testNetwork({ slotMs: 250, stakeTtlSlots: 400 })
 let tn: TestNet | undefined
@@ -50,14 +50,7 @@ describe('real peers over TCP on 127.0.0.1', () => {
       await new Promise((r) => setTimeout(r, slotMs))
     }
     // Every reading final everywhere, then heads equal (the network goes quiet).
-    await waitFor(
-      () => peers.every((p) => submitted.every((id) => p.svc.chain.finalReadings.has(id))),
-      60_000,
-      'all readings final on all peers',
-    ).catch((err) => {
-      console.log(describePeers(peers, submitted))
-      throw err
-    })
+    await waitFinalOnAll(peers, submitted, 60_000, 'all readings final on all peers')
     await waitFor(
       () => new Set(peers.map((p) => p.svc.chain.head.hashHex)).size === 1,
       2 * slotMs + 2000,
@@ -105,20 +98,13 @@ describe('real peers over TCP on 127.0.0.1', () => {
     await waitFor(() => allConnected(peers), 60_000, 'full mesh of connections')
     const first = peers[0]
     const r0 = await peers[1].submitReading(70)
-    await waitFor(() => peers.every((p) => p.svc.chain.finalReadings.has(r0.idHex)), 60_000, 'first reading final')
+    await waitFinalOnAll(peers, [r0.idHex], 60_000, 'first reading final')
     await first.stop({ graceful: true })
     const rest = peers.slice(1)
     const heightBefore = rest[0].svc.chain.root.height
     const ids: string[] = []
     for (let i = 0; i < 5; i++) ids.push((await rest[i % 3].submitReading(80 + i)).idHex)
-    await waitFor(
-      () => rest.every((p) => ids.every((id) => p.svc.chain.finalReadings.has(id))),
-      60_000,
-      'readings final without the first peer',
-    ).catch((err) => {
-      console.log(describePeers(peers, ids))
-      throw err
-    })
+    await waitFinalOnAll(rest, ids, 60_000, 'readings final without the first peer', peers)
     expect(rest[0].svc.chain.root.height).toBeGreaterThan(heightBefore)
     await waitFor(() => new Set(rest.map((p) => p.svc.chain.head.hashHex)).size === 1, 5_000, 'equal heads')
   }, 180_000)
@@ -130,14 +116,7 @@ describe('real peers over TCP on 127.0.0.1', () => {
     for (const s of [20, 30]) peers.push(await tn.start(s))
     await waitFor(() => allConnected(peers), 30_000, 'connections')
     const r = await peers[2].submitReading(77)
-    await waitFor(
-      () => peers.every((p) => p.svc.chain.finalReadings.has(r.idHex)),
-      60_000,
-      'a reading final on all three',
-    ).catch((err) => {
-      console.log(describePeers(peers, [r.idHex]))
-      throw err
-    })
+    await waitFinalOnAll(peers, [r.idHex], 60_000, 'a reading final on all three')
     const chains = await Promise.all(peers.map(finalChain))
     const shortest = Math.min(...chains.map((c) => c.length))
     for (const c of chains) expect(c[shortest - 1].hashHex).toBe(chains[0][shortest - 1].hashHex)
