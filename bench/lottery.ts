@@ -20,7 +20,7 @@ for (let round = 0; round < ROUNDS; round++) {
   const parent = randomBytes(32)
   const t0 = performance.now()
   const entrants = proposers.map((p, i) => ({
-    ln: ticketFor(parent, p),
+    ticket: ticketFor(parent, p),
     weight: 1 + ((i * 7919) % 1_000_000_000_000_000),
     hash: hashes[i],
   }))

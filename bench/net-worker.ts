@@ -1,12 +1,12 @@
 // One benchmark peer as its own process. Prints compact event lines on stdout for bench/net.ts:
 //   R <peerId> <addr> | C <hash> <local> <t> | S <readingId> <t> | F <readingId> <t> | H <slot> <head>
 //   | B <readingId> <t> (in a canonical block) | M <rssBytes> | Y <height> <finalizedHeight> <t>
-import { makeNetwork, slotAt, slotStart } from '../src/core/params.js'
+import { makeChainConfig, slotAt, slotStart } from '../src/core/params.js'
 import { Peer } from '../src/node/peer.js'
 
 const args = new Map<string, string>()
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i], process.argv[i + 1])
-const net = makeNetwork({ name: 'bench', slotMs: Number(args.get('--slot-ms') ?? 1000) })
+const net = makeChainConfig({ name: 'bench', slotMs: Number(args.get('--slot-ms') ?? 1000) })
 // Buffered: one write per 10 ms instead of one per line (a 3000-block sync prints ~12,000 lines).
 let pending: string[] = []
 const flush = () => {
@@ -27,9 +27,9 @@ const peer = await Peer.start({
   bootstrap: bootstrap === undefined ? [] : [bootstrap],
   dataDir: args.get('--data-dir'),
 })
-out(`R ${peer.peerId} ${peer.p2p.listenAddrs()[0]}`)
+out(`R ${peer.peerId} ${peer.listenAddrs()[0]}`)
 peer.events.on('candidate', ({ node, local }) => out(`C ${node.hashHex} ${local ? 1 : 0} ${Date.now()}`))
-const conns = () => out(`P ${peer.p2p.connectedPeers().length}`)
+const conns = () => out(`P ${peer.connectedPeers().length}`)
 peer.events.on('peer:connect', conns)
 peer.events.on('peer:disconnect', conns)
 peer.events.on('block', ({ node }) => {
@@ -39,14 +39,14 @@ peer.events.on('block', ({ node }) => {
 peer.events.on('finalized', ({ node }) => {
   const t = Date.now()
   for (const r of node.block?.readings ?? []) out(`F ${r.idHex} ${t}`)
-  out(`Y ${peer.svc.chain.head.height} ${node.height} ${t}`)
+  out(`Y ${peer.head().height} ${node.height} ${t}`)
 })
-peer.events.on('sync:progress', ({ height }) => out(`Y ${height} ${peer.svc.chain.root.height} ${Date.now()}`))
+peer.events.on('sync:progress', ({ height }) => out(`Y ${height} ${peer.finalized().height} ${Date.now()}`))
 // Sample the head in the middle of every slot.
 const sample = () => {
   const now = Date.now()
   const slot = slotAt(net.params, now)
-  out(`H ${slot} ${peer.svc.chain.head.hashHex}`)
+  out(`H ${slot} ${peer.head().hashHex}`)
   setTimeout(sample, slotStart(net.params, slot + 1) + net.params.slotMs / 2 - now).unref()
 }
 sample()

@@ -10,7 +10,7 @@ import { utf8 } from '../src/core/bytes.js'
 import { Chain } from '../src/core/chain.js'
 import { sha256, signerFromSeed } from '../src/core/crypto.js'
 import { Mempool } from '../src/core/mempool.js'
-import { makeNetwork, slotStart } from '../src/core/params.js'
+import { makeChainConfig, slotStart } from '../src/core/params.js'
 import { buildCandidate } from '../src/core/proposer.js'
 import { createReading, createStake } from '../src/core/records.js'
 import { Store } from '../src/storage/store.js'
@@ -172,7 +172,7 @@ async function runSize(n: number) {
       if (l.startsWith('H ')) {
         const [, s, h] = l.split(' ')
         const slot = Number(s)
-        if (slotStart(makeNetwork({ name: 'bench', slotMs: SLOT_MS }).params, slot) < t0) continue
+        if (slotStart(makeChainConfig({ name: 'bench', slotMs: SLOT_MS }).params, slot) < t0) continue
         if (!heads.has(slot)) heads.set(slot, new Set())
         heads.get(slot)?.add(h)
         counts.set(slot, (counts.get(slot) ?? 0) + 1)
@@ -198,7 +198,7 @@ async function runSize(n: number) {
 
 /** A data dir with a SYNC_BLOCKS-long final chain (3 validators, one reading per block). */
 async function buildChain(dir: string) {
-  const net = makeNetwork({ name: 'bench', slotMs: SLOT_MS })
+  const net = makeChainConfig({ name: 'bench', slotMs: SLOT_MS })
   const store = new Store(net, { path: join(dir, 'chain') })
   await store.open()
   const chain = new Chain(net)

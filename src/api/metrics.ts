@@ -25,7 +25,7 @@ export class PeerMetrics {
       help: 'Height of the head block',
       registers,
       collect() {
-        if (self.peer !== undefined) this.set(self.peer.svc.chain.head.height)
+        if (self.peer !== undefined) this.set(self.peer.head().height)
       },
     })
     new Gauge({
@@ -33,7 +33,7 @@ export class PeerMetrics {
       help: 'Height of the last finalized block',
       registers,
       collect() {
-        if (self.peer !== undefined) this.set(self.peer.svc.chain.root.height)
+        if (self.peer !== undefined) this.set(self.peer.finalized().height)
       },
     })
     new Gauge({
@@ -41,7 +41,7 @@ export class PeerMetrics {
       help: 'Current slot',
       registers,
       collect() {
-        if (self.peer !== undefined) this.set(self.peer.svc.currentSlot())
+        if (self.peer !== undefined) this.set(self.peer.currentSlot())
       },
     })
     new Gauge({
@@ -49,7 +49,7 @@ export class PeerMetrics {
       help: 'Connected libp2p peers',
       registers,
       collect() {
-        if (self.peer !== undefined) this.set(self.peer.p2p.connectedPeers().length)
+        if (self.peer !== undefined) this.set(self.peer.connectedPeers().length)
       },
     })
     new Gauge({
@@ -57,7 +57,7 @@ export class PeerMetrics {
       help: 'Stake this peer runs with',
       registers,
       collect() {
-        if (self.peer !== undefined) this.set(self.peer.svc.stake)
+        if (self.peer !== undefined) this.set(self.peer.stake)
       },
     })
     new Counter({
@@ -68,7 +68,7 @@ export class PeerMetrics {
       collect() {
         if (self.peer === undefined) return
         this.reset()
-        for (const [topic, st] of Object.entries(self.peer.stats)) {
+        for (const [topic, st] of Object.entries(self.peer.gossipStats())) {
           this.inc({ topic, result: 'accepted', reason: '' }, st.accepted)
           this.inc({ topic, result: 'ignored', reason: '' }, st.ignored)
           for (const [reason, n] of st.rejected) this.inc({ topic, result: 'rejected', reason }, n)
@@ -102,7 +102,7 @@ export class PeerMetrics {
 
   attach(peer: Peer): void {
     this.peer = peer
-    const params = peer.net.params
+    const params = peer.config.params
     this.offs.push(
       peer.events.on('won', () => this.won.inc()),
       peer.events.on('reorg', ({ depth }) => {

@@ -3,9 +3,8 @@ import { readFile } from 'node:fs/promises'
 import type { ServerResponse } from 'node:http'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import { PosError } from '../core/errors.js'
-import { decodeBlock, readingJson } from '../core/records.js'
 import type { Peer, PeerEvents } from '../node/peer.js'
-import { blockView, ref, validatorRows } from '../node/views.js'
+import { type BlockView, blockViewOn, readingJson, ref } from '../node/views.js'
 import type { PeerMetrics } from './metrics.js'
 
 /** Most blocks one /api/blocks request returns. */
@@ -102,22 +101,22 @@ export class ApiServer {
     )
 
     app.get('/api/status', async () => {
-      const c = peer.svc.chain
+      const { params, idHex } = peer.config
       return {
         peerId: peer.peerId,
         network: {
-          name: peer.net.params.name,
-          id: peer.net.idHex,
-          slotMs: peer.net.params.slotMs,
-          minBpm: peer.net.params.minBpm,
-          maxBpm: peer.net.params.maxBpm,
+          name: params.name,
+          id: idHex,
+          slotMs: params.slotMs,
+          minBpm: params.minBpm,
+          maxBpm: params.maxBpm,
         },
-        slot: peer.svc.currentSlot(),
-        head: ref(c.head),
-        finalized: ref(c.root),
-        peers: peer.p2p.connectedPeers().length,
-        stake: peer.svc.stake,
-        addrs: peer.p2p.listenAddrs(),
+        slot: peer.currentSlot(),
+        head: ref(peer.head()),
+        finalized: ref(peer.finalized()),
+        peers: peer.connectedPeers().length,
+        stake: peer.stake,
+        addrs: peer.listenAddrs(),
       }
     })
 
@@ -155,14 +154,12 @@ export class ApiServer {
       },
       async (req, reply) => {
         const { id } = req.params as { id: string }
-        let block: ReturnType<typeof blockView> | undefined
+        let block: BlockView | undefined
         if (id.length === 64) {
-          const [bytes] = await peer.blocksByHash([Buffer.from(id, 'hex')])
-          const b = bytes === undefined ? undefined : decodeBlock(peer.net, bytes)
-          block = b === undefined ? undefined : blockView(b, b.height <= peer.svc.chain.root.height)
+          block = await peer.blockByHash(id)
         } else {
           const height = Number(id)
-          const onChain = height >= 1 && height <= peer.svc.chain.head.height
+          const onChain = height >= 1 && height <= peer.head().height
           ;[block] = onChain ? await peer.canonicalBlocks(height, 1) : []
         }
         if (block === undefined) return reply.code(404).send(errorBody('NOT_FOUND', `no block ${id}`))
@@ -170,9 +167,9 @@ export class ApiServer {
       },
     )
 
-    app.get('/api/validators', async () => ({ validators: validatorRows(peer) }))
+    app.get('/api/validators', async () => ({ validators: peer.validators() }))
 
-    app.get('/api/peers', async () => ({ peers: peer.p2p.connections() }))
+    app.get('/api/peers', async () => ({ peers: peer.connections() }))
 
     app.post(
       '/api/readings',
@@ -250,10 +247,9 @@ export class ApiServer {
         } else s.write(frame)
       }
     }
-    const root = () => peer.svc.chain.root.height
     const on = <K extends keyof PeerEvents & string>(name: K, fn: (p: PeerEvents[K]) => void) =>
       this.offs.push(peer.events.on(name, fn))
-    on('block', ({ node }) => send('block', blockView(node, node.height <= root())))
+    on('block', ({ node }) => send('block', blockViewOn(peer, node)))
     on('finalized', ({ node }) => send('finalized', ref(node)))
     on('head', ({ node }) => send('head', ref(node)))
     on('reorg', ({ from, to, depth }) => send('reorg', { from: ref(from), to: ref(to), depth }))

@@ -1,26 +1,28 @@
 import inquirer from 'inquirer'
+import type { NetworkParams } from '../core/params.js'
+import { bpmProblem } from '../core/validation.js'
 import type { Peer } from '../node/peer.js'
-import { pct, shortId, validatorRows } from '../node/views.js'
+import { pct, renderTable, shortId } from './format.js'
 import type { CliOptions } from './options.js'
 import { attachOutput } from './output.js'
-import { renderTable } from './table.js'
 
 type Action = 'bpm' | 'chain' | 'validators' | 'peers' | 'stake' | 'quit'
 
 const isAbort = (err: unknown) =>
   err instanceof Error && (err.name === 'AbortPromptError' || err.name === 'ExitPromptError')
 
-/** Checks a typed BPM; returns an error message or true (inquirer shows the message, asks again). */
-export function checkBpm(text: string, min: number, max: number): string | true {
+/**
+ * A typed BPM: an error message or true (inquirer shows the message, asks again). This parses a
+ * whole number; the range is the core's rule (bpmProblem, as validateReading applies it).
+ */
+export function checkBpmInput(text: string, params: NetworkParams): string | true {
   const t = text.trim()
   if (t === '') return 'Type a heart rate, e.g. 72'
-  if (!/^-?\d+$/.test(t)) return `"${t.slice(0, 20)}" is not a whole number: type a heart rate, e.g. 72`
-  const n = Number(t)
-  if (n < min || n > max) return `${n} is out of range: BPM must be from ${min} to ${max}`
-  return true
+  if (!/^-?\d{1,15}$/.test(t)) return `"${t.slice(0, 20)}" is not a whole number: type a heart rate, e.g. 72`
+  return bpmProblem(params, Number(t)) ?? true
 }
 
-export function checkStake(text: string): string | true {
+export function checkStakeInput(text: string): string | true {
   const t = text.trim()
   if (!/^\d+$/.test(t) || !Number.isSafeInteger(Number(t)))
     return 'Stake must be a whole number >= 0 (0 leaves the validator set)'
@@ -32,7 +34,7 @@ export function checkStake(text: string): string | true {
  * printed, and the menu is drawn again. While the user types (BPM, stake) they wait until Enter.
  */
 export async function runInteractive(peer: Peer, o: CliOptions, httpUrl?: string): Promise<void> {
-  const p = peer.net.params
+  const p = peer.config.params
   const print = (s: string) => process.stdout.write(`${s}\n`)
   const pending: string[] = []
   let abortMenu: (() => void) | undefined
@@ -45,12 +47,12 @@ export async function runInteractive(peer: Peer, o: CliOptions, httpUrl?: string
   }
 
   print(`pos-peer  ${peer.peerId}`)
-  print(`network   ${o.network} (${peer.net.idHex.slice(0, 16)}), slot ${p.slotMs} ms`)
-  print(`listening ${peer.p2p.listenAddrs().join(', ')}`)
+  print(`network   ${o.network} (${peer.config.idHex.slice(0, 16)}), slot ${p.slotMs} ms`)
+  print(`listening ${peer.listenAddrs().join(', ')}`)
   print(`data      ${peer.dataDir ?? 'in memory (--ephemeral)'}`)
   print(`stake     ${o.stake}${o.stake === 0 ? ' (observer)' : ''}`)
   if (httpUrl !== undefined) print(`dashboard ${httpUrl}/`)
-  const n = peer.p2p.connectedPeers().length
+  const n = peer.connectedPeers().length
   print(
     n === 0
       ? 'peers     none yet: waiting (others on this machine find this one by themselves)'
@@ -69,7 +71,7 @@ export async function runInteractive(peer: Peer, o: CliOptions, httpUrl?: string
           {
             type: 'select',
             name: 'action',
-            message: `#${peer.svc.chain.head.height} · ${peer.p2p.connectedPeers().length} peer(s) · what next?`,
+            message: `#${peer.head().height} · ${peer.connectedPeers().length} peer(s) · what next?`,
             choices: [
               { name: 'Enter BPM', value: 'bpm' },
               { name: 'Show chain', value: 'chain' },
@@ -95,14 +97,14 @@ export async function runInteractive(peer: Peer, o: CliOptions, httpUrl?: string
             type: 'input',
             name: 'bpm',
             message: `BPM (${p.minBpm}-${p.maxBpm}):`,
-            validate: (t: string) => checkBpm(t, p.minBpm, p.maxBpm),
+            validate: (t: string) => checkBpmInput(t, p),
           },
         ])
         const r = await peer.submitReading(Number(bpm.trim()))
         print(`reading ${Number(bpm.trim())} BPM sent (${r.idHex.slice(0, 12)}); it will be in the next block`)
       } else if (action === 'stake') {
         const { stake } = await inquirer.prompt<{ stake: string }>([
-          { type: 'input', name: 'stake', message: 'New stake:', validate: checkStake },
+          { type: 'input', name: 'stake', message: 'New stake:', validate: checkStakeInput },
         ])
         await peer.setStake(Number(stake.trim()))
         print(`stake ${Number(stake.trim())} announced; it counts once it is in a block`)
@@ -121,27 +123,30 @@ export async function runInteractive(peer: Peer, o: CliOptions, httpUrl?: string
             : renderTable(['height', 'slot', 'proposer', 'readings', 'hash', ''], rows),
         )
       } else if (action === 'validators') {
-        const rows = validatorRows(peer).map((v) => [
-          shortId(v.address) + (v.address === peer.peerId ? ' (you)' : ''),
-          v.stake,
-          pct(v.stakeShare),
-          v.won,
-          pct(v.winShare),
-          v.balance,
-        ])
+        const rows = peer
+          .validators()
+          .map((v) => [
+            shortId(v.address) + (v.address === peer.peerId ? ' (you)' : ''),
+            v.stake,
+            pct(v.stakeShare),
+            v.won,
+            pct(v.winShare),
+            v.balance,
+          ])
         print(
           rows.length === 0
             ? 'no validators yet'
             : renderTable(['validator', 'stake', 'stake share', 'won', 'win share', 'balance'], rows),
         )
       } else if (action === 'peers') {
-        const peers = peer.p2p.connectedPeers()
+        const conns = peer.connections()
         print(
-          peers.length === 0
+          conns.length === 0
             ? 'no peers connected'
-            : peers
-                .map((id) => `${id.toString()}  ${peer.p2p.node.getConnections(id)[0]?.remoteAddr.toString() ?? ''}`)
-                .join('\n'),
+            : renderTable(
+                ['peer', 'address', 'direction'],
+                conns.map((c) => [c.peerId, c.addr, c.direction]),
+              ),
         )
       }
     }

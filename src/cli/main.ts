@@ -2,11 +2,11 @@ import { createInterface } from 'node:readline'
 import { CommanderError } from 'commander'
 import type { ApiServer, PeerMetrics } from '../api/index.js'
 import { PosError } from '../core/errors.js'
-import { makeNetwork } from '../core/params.js'
-import { NetworkConfigError, PortInUseError } from '../network/p2p.js'
-import { createLogger, type Logger } from '../node/log.js'
+import { makeChainConfig } from '../core/params.js'
+import { NetworkConfigError, PortInUseError } from '../network/addresses.js'
 import { Peer, type PeerOptions } from '../node/peer.js'
 import { StoreError } from '../storage/errors.js'
+import { createLogger, type Logger } from '../util/logger.js'
 import { type CliOptions, parseOptions, UsageError } from './options.js'
 import { attachOutput } from './output.js'
 import { defaultProfiles, profileDir } from './profile.js'
@@ -25,7 +25,7 @@ function bpmGenerator(): () => number {
 }
 
 async function startPeer(o: CliOptions, log: Logger, metrics?: PeerMetrics): Promise<Peer> {
-  const net = makeNetwork({ name: o.network, slotMs: o.slotMs })
+  const net = makeChainConfig({ name: o.network, slotMs: o.slotMs })
   const base: Omit<PeerOptions, 'dataDir'> = {
     net,
     stake: o.stake,
@@ -61,7 +61,7 @@ function readStdinLines(peer: Peer, warn: (msg: string) => void): void {
   rl.on('line', (line) => {
     const text = line.trim()
     if (text === '') return
-    if (!/^\d+$/.test(text)) return warn(`not a BPM reading: "${text.slice(0, 40)}" (expected a whole number)`)
+    if (!/^-?\d{1,15}$/.test(text)) return warn(`not a BPM reading: "${text.slice(0, 40)}" (expected a whole number)`)
     peer.submitReading(Number(text)).catch((err: Error) => warn(err.message))
   })
 }
@@ -138,8 +138,8 @@ export async function main(argv: string[]): Promise<number> {
         event: 'ready',
         time: new Date().toISOString(),
         peerId: peer.peerId,
-        addrs: peer.p2p.listenAddrs(),
-        network: peer.net.idHex,
+        addrs: peer.listenAddrs(),
+        network: peer.config.idHex,
         stake: o.stake,
         dataDir: peer.dataDir ?? null,
         http: api?.url ?? null,
@@ -154,8 +154,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   attachOutput(peer, o.json ? 'json' : 'text', out)
   if (!o.json) {
-    out(`pos-peer ${peer.peerId} on network ${o.network} (${peer.net.idHex.slice(0, 16)}), stake ${o.stake}`)
-    out(`listening on ${peer.p2p.listenAddrs().join(', ')}; data ${peer.dataDir ?? 'in memory'}`)
+    out(`pos-peer ${peer.peerId} on network ${o.network} (${peer.config.idHex.slice(0, 16)}), stake ${o.stake}`)
+    out(`listening on ${peer.listenAddrs().join(', ')}; data ${peer.dataDir ?? 'in memory'}`)
     if (api !== undefined) out(`dashboard on ${api.url}/`)
   }
   if (o.autoBpm !== undefined) {

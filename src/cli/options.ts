@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_PARAMS } from '../core/params.js'
-import type { LogLevel } from '../node/log.js'
+import type { LogLevel } from '../util/logger.js'
 import { VERSION } from '../version.js'
 
 export interface CliOptions {

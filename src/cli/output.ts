@@ -1,5 +1,6 @@
 import type { Peer } from '../node/peer.js'
-import { blockView, pct, ref, shortId, validatorRows } from '../node/views.js'
+import { blockViewOn, readingJson, ref } from '../node/views.js'
+import { pct, shortId } from './format.js'
 
 export type Emit = (line: string) => void
 
@@ -17,7 +18,7 @@ export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit): () 
     return off
   }
   if (mode === 'json') {
-    on('block', ({ node }) => json('block', blockView(node, false)))
+    on('block', ({ node }) => json('block', blockViewOn(peer, node)))
     on('finalized', ({ node }) => json('finalized', ref(node)))
     on('head', ({ node }) => json('head', ref(node)))
     on('reorg', ({ from, to, depth }) => json('reorg', { from: ref(from), to: ref(to), depth }))
@@ -25,12 +26,13 @@ export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit): () 
     on('peer:connect', ({ peerId }) => json('peer:connect', { peerId }))
     on('peer:disconnect', ({ peerId }) => json('peer:disconnect', { peerId }))
     on('peer:refused', ({ peerId, reason }) => json('warning', { message: `refused peer ${peerId}: ${reason}` }))
-    on('submitted', ({ reading }) => json('reading', { id: reading.idHex, bpm: reading.bpm, time: reading.time }))
+    on('submitted', ({ reading }) => json('reading', readingJson(reading)))
   } else {
     on('block', ({ node }) => {
       if (node.proposerHex === undefined) return
-      const row = validatorRows(peer).find((r) => r.address === blockView(node, false).proposer)
-      const who = node.proposerHex === peer.svc.me ? 'you' : shortId(blockView(node, false).proposer ?? '')
+      const proposer = blockViewOn(peer, node).proposer ?? ''
+      const row = peer.validators().find((r) => r.address === proposer)
+      const who = node.proposerHex === peer.publicKeyHex ? 'you' : shortId(proposer)
       const readings = node.block?.readings.length ?? 0
       const share = row === undefined ? '' : ` (stake ${row.stake}, ${pct(row.stakeShare)})`
       emit(`#${node.height} won by ${who}${share}, ${readings} reading${readings === 1 ? '' : 's'}`)
@@ -38,10 +40,10 @@ export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit): () 
     on('won', ({ node }) => emit(`you won #${node.height}`))
     on('reorg', ({ from, to, depth }) => emit(`reorg: head #${from.height} -> #${to.height} (depth ${depth})`))
     on('peer:connect', ({ peerId }) =>
-      emit(`peer joined ${shortId(peerId)} (${peer.p2p.connectedPeers().length} connected)`),
+      emit(`peer joined ${shortId(peerId)} (${peer.connectedPeers().length} connected)`),
     )
     on('peer:disconnect', ({ peerId }) =>
-      emit(`peer left ${shortId(peerId)} (${peer.p2p.connectedPeers().length} connected)`),
+      emit(`peer left ${shortId(peerId)} (${peer.connectedPeers().length} connected)`),
     )
     on('peer:refused', ({ peerId, reason }) => emit(`refused peer ${shortId(peerId)}: ${reason}`))
   }

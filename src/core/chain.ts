@@ -1,7 +1,7 @@
 import { toHex } from './bytes.js'
 import { BlockError } from './errors.js'
 import { compareEntrants, ticketFor } from './lottery.js'
-import type { Network } from './params.js'
+import type { ChainConfig } from './params.js'
 import type { Block } from './records.js'
 import { activeValidators, type ChainState, EMPTY_STATE } from './state.js'
 import { validateBlock } from './validation.js'
@@ -20,7 +20,7 @@ export interface BlockNode {
   /** Proposer weight: lottery weight and vote weight. */
   readonly weight: number
   /** -ln(u) of the proposer on the parent, fixed point. */
-  readonly ln: bigint
+  readonly ticket: bigint
   readonly proposerHex: string | undefined
   readonly children: Set<string>
   readonly readingIds: ReadonlySet<string>
@@ -42,7 +42,7 @@ export interface ChainRoot {
   readonly state: ChainState
 }
 
-export function genesisRoot(net: Network): ChainRoot {
+export function genesisRoot(net: ChainConfig): ChainRoot {
   return { block: undefined, hash: net.id, height: 0, slot: 0, state: EMPTY_STATE }
 }
 
@@ -66,7 +66,7 @@ export interface ChainOptions {
   readonly finalReadings?: Set<string>
 }
 
-/** Stake counted for finality: see Chain.findFinalizable. */
+/** Stake counted for finality of a block (docs/PROTOCOL.md, "Counted stake"). */
 function countedStake(members: Map<string, number>, parentActive: Map<string, number>): Map<string, number> {
   const out = new Map<string, number>()
   for (const [validator, stake] of parentActive) {
@@ -81,14 +81,14 @@ function countedStake(members: Map<string, number>, parentActive: Map<string, nu
  * tie-break) and stake-supermajority finality. Pure: time is passed in, nothing is stored here.
  */
 export class Chain {
-  readonly net: Network
+  readonly net: ChainConfig
   readonly finalReadings: Set<string>
   private readonly nodes = new Map<string, BlockNode>()
   private readonly votes = new Map<string, Vote>()
   private rootNode: BlockNode
   private headNode: BlockNode
 
-  constructor(net: Network, opts: ChainOptions = {}) {
+  constructor(net: ChainConfig, opts: ChainOptions = {}) {
     this.net = net
     const r = opts.root ?? genesisRoot(net)
     this.finalReadings = opts.finalReadings ?? new Set()
@@ -101,7 +101,7 @@ export class Chain {
       slot: r.slot,
       state: r.state,
       weight: 0,
-      ln: 0n,
+      ticket: 0n,
       proposerHex: r.block === undefined ? undefined : toHex(r.block.proposer),
       children: new Set(),
       readingIds: new Set(),
@@ -172,7 +172,7 @@ export class Chain {
       slot: block.slot,
       state,
       weight,
-      ln: ticketFor(block.parent, block.proposer),
+      ticket: ticketFor(block.parent, block.proposer),
       proposerHex: toHex(block.proposer),
       children: new Set(),
       readingIds: new Set(block.readings.map((r) => r.idHex)),
@@ -234,15 +234,8 @@ export class Chain {
   }
 
   /**
-   * The final block, if a new one: the highest block anywhere in the tree (not only on our head
-   * chain: a peer whose fork choice still prefers another branch must follow a finality the others
-   * reached) whose subtree holds the latest votes of more than 2/3 of the counted stake.
-   *
-   * Counted stake of a validator for block B: the validators active in the finalized (root) state
-   * are the members, each counted with min(stake in the root state, stake in B's parent state), so
-   * a leave counts at once but a raise only once it is final, and a validator that joined on a
-   * non-final branch cannot finalize that branch by itself. With no member active in B's parent
-   * state (a fresh network, or every member left or expired) B's parent state alone decides.
+   * The new final block, if any: the highest block anywhere in the tree whose subtree holds the
+   * latest votes of more than 2/3 of its counted stake (docs/PROTOCOL.md, "Finality").
    */
   private findFinalizable(): BlockNode | undefined {
     // Who votes in each block's subtree: walk every latest vote up to the root.

@@ -80,8 +80,8 @@ export function ticketFor(parentHash: Uint8Array, proposer: Uint8Array): bigint 
 }
 
 export interface Entrant {
-  /** -ln(u) from ticketFor(). */
-  readonly ln: bigint
+  /** -ln(u) from ticketFor() (fixed point). */
+  readonly ticket: bigint
   /** Positive integer stake weight. */
   readonly weight: number
   /** Block hash, the final tie-break. */
@@ -90,8 +90,8 @@ export interface Entrant {
 
 /** Negative when a's ticket ln_a / w_a is lower (better) than b's. */
 export function compareEntrants(a: Entrant, b: Entrant): number {
-  const lhs = a.ln * BigInt(b.weight)
-  const rhs = b.ln * BigInt(a.weight)
+  const lhs = a.ticket * BigInt(b.weight)
+  const rhs = b.ticket * BigInt(a.weight)
   if (lhs !== rhs) return lhs < rhs ? -1 : 1
   return compareBytes(a.hash, b.hash)
 }
@@ -110,7 +110,7 @@ export function lotteryWinner<T extends Entrant>(entrants: readonly T[]): T | un
  * strictly whenever it differs, and falls back to the exact comparison only on equal quotients.
  */
 export function rankEntrants<T extends Entrant>(entrants: readonly T[]): T[] {
-  const keyed = entrants.map((e) => ({ e, q: (e.ln << FRAC_BITS) / BigInt(e.weight) }))
+  const keyed = entrants.map((e) => ({ e, q: (e.ticket << FRAC_BITS) / BigInt(e.weight) }))
   keyed.sort((a, b) => (a.q < b.q ? -1 : a.q > b.q ? 1 : compareEntrants(a.e, b.e)))
   return keyed.map((k) => k.e)
 }

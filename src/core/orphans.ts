@@ -43,11 +43,6 @@ export class OrphanPool {
     return [...set.values()]
   }
 
-  /** Parent hashes we are waiting for (to fetch by hash). */
-  missingParents(): string[] {
-    return [...this.byParent.keys()]
-  }
-
   private evictOldest(): void {
     const first = this.byParent.keys().next()
     if (first.done === true) return

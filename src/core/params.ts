@@ -39,8 +39,6 @@ export const DEFAULT_PARAMS: NetworkParams = Object.freeze({
   maxClockDriftMs: 500,
 })
 
-export const MAX_STAKE = Number.MAX_SAFE_INTEGER
-
 export function checkParams(p: NetworkParams): void {
   const intFields: (keyof NetworkParams)[] = [
     'genesisTime',
@@ -89,14 +87,15 @@ export function genesisHash(p: NetworkParams): Uint8Array {
   )
 }
 
-export interface Network {
+/** A network as the code sees it: its parameters and their hash (the genesis hash, the network id). */
+export interface ChainConfig {
   readonly params: NetworkParams
   /** Genesis hash. */
   readonly id: Uint8Array
   readonly idHex: string
 }
 
-export function makeNetwork(overrides: Partial<NetworkParams> = {}): Network {
+export function makeChainConfig(overrides: Partial<NetworkParams> = {}): ChainConfig {
   const params = Object.freeze({ ...DEFAULT_PARAMS, ...overrides })
   const id = genesisHash(params)
   return { params, id, idHex: toHex(id) }

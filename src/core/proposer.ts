@@ -63,12 +63,12 @@ export function proposalRank(chain: Chain, publicKey: Uint8Array, slot: number):
   if (base === undefined) return 0
   const active = activeValidators(chain.net.params, base.state, slot)
   const meHex = toHex(publicKey)
-  const me = { ln: ticketFor(base.hash, publicKey), weight: active.get(meHex) ?? 1, hash: publicKey }
+  const me = { ticket: ticketFor(base.hash, publicKey), weight: active.get(meHex) ?? 1, hash: publicKey }
   let rank = 0
   for (const [key, weight] of active) {
     if (key === meHex) continue
     const pk = Buffer.from(key, 'hex')
-    if (compareEntrants({ ln: ticketFor(base.hash, pk), weight, hash: pk }, me) < 0) rank++
+    if (compareEntrants({ ticket: ticketFor(base.hash, pk), weight, hash: pk }, me) < 0) rank++
   }
   return rank
 }

@@ -10,7 +10,7 @@ import {
 } from './crypto.js'
 import { decodeCanonical, encodeCanonical, expectArray, expectBytes, expectUint } from './encoding.js'
 import { RecordError } from './errors.js'
-import type { Network } from './params.js'
+import type { ChainConfig } from './params.js'
 
 /** Domain tags: a signature made for one record type can never be replayed as another. */
 export const DOMAIN = {
@@ -78,13 +78,13 @@ function blockBody(b: Omit<Block, 'signature' | 'hash' | 'hashHex' | 'bytes'>): 
   return [b.height, b.slot, b.parent, b.proposer, b.readings.map(readingTuple), b.stakes.map(stakeTuple)]
 }
 
-export function createReading(net: Network, signer: Signer, bpm: number, time: number): Reading {
+export function createReading(net: ChainConfig, signer: Signer, bpm: number, time: number): Reading {
   const id = readingId(signer.publicKey, bpm, time)
   const signature = signer.sign(signingMessage('reading', net.id, id))
   return { author: signer.publicKey, bpm, time, signature, id, idHex: toHex(id) }
 }
 
-export function createStake(net: Network, signer: Signer, stake: number, seq: number): StakeAnnouncement {
+export function createStake(net: ChainConfig, signer: Signer, stake: number, seq: number): StakeAnnouncement {
   const id = stakeId(signer.publicKey, stake, seq)
   const signature = signer.sign(signingMessage('stake', net.id, id))
   return { validator: signer.publicKey, stake, seq, signature, id, idHex: toHex(id) }
@@ -98,7 +98,7 @@ export interface BlockContent {
   stakes: readonly StakeAnnouncement[]
 }
 
-export function createBlock(net: Network, signer: Signer, content: BlockContent): Block {
+export function createBlock(net: ChainConfig, signer: Signer, content: BlockContent): Block {
   const unsigned = { ...content, proposer: signer.publicKey }
   const body = blockBody(unsigned)
   const hash = sha256(encodeCanonical(body))
@@ -109,7 +109,6 @@ export function createBlock(net: Network, signer: Signer, content: BlockContent)
 
 export const encodeReading = (r: Reading): Uint8Array => encodeCanonical(readingTuple(r))
 export const encodeStake = (s: StakeAnnouncement): Uint8Array => encodeCanonical(stakeTuple(s))
-export const encodeBlock = (b: Block): Uint8Array => b.bytes
 
 function readingFromTuple(v: unknown, field: string): Reading {
   const [a, bpm, time, sig] = expectArray(v, field, 4)
@@ -151,7 +150,7 @@ export function decodeStake(bytes: Uint8Array): StakeAnnouncement {
  * Decode a block from untrusted bytes: a typed Block or a RecordError. Counts are bounded by the
  * network limits before any record is looked at.
  */
-export function decodeBlock(net: Network, bytes: Uint8Array): Block {
+export function decodeBlock(net: ChainConfig, bytes: Uint8Array): Block {
   const p = net.params
   const v = expectArray(decodeCanonical(bytes, p.maxBlockBytes), 'block', 7)
   const rawReadings = expectArray(v[4], 'readings')
@@ -179,37 +178,37 @@ export interface SignatureCheck {
   readonly signature: Uint8Array
 }
 
-const readingCheck = (net: Network, r: Reading): SignatureCheck => ({
+const readingCheck = (net: ChainConfig, r: Reading): SignatureCheck => ({
   publicKey: r.author,
   message: signingMessage('reading', net.id, r.id),
   signature: r.signature,
 })
-const stakeCheck = (net: Network, s: StakeAnnouncement): SignatureCheck => ({
+const stakeCheck = (net: ChainConfig, s: StakeAnnouncement): SignatureCheck => ({
   publicKey: s.validator,
   message: signingMessage('stake', net.id, s.id),
   signature: s.signature,
 })
-const blockCheck = (net: Network, b: Block): SignatureCheck => ({
+const blockCheck = (net: ChainConfig, b: Block): SignatureCheck => ({
   publicKey: b.proposer,
   message: signingMessage('block', net.id, b.hash),
   signature: b.signature,
 })
 const verifyCheck = (c: SignatureCheck) => verifySignature(c.publicKey, c.message, c.signature)
 
-export function verifyReadingSignature(net: Network, r: Reading): boolean {
+export function verifyReadingSignature(net: ChainConfig, r: Reading): boolean {
   return verifyCheck(readingCheck(net, r))
 }
 
-export function verifyStakeSignature(net: Network, s: StakeAnnouncement): boolean {
+export function verifyStakeSignature(net: ChainConfig, s: StakeAnnouncement): boolean {
   return verifyCheck(stakeCheck(net, s))
 }
 
-export function verifyBlockSignature(net: Network, b: Block): boolean {
+export function verifyBlockSignature(net: ChainConfig, b: Block): boolean {
   return verifyCheck(blockCheck(net, b))
 }
 
 /** Every signature check that validating `b` performs: the block's, then its records'. */
-export function signatureChecks(net: Network, b: Block): SignatureCheck[] {
+export function signatureChecks(net: ChainConfig, b: Block): SignatureCheck[] {
   return [
     blockCheck(net, b),
     ...b.readings.map((r) => readingCheck(net, r)),
@@ -217,32 +216,7 @@ export function signatureChecks(net: Network, b: Block): SignatureCheck[] {
   ]
 }
 
-/** Stateless checks of a reading: signature and BPM range. */
-export function checkReading(net: Network, r: Reading): void {
-  const p = net.params
-  if (r.bpm < p.minBpm || r.bpm > p.maxBpm) {
-    throw new RecordError('REJECT', 'BPM_OUT_OF_RANGE', { bpm: r.bpm, min: p.minBpm, max: p.maxBpm })
-  }
-  if (!verifyReadingSignature(net, r)) throw new RecordError('REJECT', 'INVALID_SIGNATURE', { record: 'reading' })
-}
-
-export function checkStake(net: Network, s: StakeAnnouncement): void {
-  if (!verifyStakeSignature(net, s)) throw new RecordError('REJECT', 'INVALID_SIGNATURE', { record: 'stake' })
-}
-
 /** JSON view of records for the CLI, HTTP and logs (never used for hashing). */
 export function readingJson(r: Reading) {
   return { id: r.idHex, author: addressOf(r.author), bpm: r.bpm, time: r.time }
-}
-
-export function blockJson(b: Block) {
-  return {
-    height: b.height,
-    slot: b.slot,
-    hash: b.hashHex,
-    parent: toHex(b.parent),
-    proposer: addressOf(b.proposer),
-    readings: b.readings.map(readingJson),
-    stakes: b.stakes.map((s) => ({ validator: addressOf(s.validator), stake: s.stake, seq: s.seq })),
-  }
 }

@@ -43,12 +43,6 @@ export function activeValidators(p: NetworkParams, state: ChainState, slot: numb
   return out
 }
 
-export function totalActiveStake(p: NetworkParams, state: ChainState, slot: number): number {
-  let total = 0
-  for (const s of activeValidators(p, state, slot).values()) total += s
-  return total
-}
-
 /**
  * The state transition. Stake announcements must carry a seq above the one in the parent state
  * (one announcement per validator per block); the proposer is credited the block reward.

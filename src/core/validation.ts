@@ -1,7 +1,14 @@
 import { equalBytes, toHex } from './bytes.js'
 import { BlockError, RecordError } from './errors.js'
-import { type Network, slotStart } from './params.js'
-import { type Block, checkReading, checkStake, verifyBlockSignature } from './records.js'
+import { type ChainConfig, type NetworkParams, slotStart } from './params.js'
+import {
+  type Block,
+  type Reading,
+  type StakeAnnouncement,
+  verifyBlockSignature,
+  verifyReadingSignature,
+  verifyStakeSignature,
+} from './records.js'
 import { activeStake, applyBlock, type ChainState } from './state.js'
 
 /** What validation needs to know about the parent block. */
@@ -28,11 +35,49 @@ export interface ValidBlock {
   readonly weight: number
 }
 
+/** The BPM rule: undefined when `bpm` is acceptable, else what is wrong, in words for a user. */
+export function bpmProblem(p: NetworkParams, bpm: number): string | undefined {
+  if (Number.isSafeInteger(bpm) && bpm >= p.minBpm && bpm <= p.maxBpm) return undefined
+  return `${bpm} is out of range: BPM must be a whole number from ${p.minBpm} to ${p.maxBpm}`
+}
+
+/**
+ * The one reading check, used for a reading typed here, one from gossip and one in a block: BPM in
+ * range, time not after `latestTimeMs` (the caller's bound: see docs/PROTOCOL.md), signature.
+ * Cheapest checks first, so junk never costs a signature verification.
+ */
+export function validateReading(net: ChainConfig, r: Reading, latestTimeMs: number): void {
+  const p = net.params
+  const problem = bpmProblem(p, r.bpm)
+  if (problem !== undefined) {
+    throw new RecordError('REJECT', 'BPM_OUT_OF_RANGE', { bpm: r.bpm, min: p.minBpm, max: p.maxBpm }, problem)
+  }
+  if (r.time > latestTimeMs) {
+    throw new RecordError('REJECT', 'TIME_OUT_OF_RANGE', { reading: r.idHex, time: r.time, latest: latestTimeMs })
+  }
+  if (!verifyReadingSignature(net, r)) throw new RecordError('REJECT', 'INVALID_SIGNATURE', { record: 'reading' })
+}
+
+/** The latest reading time a gossiped reading may carry when it arrives at `nowMs`. */
+export function latestGossipReadingTime(net: ChainConfig, nowMs: number): number {
+  return nowMs + net.params.maxClockDriftMs + net.params.slotMs
+}
+
+/** The latest reading time a block of `slot` may hold. */
+export function latestBlockReadingTime(net: ChainConfig, slot: number): number {
+  return slotStart(net.params, slot + 1) + net.params.maxClockDriftMs
+}
+
+/** The stateless check of a stake announcement: its signature. */
+export function validateStake(net: ChainConfig, s: StakeAnnouncement): void {
+  if (!verifyStakeSignature(net, s)) throw new RecordError('REJECT', 'INVALID_SIGNATURE', { record: 'stake' })
+}
+
 /**
  * Every consensus rule of docs/PROTOCOL.md ("Block validity"). Returns the post-state and the
  * proposer's weight, or throws a BlockError naming the rule.
  */
-export function validateBlock(net: Network, block: Block, ctx: ValidationContext): ValidBlock {
+export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationContext): ValidBlock {
   const p = net.params
   if (ctx.expectedHash !== undefined && !equalBytes(ctx.expectedHash, block.hash)) {
     throw new BlockError('REJECT', 'HASH_MISMATCH', { expected: toHex(ctx.expectedHash), got: block.hashHex })
@@ -61,16 +106,13 @@ export function validateBlock(net: Network, block: Block, ctx: ValidationContext
     throw new BlockError('REJECT', 'SLOT_NOT_AFTER_PARENT', { slot: block.slot, parentSlot: parent.slot })
   }
 
-  const latestTime = slotStart(p, block.slot + 1) + p.maxClockDriftMs
+  const latestTime = latestBlockReadingTime(net, block.slot)
   const ids = new Set<string>()
   for (const r of block.readings) {
     try {
-      checkReading(net, r)
+      validateReading(net, r, latestTime)
     } catch (err) {
       throw asBlockError(err, r.idHex)
-    }
-    if (r.time > latestTime) {
-      throw new BlockError('REJECT', 'TIME_OUT_OF_RANGE', { reading: r.idHex, time: r.time, latest: latestTime })
     }
     if (ids.has(r.idHex)) throw new BlockError('REJECT', 'DUPLICATE_IN_BLOCK', { record: 'reading', reading: r.idHex })
     ids.add(r.idHex)
@@ -80,7 +122,7 @@ export function validateBlock(net: Network, block: Block, ctx: ValidationContext
   }
   for (const s of block.stakes) {
     try {
-      checkStake(net, s)
+      validateStake(net, s)
     } catch (err) {
       throw asBlockError(err, s.idHex)
     }

@@ -3,9 +3,10 @@ import { createPeerScoreParams, createTopicScoreParams } from '@chainsafe/libp2p
 import { type Message, type PeerId, TopicValidatorResult } from '@libp2p/interface'
 import { concatBytes, utf8 } from '../core/bytes.js'
 import { sha256 } from '../core/crypto.js'
-import type { Verdict } from '../core/errors.js'
-import type { Network } from '../core/params.js'
-import { discoveryTopic, TOPICS, type Topic, topicName } from './names.js'
+import { PosError, type Verdict } from '../core/errors.js'
+import type { ChainConfig } from '../core/params.js'
+import type { Logger } from '../util/logger.js'
+import { discoveryTopic, TOPICS, type Topic, topicName } from './topics.js'
 
 /**
  * All gossipsub wiring lives here, so the successor package (@libp2p/gossipsub on libp2p 3) can
@@ -13,7 +14,70 @@ import { discoveryTopic, TOPICS, type Topic, topicName } from './names.js'
  * (StrictNoSign) and content-addressed, which also dedupes one candidate arriving from many peers.
  */
 
-export type TopicHandlers = Record<Topic, (from: PeerId, data: Uint8Array) => Verdict>
+/**
+ * A topic's handler: decodes and validates a message and hands it to the chain. It returns
+ * 'accept' or 'ignore', or throws a PosError whose action says IGNORE or REJECT; the one adapter
+ * below (`verdictOf`) turns either into the gossipsub result, a count and a debug line.
+ */
+export type GossipHandler = (from: PeerId, data: Uint8Array) => Verdict
+export type GossipHandlers = Record<Topic, GossipHandler>
+
+export interface GossipStats {
+  accepted: number
+  ignored: number
+  /** Rejections by error code. */
+  rejected: Map<string, number>
+}
+
+export function emptyGossipStats(): Record<Topic, GossipStats> {
+  return Object.fromEntries(TOPICS.map((t) => [t, { accepted: 0, ignored: 0, rejected: new Map() }])) as Record<
+    Topic,
+    GossipStats
+  >
+}
+
+export interface GossipCallbacks {
+  /** A message was rejected: its sender is accountable (reject counting, events). */
+  rejected: (peer: PeerId, topic: Topic, code: string) => void
+  /** A peer subscribed to topics outside our set, or changed subscriptions too often. */
+  badSubscriptions: (peer: PeerId, reason: string) => void
+}
+
+/**
+ * The gossip verdict adapter (as Lodestar's gossipValidatorFn): run the handler, map a typed
+ * error to its action, count the result per topic and code, and say why at debug level. An error
+ * that is not a PosError is a bug in our code, not the sender's fault: logged, and ignored.
+ */
+export function verdictOf(
+  topic: Topic,
+  handler: GossipHandler,
+  from: PeerId,
+  data: Uint8Array,
+  stats: GossipStats,
+  log: Logger,
+): { verdict: Verdict; code?: string } {
+  let verdict: Verdict
+  let code: string | undefined
+  try {
+    verdict = handler(from, data)
+  } catch (err) {
+    if (!(err instanceof PosError)) {
+      log('error', `bug: ${topic} message from ${from} threw ${(err as Error).stack ?? String(err)}`)
+      stats.ignored++
+      return { verdict: 'ignore' }
+    }
+    verdict = err.action === 'REJECT' ? 'reject' : 'ignore'
+    code = err.code
+    log('debug', `${verdict} ${topic} from ${from}: ${err.message}`)
+  }
+  if (verdict === 'accept') stats.accepted++
+  else if (verdict === 'ignore') stats.ignored++
+  else {
+    const c = code ?? 'UNSPECIFIED'
+    stats.rejected.set(c, (stats.rejected.get(c) ?? 0) + 1)
+  }
+  return { verdict, code }
+}
 
 export const SCORE_THRESHOLDS = {
   gossipThreshold: -10,
@@ -24,7 +88,7 @@ export const SCORE_THRESHOLDS = {
 }
 
 export interface GossipConfig {
-  readonly net: Network
+  readonly net: ChainConfig
   /** Max gossip message size, bytes. */
   readonly maxMessageBytes: number
 }
@@ -32,7 +96,7 @@ export interface GossipConfig {
 /** How often pubsub peer discovery re-broadcasts each peer's addresses. */
 export const DISCOVERY_INTERVAL_MS = 2000
 
-export function gossipServiceConfig(cfg: GossipConfig): { allowed: Set<string>; options: Partial<GossipsubOpts> } {
+export function gossipServiceConfig(cfg: GossipConfig): Partial<GossipsubOpts> {
   const discovery = discoveryTopic(cfg.net)
   const allowed = new Set([...TOPICS.map((t) => topicName(cfg.net, t)), discovery])
   const topicScore = createTopicScoreParams({
@@ -87,7 +151,7 @@ export function gossipServiceConfig(cfg: GossipConfig): { allowed: Set<string>; 
     }),
     scoreThresholds: SCORE_THRESHOLDS,
   }
-  return { allowed, options }
+  return options
 }
 
 /** The gossipsub service factory, typed as the concrete GossipSub (we use its peer scores). */
@@ -101,27 +165,29 @@ const RESULT: Record<Verdict, TopicValidatorResult> = {
   reject: TopicValidatorResult.Reject,
 }
 
-export interface GossipEvents {
-  /** A peer subscribed to topics outside our set, or changed subscriptions too often. */
-  badSubscriptions: (peer: PeerId, reason: string) => void
-}
-
 /** Honest peers subscribe to our four topics once per connection; a few more changes are fine. */
 const MAX_SUBSCRIPTION_RPCS = 32
 
 /** Subscribes our topics and validates every message before gossipsub forwards it. */
 export class Gossip {
+  readonly stats = emptyGossipStats()
+
   constructor(
     private readonly pubsub: GossipSub,
-    private readonly net: Network,
-    private readonly handlers: TopicHandlers,
-    private readonly events: GossipEvents,
+    private readonly net: ChainConfig,
+    private readonly handlers: GossipHandlers,
+    private readonly callbacks: GossipCallbacks,
+    private readonly log: Logger,
   ) {}
 
   start(): void {
     for (const t of TOPICS) {
       const name = topicName(this.net, t)
-      this.pubsub.topicValidators.set(name, (from: PeerId, msg: Message) => RESULT[this.handlers[t](from, msg.data)])
+      this.pubsub.topicValidators.set(name, (from: PeerId, msg: Message) => {
+        const { verdict, code } = verdictOf(t, this.handlers[t], from, msg.data, this.stats[t], this.log)
+        if (verdict === 'reject') this.callbacks.rejected(from, t, code ?? 'UNSPECIFIED')
+        return RESULT[verdict]
+      })
       this.pubsub.subscribe(name)
     }
     this.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
@@ -150,8 +216,8 @@ export class Gossip {
     if (this.subscriptionRpcs.size > 10_000) this.subscriptionRpcs.clear()
     this.subscriptionRpcs.set(key, n)
     if (subscriptions.length === 0)
-      this.events.badSubscriptions(peerId, "subscribed to topics outside this network's set")
-    else if (n > MAX_SUBSCRIPTION_RPCS) this.events.badSubscriptions(peerId, `changed its subscriptions ${n} times`)
+      this.callbacks.badSubscriptions(peerId, "subscribed to topics outside this network's set")
+    else if (n > MAX_SUBSCRIPTION_RPCS) this.callbacks.badSubscriptions(peerId, `changed its subscriptions ${n} times`)
   }
 
   forgetPeer(peer: PeerId): void {
@@ -160,10 +226,6 @@ export class Gossip {
 
   async publish(topic: Topic, data: Uint8Array): Promise<void> {
     await this.pubsub.publish(topicName(this.net, topic), data)
-  }
-
-  score(peer: PeerId): number {
-    return this.pubsub.getScore(peer.toString())
   }
 
   meshPeers(topic: Topic): number {

@@ -2,8 +2,8 @@ import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from 'it-length-prefixed-stream'
 import { decodeCanonical, encodeCanonical, expectArray, expectBytes, expectUint } from '../core/encoding.js'
 import { RecordError } from '../core/errors.js'
-import type { Network } from '../core/params.js'
-import { type Protocol, protocolName } from './names.js'
+import type { ChainConfig } from '../core/params.js'
+import { type Protocol, protocolName } from './topics.js'
 
 /** Status: what a peer tells another on every new connection. */
 export interface Status {
@@ -54,15 +54,20 @@ export function decodeStatus(bytes: Uint8Array): Status {
   }
 }
 
-/** What the node serves: our status, and blocks (as their canonical bytes). */
-export interface ReqRespServer {
-  status(): Status
-  /** Canonical blocks from `from`, at most `count`. */
-  blocksByRange(from: number, count: number): Promise<Uint8Array[]>
-  blocksByHash(hashes: Uint8Array[]): Promise<Uint8Array[]>
-  /** A peer's status arrived (request or response): returns false to refuse it. */
-  onStatus(peer: PeerId, status: Status): boolean
+/**
+ * What the node serves, one handler per protocol (a missing one is a compile error). Requests
+ * arrive decoded and bounded; responses are frames (blocks as their canonical bytes).
+ */
+export interface ReqRespHandlers {
+  /** A peer's status arrived: answer with ours. */
+  status(peer: PeerId, theirs: Status): Status
+  'blocks-by-range'(peer: PeerId, req: { from: number; count: number }): Promise<Uint8Array[]>
+  'blocks-by-hash'(peer: PeerId, hashes: Uint8Array[]): Promise<Uint8Array[]>
 }
+
+export const PROTOCOLS: readonly Protocol[] = ['status', 'blocks-by-range', 'blocks-by-hash']
+
+type FrameHandler = (peer: PeerId, req: Uint8Array) => Promise<Uint8Array[]>
 
 /** A simple token bucket per peer and protocol: `rate` requests per second, bursts of `burst`. */
 class RateLimiter {
@@ -94,37 +99,45 @@ export class ReqResp {
 
   constructor(
     private readonly node: Libp2p,
-    private readonly net: Network,
-    private readonly server: ReqRespServer,
+    private readonly net: ChainConfig,
+    private readonly handlers: ReqRespHandlers,
+    /** Our status, sent with every status request we make. */
+    private readonly localStatus: () => Status,
   ) {
     this.maxBlockBytes = net.params.maxBlockBytes
   }
 
-  async start(): Promise<void> {
-    const handlers: Record<Protocol, (peer: PeerId, req: Uint8Array) => Promise<Uint8Array[]>> = {
-      status: async (peer, req) => {
-        this.server.onStatus(peer, decodeStatus(req))
-        return [encodeStatus(this.server.status())]
-      },
-      'blocks-by-range': async (_peer, req) => {
+  /** Decoding and bounds of each protocol's request, in front of the node's handler. */
+  private frameHandlers(): Record<Protocol, FrameHandler> {
+    const h = this.handlers
+    return {
+      status: async (peer, req) => [encodeStatus(h.status(peer, decodeStatus(req)))],
+      'blocks-by-range': async (peer, req) => {
         const [from, count] = expectArray(decodeCanonical(req, REQUEST_BYTES), 'range', 2)
-        return this.server.blocksByRange(
-          expectUint(from, 'from'),
-          Math.min(expectUint(count, 'count'), MAX_BLOCKS_PER_REQUEST),
-        )
+        return h['blocks-by-range'](peer, {
+          from: expectUint(from, 'from'),
+          count: Math.min(expectUint(count, 'count'), MAX_BLOCKS_PER_REQUEST),
+        })
       },
-      'blocks-by-hash': async (_peer, req) => {
+      'blocks-by-hash': async (peer, req) => {
         const hashes = expectArray(decodeCanonical(req, REQUEST_BYTES), 'hashes')
         if (hashes.length > MAX_HASHES_PER_REQUEST)
           throw new RecordError('REJECT', 'OVERSIZED', { hashes: hashes.length })
-        return this.server.blocksByHash(hashes.map((h, i) => expectBytes(h, `hashes[${i}]`, 32)))
+        return h['blocks-by-hash'](
+          peer,
+          hashes.map((x, i) => expectBytes(x, `hashes[${i}]`, 32)),
+        )
       },
     }
-    for (const [p, handler] of Object.entries(handlers) as [Protocol, (typeof handlers)[Protocol]][]) {
+  }
+
+  async start(): Promise<void> {
+    const handlers = this.frameHandlers()
+    for (const p of PROTOCOLS) {
       await this.node.handle(
         protocolName(this.net, p),
         ({ stream, connection }) => {
-          void this.serve(p, connection.remotePeer, stream, handler)
+          void this.serve(p, connection.remotePeer, stream, handlers[p])
         },
         { maxInboundStreams: 32 },
       )
@@ -132,17 +145,10 @@ export class ReqResp {
   }
 
   async stop(): Promise<void> {
-    await this.node.unhandle(
-      (['status', 'blocks-by-range', 'blocks-by-hash'] as Protocol[]).map((p) => protocolName(this.net, p)),
-    )
+    await this.node.unhandle(PROTOCOLS.map((p) => protocolName(this.net, p)))
   }
 
-  private async serve(
-    p: Protocol,
-    peer: PeerId,
-    stream: Stream,
-    handler: (peer: PeerId, req: Uint8Array) => Promise<Uint8Array[]>,
-  ) {
+  private async serve(p: Protocol, peer: PeerId, stream: Stream, handler: FrameHandler) {
     const signal = AbortSignal.timeout(TIMEOUT_MS)
     try {
       if (!this.limiter.take(`${peer}/${p}`, Date.now())) throw new Error('rate limited')
@@ -182,7 +188,7 @@ export class ReqResp {
   }
 
   async status(peer: PeerId): Promise<Status> {
-    const [res] = await this.request(peer, 'status', encodeStatus(this.server.status()), 1, REQUEST_BYTES * 4)
+    const [res] = await this.request(peer, 'status', encodeStatus(this.localStatus()), 1, REQUEST_BYTES * 4)
     if (res === undefined) throw new RecordError('REJECT', 'BAD_ENCODING', { reason: 'empty status' })
     return decodeStatus(res)
   }

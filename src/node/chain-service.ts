@@ -1,23 +1,16 @@
 import { toHex } from '../core/bytes.js'
 import { type BlockNode, Chain, type ImportResult } from '../core/chain.js'
 import type { Signer } from '../core/crypto.js'
-import { BlockError, RecordError, type Verdict } from '../core/errors.js'
+import { BlockError, type Verdict } from '../core/errors.js'
 import { Mempool } from '../core/mempool.js'
 import { OrphanPool } from '../core/orphans.js'
-import { type Network, slotAt } from '../core/params.js'
+import { type ChainConfig, slotAt } from '../core/params.js'
 import { buildCandidate, proposalRank } from '../core/proposer.js'
-import {
-  type Block,
-  checkReading,
-  checkStake,
-  createReading,
-  createStake,
-  type Reading,
-  type StakeAnnouncement,
-} from '../core/records.js'
+import { type Block, createReading, createStake, type Reading, type StakeAnnouncement } from '../core/records.js'
 import { activeValidators } from '../core/state.js'
+import { latestGossipReadingTime, validateReading, validateStake } from '../core/validation.js'
 import type { Store } from '../storage/store.js'
-import { TypedEmitter } from './events.js'
+import { TypedEmitter } from '../util/emitter.js'
 
 export interface ChainEvents {
   /** A candidate was imported into the tree (local or from the network). */
@@ -29,12 +22,12 @@ export interface ChainEvents {
   finalized: { node: BlockNode }
   /** One of this peer's candidates joined the head chain. */
   won: { node: BlockNode }
-  /** A parent we do not have; the network layer fetches it by hash. */
-  'missing-parent': { parentHex: string; childHex: string }
+  /** A parent we do not have; sync fetches it by hash, first from `source` (who sent the child). */
+  'missing-parent': { parentHex: string; childHex: string; source?: string }
 }
 
 export interface ChainServiceOptions {
-  readonly net: Network
+  readonly net: ChainConfig
   readonly store: Store
   readonly signer: Signer
   /** Unix ms; injected so tests can drive time. */
@@ -50,7 +43,7 @@ export interface ChainServiceOptions {
  */
 export class ChainService {
   readonly events = new TypedEmitter<ChainEvents>()
-  readonly net: Network
+  readonly net: ChainConfig
   readonly chain: Chain
   readonly mempool = new Mempool()
   readonly orphans: OrphanPool
@@ -102,6 +95,18 @@ export class ChainService {
     return this.desiredStake
   }
 
+  get config(): ChainConfig {
+    return this.net
+  }
+
+  root(): BlockNode {
+    return this.chain.root
+  }
+
+  head(): BlockNode {
+    return this.chain.head
+  }
+
   currentSlot(): number {
     return slotAt(this.net.params, this.now())
   }
@@ -142,17 +147,22 @@ export class ChainService {
   }
 
   /**
-   * A block from the network (gossip, or fetched by hash). Imports it and any orphans waiting for
-   * it. Unknown parent: kept as an orphan, 'missing-parent' is emitted, verdict 'ignore'.
+   * A block from the network (gossip, sync, or fetched by hash). Imports it and any orphans waiting
+   * for it. Unknown parent: kept as an orphan, 'missing-parent' is emitted (with the peer it came
+   * from), verdict 'ignore'.
    */
-  receiveBlock(block: Block, expectedHash?: Uint8Array): Verdict {
+  receiveBlock(block: Block, opts: { expectedHash?: Uint8Array; source?: string } = {}): Verdict {
     try {
-      this.importAndPersist(block, false, expectedHash)
+      this.importAndPersist(block, false, opts.expectedHash)
     } catch (err) {
       if (!(err instanceof BlockError)) throw err
       if (err.code === 'UNKNOWN_PARENT') {
         if (this.orphans.add(block))
-          this.events.emit('missing-parent', { parentHex: toHex(block.parent), childHex: block.hashHex })
+          this.events.emit('missing-parent', {
+            parentHex: toHex(block.parent),
+            childHex: block.hashHex,
+            source: opts.source,
+          })
       }
       if (err.action === 'REJECT') throw err
       return 'ignore'
@@ -177,16 +187,13 @@ export class ChainService {
 
   /** A reading from the network: accept (new, valid), ignore (known or final) or throw a RecordError. */
   receiveReading(r: Reading): Verdict {
-    checkReading(this.net, r)
-    if (r.time > this.now() + this.net.params.maxClockDriftMs + this.net.params.slotMs) {
-      throw new RecordError('REJECT', 'TIME_OUT_OF_RANGE', { time: r.time })
-    }
+    validateReading(this.net, r, latestGossipReadingTime(this.net, this.now()))
     if (this.chain.finalReadings.has(r.idHex) || this.mempool.hasReading(r.idHex)) return 'ignore'
     return this.mempool.addReading(r) ? 'accept' : 'ignore'
   }
 
   receiveStake(s: StakeAnnouncement): Verdict {
-    checkStake(this.net, s)
+    validateStake(this.net, s)
     const key = toHex(s.validator)
     if (s.seq <= (this.chain.root.state.stakes.get(key)?.seq ?? 0)) return 'ignore'
     return this.mempool.addStake(s) ? 'accept' : 'ignore'
@@ -194,16 +201,9 @@ export class ChainService {
 
   /** A BPM typed by this peer's user: checked, written to the outbox, then pending. */
   async submitReading(bpm: number): Promise<Reading> {
-    const p = this.net.params
-    if (!Number.isSafeInteger(bpm) || bpm < p.minBpm || bpm > p.maxBpm) {
-      throw new RecordError(
-        'REJECT',
-        'BPM_OUT_OF_RANGE',
-        { bpm },
-        `BPM must be a whole number from ${p.minBpm} to ${p.maxBpm}`,
-      )
-    }
-    const r = createReading(this.net, this.signer, bpm, this.now())
+    const now = this.now()
+    const r = createReading(this.net, this.signer, bpm, now)
+    validateReading(this.net, r, latestGossipReadingTime(this.net, now))
     await this.store.addOutboxReading(r)
     this.outbox.set(r.idHex, r)
     this.mempool.addReading(r)
@@ -285,7 +285,27 @@ export class ChainService {
     return { readings, stakes }
   }
 
-  outboxSize(): number {
-    return this.outbox.size
+  /** Hash (hex) of the final block at `height`, if we have one. */
+  finalHashAt(height: number): Promise<string | undefined> {
+    return this.store.finalHashAt(height)
+  }
+
+  /** Up to `count` blocks of the canonical chain (final, then not yet final) from `from`, as bytes. */
+  async canonicalBlocks(from: number, count: number): Promise<Uint8Array[]> {
+    const root = this.chain.root
+    const start = Math.max(1, from)
+    const out: Uint8Array[] = []
+    if (start <= root.height)
+      out.push(...(await this.store.finalBlocksFrom(start, Math.min(count, root.height - start + 1))))
+    for (const n of this.chain.chainTo()) {
+      if (out.length >= count) break
+      if (n.height >= start && n.block !== undefined) out.push(n.block.bytes)
+    }
+    return out
+  }
+
+  /** A block by hash, from the tree or the store. */
+  async blockByHash(hashHex: string): Promise<Block | undefined> {
+    return this.chain.get(hashHex)?.block ?? (await this.store.blockByHash(hashHex))
   }
 }

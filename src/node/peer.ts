@@ -1,47 +1,29 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { PeerId, PrivateKey } from '@libp2p/interface'
-import { equalBytes, toHex } from '../core/bytes.js'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { BlockNode, Chain } from '../core/chain.js'
 import { signerFromLibp2pKey } from '../core/crypto.js'
-import type { Verdict } from '../core/errors.js'
-import { PosError } from '../core/errors.js'
-import { type Network, slotAt, slotStart } from '../core/params.js'
-import {
-  decodeBlock,
-  decodeReading,
-  decodeStake,
-  encodeReading,
-  encodeStake,
-  type Reading,
-  signatureChecks,
-} from '../core/records.js'
-import type { Topic } from '../network/names.js'
-import { P2P, type P2POptions } from '../network/p2p.js'
-import { MAX_BLOCKS_PER_REQUEST, MAX_STATUS_PEERS, type ReqRespServer, type Status } from '../network/reqresp.js'
+import type { ChainConfig } from '../core/params.js'
+import { decodeBlock, encodeReading, encodeStake, type Reading } from '../core/records.js'
+import type { GossipStats } from '../network/gossip.js'
+import { type ConnectionInfo, P2P, type P2POptions } from '../network/p2p.js'
+import type { Topic } from '../network/topics.js'
 import { loadOrCreateIdentity } from '../storage/identity.js'
 import { Store } from '../storage/store.js'
+import type { SyncNetwork } from '../sync/interfaces.js'
+import { RangeSync } from '../sync/range-sync.js'
+import { StatusSync } from '../sync/status.js'
+import { UnknownParentSync } from '../sync/unknown-parent.js'
+import { TypedEmitter } from '../util/emitter.js'
+import { type Logger, silentLogger } from '../util/logger.js'
 import { type ChainEvents, ChainService } from './chain-service.js'
-import { TypedEmitter } from './events.js'
-import { type Logger, silentLogger } from './log.js'
-import { VerifyPool } from './verify-pool.js'
-import { blockView } from './views.js'
-
-/** Invalid gossip messages from one peer within a window that get it disconnected and refused. */
-const MAX_REJECTS = 20
-const REJECT_WINDOW_MS = 60_000
-/** Range-sync batches at least this long have their signatures checked on worker threads. */
-const POOL_MIN_BLOCKS = 16
-/** Proposal stagger: at most this many ranks, slotMs/100 each (100 ms at 1 s slots). */
-const STAGGER_RANKS = 10
-/** Joined peers exchange status with one peer this often (anti-entropy); joining ones more often. */
-const STATUS_EVERY_SLOTS = 16
-const JOIN_STATUS_EVERY_SLOTS = 4
-/** Range-sync batches fetched and verified ahead of the one being imported. */
-const SYNC_AHEAD = 3
-/** Slots a peer waits, meeting only fresh peers, before the lowest validator id begins the chain. */
-const FRESH_START_SLOTS = 5
+import { type GossipHandlerWrapper, gossipHandlers, wrapHandlers } from './gossip-handlers.js'
+import { reqrespHandlers } from './reqresp-handlers.js'
+import { SlotLoop } from './slot-loop.js'
+import { type BlockView, blockViewOn, type NodeView, type ValidatorRow, validatorRows } from './views.js'
 
 export interface PeerOptions {
-  readonly net: Network
+  readonly net: ChainConfig
   /** Data dir; undefined keeps the chain and the identity in memory (--ephemeral). */
   readonly dataDir?: string
   readonly stake: number
@@ -55,10 +37,11 @@ export interface PeerOptions {
   readonly regossipSlots?: number
   /** libp2p metrics implementation (see P2POptions.metrics). */
   readonly metrics?: P2POptions['metrics']
+  /** Test seam: wrap the gossip handlers (e.g. drop every candidate). */
+  readonly wrapGossip?: GossipHandlerWrapper
 }
 
 export interface PeerEvents extends ChainEvents {
-  ready: { peerId: string; addrs: string[] }
   'peer:connect': { peerId: string }
   'peer:disconnect': { peerId: string }
   'peer:refused': { peerId: string; reason: string }
@@ -69,48 +52,30 @@ export interface PeerEvents extends ChainEvents {
   submitted: { reading: Reading }
 }
 
-export interface GossipStats {
-  accepted: number
-  ignored: number
-  rejected: Map<string, number>
-}
+/** Sleep that a stopping peer does not wait for. */
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref())
 
 /**
- * One pos-peer process: storage, identity, chain service, libp2p, the slot clock and sync. Built in
- * order by start(), torn down in reverse by stop() (idempotent).
+ * One pos-peer process: storage, identity, chain service, libp2p, sync and the slot loop, built in
+ * order by start() and torn down in reverse by stop() (idempotent). Everything outside reads it
+ * through the named methods below (NodeView and friends).
  */
-export class Peer implements ReqRespServer {
+export class Peer implements NodeView {
   readonly events = new TypedEmitter<PeerEvents>()
-  readonly net: Network
-  readonly stats: Record<Topic, GossipStats> = {
-    candidates: { accepted: 0, ignored: 0, rejected: new Map() },
-    stakes: { accepted: 0, ignored: 0, rejected: new Map() },
-    readings: { accepted: 0, ignored: 0, rejected: new Map() },
-  }
-  svc!: ChainService
-  p2p!: P2P
+  readonly config: ChainConfig
+  private svc!: ChainService
+  private p2p!: P2P
   private store!: Store
+  private slots!: SlotLoop
+  private rangeSync!: RangeSync
+  private statusSync!: StatusSync
+  private parents!: UnknownParentSync
   private readonly log: Logger
   private readonly now: () => number
-  private slotTimer: NodeJS.Timeout | undefined
-  private syncing = new Set<string>()
-  private fetching = new Set<string>()
-  private orphanSource = new Map<string, PeerId>()
-  private rejects = new Map<string, { count: number; since: number }>()
   private stopping: Promise<void> | undefined
-  /** Signature checks of range-sync batches, on worker threads. */
-  private readonly verifyPool = new VerifyPool()
-  private closed = false
-  /** False until we have caught up with a peer (or have nobody to join). */
-  private joined = false
-  private startedAt = 0
-  private lastJoinWarning = 0
-  private startedSlot = 0
-  /** Head height and stake each peer reported in its last status (join gate). */
-  private readonly peerStatus = new Map<string, { height: number; stake: number }>()
 
   private constructor(readonly opts: PeerOptions) {
-    this.net = opts.net
+    this.config = opts.net
     this.log = opts.log ?? silentLogger
     this.now = opts.now ?? Date.now
   }
@@ -121,74 +86,88 @@ export class Peer implements ReqRespServer {
     return peer
   }
 
-  get peerId(): string {
-    return this.p2p.node.peerId.toString()
-  }
-
-  get dataDir(): string | undefined {
-    return this.opts.dataDir
-  }
-
   private async startModules(): Promise<void> {
     const { opts } = this
     let key: PrivateKey
     if (opts.dataDir === undefined) {
       key = await generateKeyPair('Ed25519')
-      this.store = new Store(this.net)
+      this.store = new Store(this.config)
     } else {
       key = await loadOrCreateIdentity(opts.dataDir)
-      this.store = new Store(this.net, { path: `${opts.dataDir}/chain` })
+      this.store = new Store(this.config, { path: `${opts.dataDir}/chain` })
     }
     await this.store.open()
     try {
       this.svc = await ChainService.create({
-        net: this.net,
+        net: this.config,
         store: this.store,
         signer: signerFromLibp2pKey(key),
         now: this.now,
         stake: opts.stake,
       })
       this.forwardChainEvents()
+      // Sync reaches the network through this face; p2p is created after sync (its handlers need it).
+      const network: SyncNetwork = {
+        connectedPeers: () => this.p2p.connectedPeers(),
+        status: (peer) => this.p2p.reqresp.status(peer),
+        blocksByRange: (peer, from, count) => this.p2p.reqresp.blocksByRange(peer, from, count),
+        blocksByHash: (peer, hashes) => this.p2p.reqresp.blocksByHash(peer, hashes),
+        refuse: (peer, reason) => this.p2p.peers.refuse(peer, reason),
+        dialKnown: (addrs) => this.p2p.peers.dialKnown(addrs),
+        hasBootstrap: () => this.p2p.peers.hasBootstrap,
+      }
+      this.rangeSync = new RangeSync({
+        chain: this.svc,
+        network,
+        log: this.log,
+        onProgress: (p) => this.events.emit('sync:progress', p),
+      })
+      this.parents = new UnknownParentSync({ chain: this.svc, network, log: this.log })
+      this.svc.events.on('missing-parent', ({ parentHex, source }) => this.parents.want(parentHex, source))
+      this.statusSync = new StatusSync({
+        chain: this.svc,
+        network,
+        rangeSync: this.rangeSync,
+        self: peerIdFromPrivateKey(key).toString(),
+        startedSlot: this.svc.currentSlot(),
+        now: this.now,
+        log: this.log,
+        peerAddrs: (max) => this.p2p.peers.peerAddrs(max),
+      })
       this.p2p = await P2P.create({
-        net: this.net,
+        net: this.config,
         privateKey: key,
         host: opts.host ?? '127.0.0.1',
         port: opts.port,
         bootstrap: opts.bootstrap ?? [],
         mdns: opts.mdns ?? false,
-        handlers: {
-          candidates: (from, data) => this.onGossip('candidates', from, data),
-          stakes: (from, data) => this.onGossip('stakes', from, data),
-          readings: (from, data) => this.onGossip('readings', from, data),
-        },
-        server: this,
+        gossipHandlers: wrapHandlers(gossipHandlers(this.svc), opts.wrapGossip),
+        reqrespHandlers: reqrespHandlers(this.svc, this.statusSync),
+        localStatus: () => this.statusSync.localStatus(),
         log: this.log,
         metrics: opts.metrics,
       })
+      this.statusSync.begin()
     } catch (err) {
       await this.store.close()
       throw err
     }
-    this.p2p.events.on('peer:connect', ({ peerId }) => {
-      this.events.emit('peer:connect', { peerId: peerId.toString() })
-      void this.exchangeStatus(peerId)
+    this.forwardNetworkEvents()
+    this.slots = new SlotLoop({
+      config: this.config,
+      chain: this.svc,
+      now: this.now,
+      sleep,
+      publish: (topic, data) => this.publish(topic, data),
+      joined: () => this.statusSync.joined,
+      beforeSlot: (slot) => this.statusSync.onSlot(slot),
+      regossipSlots: opts.regossipSlots,
+      log: this.log,
     })
-    this.p2p.events.on('peer:disconnect', ({ peerId }) =>
-      this.events.emit('peer:disconnect', { peerId: peerId.toString() }),
-    )
-    this.p2p.events.on('peer:refused', ({ peerId, reason }) => {
-      this.log('warn', `refusing peer ${peerId}: ${reason}`)
-      this.events.emit('peer:refused', { peerId: peerId.toString(), reason })
-    })
-    this.svc.events.on('missing-parent', ({ parentHex, childHex }) => void this.fetchParent(parentHex, childHex))
-    this.startedSlot = this.svc.currentSlot()
-    this.startedAt = this.now()
-    this.joined = !this.p2p.hasBootstrap
-    this.scheduleSlot()
-    this.events.emit('ready', { peerId: this.peerId, addrs: this.p2p.listenAddrs() })
+    this.slots.start()
     this.log(
       'info',
-      `peer ${this.peerId} listening on ${this.p2p.listenAddrs().join(', ')} (network ${this.net.idHex.slice(0, 16)})`,
+      `peer ${this.peerId} listening on ${this.listenAddrs().join(', ')} (network ${this.config.idHex.slice(0, 16)})`,
     )
   }
 
@@ -197,155 +176,120 @@ export class Peer implements ReqRespServer {
     for (const name of names) this.svc.events.on(name, (payload) => this.events.emit(name, payload as never))
   }
 
-  // --- gossip -------------------------------------------------------------------------------
-
-  private onGossip(topic: Topic, from: PeerId, data: Uint8Array): Verdict {
-    let verdict: Verdict
-    try {
-      if (topic === 'candidates') {
-        const block = decodeBlock(this.net, data)
-        verdict = this.svc.receiveBlock(block)
-        if (verdict === 'ignore' && this.svc.orphans.has(block.hashHex)) this.orphanSource.set(block.hashHex, from)
-      } else if (topic === 'stakes') {
-        verdict = this.svc.receiveStake(decodeStake(data))
-      } else {
-        verdict = this.svc.receiveReading(decodeReading(data))
-      }
-    } catch (err) {
-      if (!(err instanceof PosError)) {
-        this.log('error', `bug: ${topic} message from ${from} threw ${(err as Error).stack ?? String(err)}`)
-        return 'ignore'
-      }
-      verdict = err.action === 'REJECT' ? 'reject' : 'ignore'
-      if (verdict === 'reject') {
-        const s = this.stats[topic].rejected
-        s.set(err.code, (s.get(err.code) ?? 0) + 1)
-        this.countReject(from)
-        this.events.emit('gossip:rejected', { topic, code: err.code, from: from.toString() })
-        this.log('debug', `reject ${topic} from ${from}: ${err.message}`)
-        return verdict
-      }
-    }
-    if (verdict === 'accept') this.stats[topic].accepted++
-    else if (verdict === 'ignore') this.stats[topic].ignored++
-    return verdict
+  private forwardNetworkEvents(): void {
+    this.p2p.events.on('peer:connect', ({ peerId }) => {
+      this.events.emit('peer:connect', { peerId: peerId.toString() })
+      void this.statusSync.exchange(peerId)
+    })
+    this.p2p.events.on('peer:disconnect', ({ peerId }) =>
+      this.events.emit('peer:disconnect', { peerId: peerId.toString() }),
+    )
+    this.p2p.events.on('peer:refused', ({ peerId, reason }) => {
+      this.log('warn', `refusing peer ${peerId}: ${reason}`)
+      this.events.emit('peer:refused', { peerId: peerId.toString(), reason })
+    })
+    this.p2p.events.on('gossip:rejected', ({ peerId, topic, code }) =>
+      this.events.emit('gossip:rejected', { topic, code, from: peerId.toString() }),
+    )
   }
 
   private publish(topic: Topic, data: Uint8Array): void {
-    this.p2p.gossip.publish(topic, data).catch((err: Error) => this.log('debug', `publish ${topic}: ${err.message}`))
+    this.p2p.publish(topic, data).catch((err: Error) => this.log('debug', `publish ${topic}: ${err.message}`))
   }
 
-  // --- slot clock -----------------------------------------------------------------------------
+  // --- what the CLI, the API, metrics and tests read -------------------------------------------
 
-  private scheduleSlot(): void {
-    if (this.closed) return
-    const p = this.net.params
-    const next = slotAt(p, this.now()) + 1
-    const delay = Math.max(0, slotStart(p, next) - this.now())
-    this.slotTimer = setTimeout(() => void this.onSlot(next), delay)
+  get peerId(): string {
+    return this.p2p.peerId.toString()
   }
 
-  private async onSlot(slot: number): Promise<void> {
-    if (this.closed) return
-    try {
-      if (!this.joined) this.tryToJoin(slot)
-      else this.statusInTurn(slot, STATUS_EVERY_SLOTS)
-      if (this.joined && this.svc.stake > 0) {
-        // Stagger: the likely winner publishes at once, the rest a few ms per rank later, so the
-        // candidate that matters most does not queue behind all the others on every peer.
-        const wait = Math.min(this.svc.proposalRank(slot), STAGGER_RANKS) * (this.net.params.slotMs / 100)
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait))
-        if (this.closed) return
-      }
-      const block = this.joined ? await this.svc.onSlot(slot) : undefined
-      if (block !== undefined) this.publish('candidates', block.bytes)
-      const every = this.opts.regossipSlots ?? 4
-      if ((slot - this.startedSlot) % every === 1 || slot - this.startedSlot === 1) this.regossip()
-      this.checkScores()
-    } catch (err) {
-      this.log('error', `slot ${slot}: ${(err as Error).message}`)
-    }
-    this.scheduleSlot()
+  get dataDir(): string | undefined {
+    return this.opts.dataDir
   }
 
-  /**
-   * A peer with somewhere to join never proposes before it has caught up with a peer: a chain
-   * started alone finalizes alone and could never merge with the network it was pointed at.
-   */
-  private tryToJoin(slot: number): void {
-    this.statusInTurn(slot, JOIN_STATUS_EVERY_SLOTS)
-    if (this.mayBeginFreshNetwork(slot, this.p2p.connectedPeers())) {
-      this.joined = true
-      this.log('info', 'no peer has a chain yet: beginning the network (lowest validator id among fresh peers)')
-      return
-    }
-    if (this.now() - this.lastJoinWarning > 15_000 && this.now() - this.startedAt > 10_000) {
-      this.lastJoinWarning = this.now()
-      this.log(
-        'warn',
-        'waiting to reach a peer of this network before proposing (start without --bootstrap, on a free port 9090, to begin a new network)',
-      )
-    }
+  /** The stake this peer runs with (0: observer). */
+  get stake(): number {
+    return this.svc.stake
   }
 
-  /**
-   * Fresh peers that all bootstrap to each other (a docker-compose network) would wait for a chain
-   * forever. After a few slots in which every connected peer reported an empty chain, the validator
-   * with the lowest peer id among them (the stake is in the status) begins; the others join its
-   * chain like any other.
-   */
-  private mayBeginFreshNetwork(slot: number, peers: PeerId[]): boolean {
-    if (this.svc.chain.head.height > 0 || this.svc.stake === 0 || peers.length === 0) return false
-    if (slot - this.startedSlot < FRESH_START_SLOTS) return false
-    const fresh = peers.map((p) => ({ id: p.toString(), status: this.peerStatus.get(p.toString()) }))
-    if (!fresh.every((p) => p.status?.height === 0)) return false
-    return fresh.every((p) => (p.status?.stake ?? 0) === 0 || this.peerId < p.id)
+  /** This peer's public key, hex (its key in the stake table). */
+  get publicKeyHex(): string {
+    return this.svc.me
   }
 
-  /**
-   * Exchange status with one connected peer (each in turn) every `every` slots, unless a sync
-   * runs. While joining, to find a chain; once joined, anti-entropy: gossip and parent fetches
-   * normally keep us current, this catches what they miss (a connection that stayed up through a
-   * network cut sends no new status).
-   */
-  private statusInTurn(slot: number, every: number): void {
-    if (slot % every !== 0 || this.syncing.size > 0) return
-    const peers = this.p2p.connectedPeers()
-    if (peers.length > 0) void this.exchangeStatus(peers[Math.floor(slot / every) % peers.length])
+  head(): BlockNode {
+    return this.svc.chain.head
   }
 
-  private regossip(): void {
-    const { readings, stakes } = this.svc.unconfirmed()
-    for (const r of readings) this.publish('readings', encodeReading(r))
-    for (const s of stakes) this.publish('stakes', encodeStake(s))
+  finalized(): BlockNode {
+    return this.svc.chain.root
   }
 
-  /**
-   * A peer that keeps sending invalid messages is disconnected and refused for a while: counted
-   * by us (rejections per minute), not by its overall gossip score, because a slow but honest
-   * peer also loses score (broken IWANT promises under load) and must not be cut off for it.
-   * gossipsub itself graylists a peer whose score falls (invalid deliveries weigh most).
-   */
-  private checkScores(): void {
-    const now = Date.now()
-    for (const [key, r] of this.rejects) {
-      if (now - r.since > REJECT_WINDOW_MS) this.rejects.delete(key)
-    }
-    for (const peer of this.p2p.connectedPeers()) {
-      const r = this.rejects.get(peer.toString())
-      if (r !== undefined && r.count >= MAX_REJECTS) {
-        this.p2p.refuse(peer, `sent ${r.count} invalid messages in ${Math.round((now - r.since) / 1000)} s`)
-        this.rejects.delete(peer.toString())
-      }
-    }
+  currentSlot(): number {
+    return this.svc.currentSlot()
   }
 
-  private countReject(from: PeerId): void {
-    const key = from.toString()
-    const r = this.rejects.get(key) ?? { count: 0, since: Date.now() }
-    r.count++
-    if (this.rejects.size > 10_000) this.rejects.clear()
-    this.rejects.set(key, r)
+  /** The block tree, read-only: fork choice state for diagnostics and tests. */
+  get chain(): Omit<Chain, 'import'> {
+    return this.svc.chain
+  }
+
+  /** True once the reading is in a final block. */
+  isFinal(readingId: string): boolean {
+    return this.svc.chain.finalReadings.has(readingId)
+  }
+
+  /** Pending records (mempool) and held orphans: sizes, for diagnostics. */
+  pools(): { mempool: number; orphans: number; wantedParents: number } {
+    return { mempool: this.svc.mempool.size, orphans: this.svc.orphans.size, wantedParents: this.parents.size }
+  }
+
+  validators(): ValidatorRow[] {
+    return validatorRows(this)
+  }
+
+  connectedPeers(): string[] {
+    return this.p2p.connectedPeers().map(String)
+  }
+
+  connections(): ConnectionInfo[] {
+    return this.p2p.connections()
+  }
+
+  listenAddrs(): string[] {
+    return this.p2p.listenAddrs()
+  }
+
+  /** Gossip messages received per topic: accepted, ignored, rejected by code. */
+  gossipStats(): Readonly<Record<Topic, GossipStats>> {
+    return this.p2p.gossip.stats
+  }
+
+  /** The libp2p side, for tests and diagnostics that need it (gossip health, refusing a peer). */
+  get network(): P2P {
+    return this.p2p
+  }
+
+  /** Up to `count` blocks of the canonical chain (final and not) from height `from`, as views. */
+  async canonicalBlocks(from: number, count: number): Promise<BlockView[]> {
+    const frames = await this.svc.canonicalBlocks(from, count)
+    return frames.map((bytes) => blockViewOn(this, decodeBlock(this.config, bytes)))
+  }
+
+  /** The last `count` blocks of the canonical chain (final and not), newest first. */
+  async recentBlocks(count: number): Promise<BlockView[]> {
+    const from = Math.max(1, this.head().height - count + 1)
+    return (await this.canonicalBlocks(from, count)).reverse()
+  }
+
+  async blockByHash(hashHex: string): Promise<BlockView | undefined> {
+    const b = await this.svc.blockByHash(hashHex.toLowerCase())
+    return b === undefined ? undefined : blockViewOn(this, b)
+  }
+
+  /** Final blocks from height 1, as bytes (tests compare chains). */
+  finalBlockBytes(from: number, count: number): Promise<Uint8Array[]> {
+    return this.svc.canonicalBlocks(from, Math.min(count, Math.max(0, this.finalized().height - from + 1)))
   }
 
   // --- user input -----------------------------------------------------------------------------
@@ -362,195 +306,9 @@ export class Peer implements ReqRespServer {
     this.publish('stakes', encodeStake(s))
   }
 
-  // --- req/resp server --------------------------------------------------------------------------
-
-  status(): Status {
-    const root = this.svc.chain.root
-    const head = this.svc.chain.head
-    return {
-      networkId: this.net.id,
-      headHash: head.hash,
-      headHeight: head.height,
-      finalizedHash: root.hash,
-      finalizedHeight: root.height,
-      peers: this.p2p.peerAddrs(MAX_STATUS_PEERS),
-      stake: this.svc.stake,
-    }
-  }
-
-  onStatus(peer: PeerId, status: Status): boolean {
-    if (!equalBytes(status.networkId, this.net.id)) {
-      this.p2p.refuse(
-        peer,
-        `it is on network ${toHex(status.networkId).slice(0, 16)}, we are on ${this.net.idHex.slice(0, 16)} (check --network and --slot-ms)`,
-      )
-      return false
-    }
-    // Peer exchange: dial the peers it is connected to (backs up pubsub peer discovery).
-    this.p2p.dialKnown(status.peers)
-    // Range-sync when it has final blocks we lack, or is more than one block ahead (one block is
-    // just this slot's candidate on its way: gossip brings it).
-    const head = this.svc.chain.head
-    if (status.headHeight > head.height + 1 || status.finalizedHeight > this.svc.chain.root.height)
-      void this.syncFrom(peer, status)
-    return true
-  }
-
-  async blocksByRange(from: number, count: number): Promise<Uint8Array[]> {
-    const root = this.svc.chain.root
-    const out: Uint8Array[] = []
-    if (from <= root.height)
-      out.push(
-        ...(await this.store.finalBlocksFrom(Math.max(1, from), Math.min(count, root.height - Math.max(1, from) + 1))),
-      )
-    for (const n of this.svc.chain.chainTo()) {
-      if (out.length >= count) break
-      if (n.height >= from && n.block !== undefined) out.push(n.block.bytes)
-    }
-    return out
-  }
-
-  async blocksByHash(hashes: Uint8Array[]): Promise<Uint8Array[]> {
-    const out: Uint8Array[] = []
-    for (const h of hashes) {
-      const hex = toHex(h)
-      const b = this.svc.chain.get(hex)?.block ?? (await this.store.blockByHash(hex))
-      if (b !== undefined) out.push(b.bytes)
-    }
-    return out
-  }
-
-  // --- sync -------------------------------------------------------------------------------------
-
-  private async exchangeStatus(peer: PeerId): Promise<void> {
-    try {
-      const status = await this.p2p.reqresp.status(peer)
-      if (!this.onStatus(peer, status)) return
-      if (this.peerStatus.size > 10_000) this.peerStatus.clear()
-      this.peerStatus.set(peer.toString(), { height: status.headHeight, stake: status.stake })
-      if (status.finalizedHeight <= this.svc.chain.root.height) {
-        const ours =
-          status.finalizedHeight === 0 ? this.net.idHex : await this.store.finalHashAt(status.finalizedHeight)
-        if (ours !== undefined && ours !== toHex(status.finalizedHash)) {
-          this.p2p.refuse(
-            peer,
-            `its finalized block at height ${status.finalizedHeight} conflicts with ours (one of the two chains was started alone)`,
-          )
-          return
-        }
-      }
-      // Two fresh peers meeting each other have nothing to join: wait for a peer with a chain,
-      // or two lone chains would each finalize by themselves and never merge.
-      const someChain = status.headHeight > 0 || this.svc.chain.head.height > 0
-      if (!this.syncing.has(peer.toString()) && someChain) this.joined = true
-    } catch (err) {
-      this.log('debug', `status with ${peer} failed: ${(err as Error).message}`)
-    }
-  }
-
-  /**
-   * Range sync from one peer until we hold its head (bounded by its status and a round count). The
-   * signatures of each 64-block batch are checked on worker threads while the previous batch is
-   * imported. A failed request (e.g. the peer's rate limit) is retried twice, a
-   * second apart.
-   */
-  private async syncFrom(peer: PeerId, status: Status): Promise<void> {
-    const key = peer.toString()
-    if (this.syncing.has(key) || this.stopping !== undefined) return
-    this.syncing.add(key)
-    let caughtUp = false
-    const fetchRange = async (from: number): Promise<Uint8Array[]> => {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return await this.p2p.reqresp.blocksByRange(peer, from, MAX_BLOCKS_PER_REQUEST)
-        } catch (err) {
-          if (attempt >= 2 || this.stopping !== undefined) throw err
-          await new Promise((r) => setTimeout(r, 1000))
-        }
-      }
-    }
-    // Fetch and verify (on worker threads) the next batch while this one is imported.
-    const prepare = async (from: number) => {
-      const blocks = (await fetchRange(from)).map((bytes) => decodeBlock(this.net, bytes))
-      // A few blocks (catching up a slot or two) are cheaper to check inline than to ship to threads.
-      if (blocks.length >= POOL_MIN_BLOCKS)
-        await this.verifyPool.verifyAndRemember(blocks.flatMap((b) => signatureChecks(this.net, b)))
-      return blocks
-    }
-    // Up to SYNC_AHEAD batches requested and being verified while one is imported.
-    const ahead: { from: number; blocks: ReturnType<typeof prepare> }[] = []
-    let requested = this.svc.chain.root.height + 1
-    const fill = () => {
-      while (ahead.length < SYNC_AHEAD && requested <= status.headHeight) {
-        const blocks = prepare(requested)
-        blocks.catch(() => {}) // awaited below; a batch left over when we stop must not be unhandled
-        ahead.push({ from: requested, blocks })
-        requested += MAX_BLOCKS_PER_REQUEST
-      }
-    }
-    try {
-      fill()
-      for (let round = 0; round < 100_000 && ahead.length > 0; round++) {
-        const batch = ahead.shift() as (typeof ahead)[number]
-        const blocks = await batch.blocks
-        if (blocks.length === 0) break
-        if (blocks.length < MAX_BLOCKS_PER_REQUEST) {
-          // A short answer: the requests beyond it are void; go on from its end if the peer's
-          // chain goes further (and only forwards).
-          const end = (blocks.at(-1) as (typeof blocks)[number]).height
-          if (end < batch.from) break
-          ahead.length = 0
-          requested = end + 1
-        }
-        fill()
-        for (const block of blocks) {
-          const root = this.svc.chain.root
-          if (block.height === root.height + 1 && !equalBytes(block.parent, root.hash)) {
-            this.p2p.refuse(peer, `its chain conflicts with our finalized block at height ${root.height}`)
-            return
-          }
-          this.svc.receiveBlock(block)
-        }
-        this.events.emit('sync:progress', { from: key, height: this.svc.chain.head.height, target: status.headHeight })
-        // let gossip and slot timers run between batches
-        await new Promise((r) => setImmediate(r))
-        if (this.stopping !== undefined) break
-      }
-      caughtUp = true
-    } catch (err) {
-      if (err instanceof PosError && err.action === 'REJECT')
-        this.p2p.refuse(peer, `sent an invalid block during sync: ${err.message}`)
-      else this.log('debug', `sync from ${peer} stopped: ${(err as Error).message}`)
-    } finally {
-      this.syncing.delete(key)
-      if (caughtUp) this.joined = true
-      // The verify threads are for catching up; an idle peer does not keep them (about 10 MB each).
-      if (this.syncing.size === 0) await this.verifyPool.close()
-    }
-  }
-
-  /** Fetch an unknown parent by hash from the peer that sent the child (or any peer). */
-  private async fetchParent(parentHex: string, childHex: string): Promise<void> {
-    if (this.fetching.has(parentHex) || this.fetching.size > 64) return
-    this.fetching.add(parentHex)
-    const source = this.orphanSource.get(childHex)
-    this.orphanSource.delete(childHex)
-    const peers = [...(source === undefined ? [] : [source]), ...this.p2p.connectedPeers()].slice(0, 4)
-    try {
-      for (const peer of peers) {
-        try {
-          const [bytes] = await this.p2p.reqresp.blocksByHash(peer, [Buffer.from(parentHex, 'hex')])
-          if (bytes === undefined) continue
-          const block = decodeBlock(this.net, bytes)
-          this.svc.receiveBlock(block, Buffer.from(parentHex, 'hex'))
-          return
-        } catch (err) {
-          this.log('debug', `blocks-by-hash ${parentHex.slice(0, 12)} from ${peer}: ${(err as Error).message}`)
-        }
-      }
-    } finally {
-      this.fetching.delete(parentHex)
-    }
+  /** Wait for every pending storage write. */
+  flush(): Promise<void> {
+    return this.svc.flush()
   }
 
   // --- shutdown ---------------------------------------------------------------------------------
@@ -567,36 +325,17 @@ export class Peer implements ReqRespServer {
   }
 
   private async doStop(graceful: boolean, leaveSlots: number): Promise<void> {
-    const registered = (this.svc.chain.head.state.stakes.get(this.svc.me)?.stake ?? 0) > 0
+    const registered = (this.head().state.stakes.get(this.svc.me)?.stake ?? 0) > 0
     if (graceful && registered) {
       await this.setStake(0).catch(() => {})
-      const deadline = this.now() + leaveSlots * this.net.params.slotMs + 200
-      await new Promise<void>((resolve) => {
-        const check = () => {
-          if (this.svc.ownStakeSeen() || this.now() >= deadline) return resolve()
-          setTimeout(check, 50)
-        }
-        check()
-      })
+      const deadline = this.now() + leaveSlots * this.config.params.slotMs + 200
+      while (!this.svc.ownStakeSeen() && this.now() < deadline) await sleep(50)
     }
-    this.closed = true
-    clearTimeout(this.slotTimer)
-    await this.verifyPool.close()
+    this.slots.stop()
+    this.parents.close()
+    await this.rangeSync.close()
     await this.p2p.stop().catch((err: Error) => this.log('debug', `libp2p stop: ${err.message}`))
     await this.svc.flush()
     await this.store.close()
-  }
-
-  /** Up to `count` blocks of the canonical chain (final and not) from height `from`, as views. */
-  async canonicalBlocks(from: number, count: number) {
-    const root = this.svc.chain.root.height
-    const frames = await this.blocksByRange(from, count)
-    return frames.map((bytes) => decodeBlock(this.net, bytes)).map((b) => blockView(b, b.height <= root))
-  }
-
-  /** The last `count` blocks of the canonical chain (final and not), newest first. */
-  async recentBlocks(count: number) {
-    const from = Math.max(1, this.svc.chain.head.height - count + 1)
-    return (await this.canonicalBlocks(from, count)).reverse()
   }
 }

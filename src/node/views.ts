@@ -1,11 +1,30 @@
 import { toHex } from '../core/bytes.js'
 import type { BlockNode } from '../core/chain.js'
 import { addressOf } from '../core/crypto.js'
-import { type Block, readingJson } from '../core/records.js'
+import type { ChainConfig } from '../core/params.js'
+import type { Block, Reading } from '../core/records.js'
 import { activeValidators } from '../core/state.js'
-import type { Peer } from './peer.js'
 
-/** JSON views of chain objects, shared by --json output, the terminal and the HTTP API. */
+/**
+ * What the views read: a read-only face of the node. The CLI, the HTTP API and metrics use these
+ * named methods, never the node's parts.
+ */
+export interface NodeView {
+  readonly config: ChainConfig
+  readonly peerId: string
+  head(): BlockNode
+  finalized(): BlockNode
+  currentSlot(): number
+}
+
+/**
+ * The JSON views of chain objects: the one place they are made, for --json output, the terminal,
+ * the SSE stream and the HTTP API (JSON only at the edges, never hashed).
+ */
+export function readingJson(r: Reading) {
+  return { id: r.idHex, author: addressOf(r.author), bpm: r.bpm, time: r.time }
+}
+
 export function blockView(x: BlockNode | Block, final: boolean) {
   const b = 'children' in x ? x.block : x
   return {
@@ -18,6 +37,13 @@ export function blockView(x: BlockNode | Block, final: boolean) {
     stakes: (b?.stakes ?? []).map((st) => ({ validator: addressOf(st.validator), stake: st.stake, seq: st.seq })),
     final,
   }
+}
+
+export type BlockView = ReturnType<typeof blockView>
+
+/** A block's view as this node sees it now (final when at or below the finalized height). */
+export function blockViewOn(node: NodeView, x: BlockNode | Block): BlockView {
+  return blockView(x, x.height <= node.finalized().height)
 }
 
 export const ref = (node: BlockNode) => ({ height: node.height, hash: node.hashHex })
@@ -33,10 +59,10 @@ export interface ValidatorRow {
 }
 
 /** Validators as of the head: stake and its share, blocks won and their share, balance. */
-export function validatorRows(peer: Peer): ValidatorRow[] {
-  const head = peer.svc.chain.head
-  const p = peer.net.params
-  const active = activeValidators(p, head.state, Math.max(head.slot, peer.svc.currentSlot()))
+export function validatorRows(node: NodeView): ValidatorRow[] {
+  const head = node.head()
+  const p = node.config.params
+  const active = activeValidators(p, head.state, Math.max(head.slot, node.currentSlot()))
   const totalStake = [...active.values()].reduce((a, b) => a + b, 0)
   let totalWon = 0
   for (const a of head.state.accounts.values()) totalWon += a.won
@@ -57,6 +83,3 @@ export function validatorRows(peer: Peer): ValidatorRow[] {
   }
   return rows.sort((a, b) => b.stake - a.stake || b.won - a.won)
 }
-
-export const shortId = (id: string) => (id.length > 14 ? `${id.slice(0, 6)}…${id.slice(-6)}` : id)
-export const pct = (x: number) => `${(x * 100).toFixed(1)}%`

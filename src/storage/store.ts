@@ -2,9 +2,9 @@ import type { AbstractLevel } from 'abstract-level'
 import { ClassicLevel } from 'classic-level'
 import { MemoryLevel } from 'memory-level'
 import { toHex } from '../core/bytes.js'
-import type { ChainRoot, ImportResult } from '../core/chain.js'
+import { type ChainRoot, genesisRoot, type ImportResult } from '../core/chain.js'
 import { decodeCanonical, encodeCanonical, expectArray, expectUint } from '../core/encoding.js'
-import type { Network } from '../core/params.js'
+import type { ChainConfig } from '../core/params.js'
 import {
   type Block,
   decodeBlock,
@@ -15,7 +15,7 @@ import {
   type Reading,
   type StakeAnnouncement,
 } from '../core/records.js'
-import { decodeState, EMPTY_STATE, encodeState } from '../core/state.js'
+import { decodeState, encodeState } from '../core/state.js'
 import { StoreError } from './errors.js'
 
 type Level = AbstractLevel<string | Buffer | Uint8Array, string, Uint8Array>
@@ -64,7 +64,7 @@ export class Store {
   private readonly db: Level
 
   constructor(
-    private readonly net: Network,
+    private readonly net: ChainConfig,
     opts: StoreOptions = {},
   ) {
     this.path = opts.path ?? ':memory:'
@@ -127,7 +127,7 @@ export class Store {
   }
 
   async loadChain(): Promise<LoadedChain> {
-    let root: ChainRoot = { block: undefined, hash: this.net.id, height: 0, slot: 0, state: EMPTY_STATE }
+    let root: ChainRoot = genesisRoot(this.net)
     const fin = await this.db.get(K.finalized)
     if (fin !== undefined) {
       try {
@@ -234,10 +234,5 @@ export class Store {
       out.push(bytes)
     }
     return out
-  }
-
-  async readingBlock(idHex: string): Promise<string | undefined> {
-    const v = await this.db.get(K.reading(idHex))
-    return v === undefined ? undefined : text.decode(v)
   }
 }

@@ -60,7 +60,7 @@ function bootstrap(stakes: number[], reverse = false, offset = 0): { chain: Chai
 
 function expectedWinner(parent: Block, candidates: Block[], weights: number[]): Block {
   const entrants = candidates.map((c, i) => ({
-    ln: ticketFor(parent.hash, c.proposer),
+    ticket: ticketFor(parent.hash, c.proposer),
     weight: weights[i],
     hash: c.hash,
     c,
@@ -100,7 +100,7 @@ describe('fork choice', () => {
     const ranks = vs.map((v) => proposalRank(chain, v.publicKey, slot))
     expect([...ranks].sort()).toEqual([0, 1, 2])
     const winner = lotteryWinner(
-      vs.map((v, i) => ({ ln: ticketFor(base.hash, v.publicKey), weight: [10, 30, 60][i], hash: v.publicKey, i })),
+      vs.map((v, i) => ({ ticket: ticketFor(base.hash, v.publicKey), weight: [10, 30, 60][i], hash: v.publicKey, i })),
     ) as { i: number }
     expect(ranks[winner.i]).toBe(0)
   })

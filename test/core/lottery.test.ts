@@ -32,7 +32,7 @@ describe('lottery test vectors', () => {
         const proposer = Buffer.from(e.proposer, 'hex')
         expect(drawFor(parent, proposer).toString()).toBe(e.draw)
         expect(ticketFor(parent, proposer).toString()).toBe(e.ln)
-        return { ln: BigInt(e.ln), weight: e.stake, hash: Buffer.from(e.blockHash, 'hex'), i }
+        return { ticket: BigInt(e.ln), weight: e.stake, hash: Buffer.from(e.blockHash, 'hex'), i }
       })
       expect(rankEntrants(entrants).map((e) => e.i)).toEqual(v.ranking)
     })
@@ -45,7 +45,12 @@ function simulate(stakes: number[], rounds: number, seed: string): number[] {
   const wins = stakes.map(() => 0)
   for (let r = 0; r < rounds; r++) {
     const parent = sha256(utf8(`${seed}/round/${r}`))
-    const entrants = stakes.map((w, i) => ({ ln: ticketFor(parent, proposers[i]), weight: w, hash: proposers[i], i }))
+    const entrants = stakes.map((w, i) => ({
+      ticket: ticketFor(parent, proposers[i]),
+      weight: w,
+      hash: proposers[i],
+      i,
+    }))
     wins[(lotteryWinner(entrants) as { i: number }).i]++
   }
   return wins
@@ -98,7 +103,7 @@ describe('subset consistency', () => {
         }),
         fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }),
         (parent, raw, mask) => {
-          const all = raw.map((e) => ({ ln: ticketFor(parent, e.proposer), weight: e.weight, hash: e.proposer }))
+          const all = raw.map((e) => ({ ticket: ticketFor(parent, e.proposer), weight: e.weight, hash: e.proposer }))
           const winner = lotteryWinner(all)
           const subset = all.filter((e, i) => e === winner || mask[i])
           expect(lotteryWinner(subset)).toBe(winner)

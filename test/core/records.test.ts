@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { verifySignature } from '../../src/core/crypto.js'
 import { RecordError } from '../../src/core/errors.js'
-import { makeNetwork } from '../../src/core/params.js'
+import { makeChainConfig } from '../../src/core/params.js'
 import {
   createBlock,
   createReading,
@@ -43,7 +43,7 @@ describe('records', () => {
 
   it('binds signatures to the network and the record type', async () => {
     const a = await testSigner('a')
-    const other = makeNetwork({ name: 'othernet' })
+    const other = makeChainConfig({ name: 'othernet' })
     const r = createReading(net, a, 72, 1_000)
     expect(verifyReadingSignature(net, r)).toBe(true)
     expect(verifyReadingSignature(other, r)).toBe(false)

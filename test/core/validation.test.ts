@@ -4,7 +4,7 @@ import { Chain } from '../../src/core/chain.js'
 import type { Signer } from '../../src/core/crypto.js'
 import { encodeCanonical } from '../../src/core/encoding.js'
 import { BlockError } from '../../src/core/errors.js'
-import { makeNetwork } from '../../src/core/params.js'
+import { makeChainConfig } from '../../src/core/params.js'
 import {
   type Block,
   createBlock,
@@ -101,7 +101,10 @@ describe('block validation: one test per rule', () => {
     const good = child()
     const tuple = [2, 11, b1.hash, a.publicKey, [], [], new Uint8Array(0)]
     expect(() => decodeBlock(net, encodeCanonical(tuple))).toThrow(/BAD_FIELD/)
-    expect(good.signature.byteLength).toBe(64)
+    // The same tuple with the real signature decodes and imports: only the signature was wrong.
+    const whole = decodeBlock(net, encodeCanonical([...tuple.slice(0, 6), good.signature]))
+    expect(whole.hashHex).toBe(good.hashHex)
+    expect(chain.import(whole, timeOf(net, 11)).node.hashHex).toBe(good.hashHex)
   })
 
   it('tampered proposer field: the hash covers the proposer, so the signature no longer matches', () => {
@@ -161,7 +164,7 @@ describe('block validation: one test per rule', () => {
     setup()
     const many = Array.from({ length: 9 }, (_, i) => createReading(net, b, 60 + i, timeOf(net, 10)))
     expectCode(() => chain.import(child({ readings: many }), timeOf(net, 11)), 'TOO_MANY_RECORDS')
-    const big = makeNetwork({
+    const big = makeChainConfig({
       name: 'testnet',
       slotMs: 1000,
       stakeTtlSlots: 50,
@@ -182,7 +185,7 @@ describe('block validation: one test per rule', () => {
 
   it('wrong network: a block signed for another network id', () => {
     setup()
-    const other = makeNetwork({ name: 'othernet' })
+    const other = makeChainConfig({ name: 'othernet' })
     const foreign = createBlock(other, a, { height: 2, slot: 11, parent: b1.hash, readings: [], stakes: [] })
     expectCode(() => chain.import(foreign, timeOf(net, 11)), 'INVALID_SIGNATURE')
   })
@@ -201,6 +204,23 @@ describe('block validation: one test per rule', () => {
   it('a known block and a block below the finalized height are ignored', () => {
     setup()
     expectCode(() => chain.import(b1, timeOf(net, 11)), 'ALREADY_KNOWN', 'IGNORE')
+    // a (all the stake, from b1's state on) builds two more blocks; its vote for b2 makes b2 final.
+    const b2 = chain.import(child({ readings: [createReading(net, a, 71, timeOf(net, 10))] }), timeOf(net, 11)).node
+    chain.import(
+      createBlock(net, a, { height: 3, slot: 12, parent: b2.hash, readings: [], stakes: [] }),
+      timeOf(net, 12),
+    )
+    expect([chain.root.height, chain.root.hashHex]).toEqual([2, b2.hashHex])
+    // A new block on b1 (height 2, where a final block already is): ignored, never imported.
+    const sibling = createBlock(net, b, {
+      height: 2,
+      slot: 13,
+      parent: b1.hash,
+      readings: [],
+      stakes: [createStake(net, b, 10, 1)],
+    })
+    expectCode(() => chain.import(sibling, timeOf(net, 13)), 'BELOW_FINALIZED', 'IGNORE')
+    expect(chain.has(sibling.hashHex)).toBe(false)
   })
 })
 

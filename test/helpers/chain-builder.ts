@@ -2,7 +2,7 @@ import { toHex } from '../../src/core/bytes.js'
 import { Chain, type ImportResult } from '../../src/core/chain.js'
 import type { Signer } from '../../src/core/crypto.js'
 import { Mempool } from '../../src/core/mempool.js'
-import type { Network } from '../../src/core/params.js'
+import type { ChainConfig } from '../../src/core/params.js'
 import { buildCandidate } from '../../src/core/proposer.js'
 import { createReading, createStake } from '../../src/core/records.js'
 import { timeOf } from './fixtures.js'
@@ -17,7 +17,7 @@ export class LockstepChain {
   slot: number
 
   constructor(
-    readonly net: Network,
+    readonly net: ChainConfig,
     readonly signers: Signer[],
     stakes: number[],
     chain?: Chain,

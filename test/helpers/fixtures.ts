@@ -1,7 +1,7 @@
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { utf8 } from '../../src/core/bytes.js'
 import { type Signer, sha256, signerFromLibp2pKey } from '../../src/core/crypto.js'
-import { makeNetwork, type Network, type NetworkParams, slotStart } from '../../src/core/params.js'
+import { type ChainConfig, makeChainConfig, type NetworkParams, slotStart } from '../../src/core/params.js'
 
 /** A deterministic signer: the same name gives the same key in every run. */
 export async function testSigner(name: string): Promise<Signer> {
@@ -15,12 +15,12 @@ export async function testSigners(n: number, prefix = 'v'): Promise<Signer[]> {
 
 export const TEST_PARAMS: Partial<NetworkParams> = { name: 'testnet', slotMs: 1000, stakeTtlSlots: 50 }
 
-export function testNetwork(overrides: Partial<NetworkParams> = {}): Network {
-  return makeNetwork({ ...TEST_PARAMS, ...overrides })
+export function testNetwork(overrides: Partial<NetworkParams> = {}): ChainConfig {
+  return makeChainConfig({ ...TEST_PARAMS, ...overrides })
 }
 
 /** Unix ms in the middle of `slot`. */
-export function timeOf(net: Network, slot: number): number {
+export function timeOf(net: ChainConfig, slot: number): number {
   return slotStart(net.params, slot) + Math.floor(net.params.slotMs / 2)
 }
 

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Network } from '../../src/core/params.js'
+import type { ChainConfig } from '../../src/core/params.js'
 import { activeValidators } from '../../src/core/state.js'
 import { Peer, type PeerOptions } from '../../src/node/peer.js'
 
@@ -25,7 +25,7 @@ export class TestNet {
   readonly peers: Peer[] = []
   private readonly dirs: string[] = []
 
-  constructor(readonly net: Network) {}
+  constructor(readonly net: ChainConfig) {}
 
   async start(stake: number, opts: Partial<PeerOptions> & { persistent?: boolean } = {}): Promise<Peer> {
     let dataDir = opts.dataDir
@@ -39,7 +39,7 @@ export class TestNet {
       stake,
       host: '127.0.0.1',
       port: 0,
-      bootstrap: first === undefined ? [] : [first.p2p.listenAddrs()[0]],
+      bootstrap: first === undefined ? [] : [first.listenAddrs()[0]],
       ...opts,
       dataDir,
     })
@@ -66,16 +66,20 @@ export function describePeers(peers: readonly Peer[], readingIds: readonly strin
   const short = (hex: string) => hex.slice(-6)
   return peers
     .map((p) => {
-      const c = p.svc.chain
+      const c = p.chain
       const missing = readingIds.filter((id) => !c.finalReadings.has(id)).length
-      const rejected = Object.entries(p.stats).flatMap(([t, st]) => [...st.rejected].map(([k, n]) => `${t}/${k}:${n}`))
+      const rejected = Object.entries(p.gossipStats()).flatMap(([t, st]) =>
+        [...st.rejected].map(([k, n]) => `${t}/${k}:${n}`),
+      )
       const votes = [...c.latestVotes()].map(
         ([v, vote]) => `${short(v)}@${vote.slot % 1000}->${vote.target.slice(0, 6)}`,
       )
-      const members = [...activeValidators(p.net.params, c.root.state, c.head.slot)].map(([v, s]) => `${short(v)}=${s}`)
+      const members = [...activeValidators(p.config.params, c.root.state, c.head.slot)].map(
+        ([v, s]) => `${short(v)}=${s}`,
+      )
       return [
-        `peer ${short(p.svc.me)} stake ${p.svc.stake} root #${c.root.height} head #${c.head.height}/${c.head.hashHex.slice(0, 6)}`,
-        `tree ${c.size} mempool ${p.svc.mempool.size} orphans ${p.svc.orphans.size} conns ${p.p2p.connectedPeers().length}`,
+        `peer ${short(p.publicKeyHex)} stake ${p.stake} root #${c.root.height} head #${c.head.height}/${c.head.hashHex.slice(0, 6)}`,
+        `tree ${c.size} mempool ${p.pools().mempool} orphans ${p.pools().orphans} conns ${p.connectedPeers().length}`,
         `missing ${missing} members [${members}] votes [${votes}] rejected [${rejected}]`,
       ].join(' ')
     })
@@ -90,7 +94,7 @@ export async function waitFinalOnAll(
   what: string,
   dump: readonly Peer[] = peers,
 ): Promise<void> {
-  await waitFor(() => peers.every((p) => ids.every((id) => p.svc.chain.finalReadings.has(id))), timeoutMs, what).catch(
+  await waitFor(() => peers.every((p) => ids.every((id) => p.chain.finalReadings.has(id))), timeoutMs, what).catch(
     (err) => {
       console.log(describePeers(dump, ids))
       throw err

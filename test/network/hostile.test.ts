@@ -8,10 +8,10 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
 import { signerFromLibp2pKey } from '../../src/core/crypto.js'
-import { makeNetwork, slotAt } from '../../src/core/params.js'
+import { makeChainConfig, slotAt } from '../../src/core/params.js'
 import { createBlock, createReading, createStake, encodeReading } from '../../src/core/records.js'
 import { createGossipService, gossipServiceConfig } from '../../src/network/gossip.js'
-import { topicName } from '../../src/network/names.js'
+import { topicName } from '../../src/network/topics.js'
 import { testNetwork } from '../helpers/fixtures.js'
 import { TestNet, waitFor } from '../helpers/peers.js'
 
@@ -25,7 +25,7 @@ afterEach(async () => {
 })
 
 async function hostileNode() {
-  const { options } = gossipServiceConfig({ net, maxMessageBytes: net.params.maxBlockBytes * 4 })
+  const options = gossipServiceConfig({ net, maxMessageBytes: net.params.maxBlockBytes * 4 })
   // A hostile node speaks the same gossipsub dialect, without our topic guard or limits.
   const node = await createLibp2p({
     privateKey: await generateKeyPair('Ed25519'),
@@ -54,9 +54,9 @@ describe('a hostile peer', () => {
   it('junk at a high rate and 10,000 foreign topics: nothing accepted, memory bounded, chain grows, hostile refused', async () => {
     tn = new TestNet(net)
     const honest = [await tn.start(60), await tn.start(40)]
-    await waitFor(() => honest.every((p) => p.p2p.connectedPeers().length >= 1), 15_000, 'honest peers connected')
+    await waitFor(() => honest.every((p) => p.connectedPeers().length >= 1), 15_000, 'honest peers connected')
     const first = await honest[0].submitReading(70)
-    await waitFor(() => honest.every((p) => p.svc.chain.finalReadings.has(first.idHex)), 15_000, 'first reading final')
+    await waitFor(() => honest.every((p) => p.chain.finalReadings.has(first.idHex)), 15_000, 'first reading final')
     const refused = new Set<string>()
     const rejectedFrom = new Map<string, number>()
     for (const p of honest) {
@@ -69,9 +69,9 @@ describe('a hostile peer', () => {
     const h1 = await hostileNode()
     const hkey = await generateKeyPair('Ed25519')
     const hs = signerFromLibp2pKey(hkey)
-    const other = makeNetwork({ name: 'evilnet' })
+    const other = makeChainConfig({ name: 'evilnet' })
     for (const t of ['candidates', 'stakes', 'readings'] as const) h1.services.pubsub.subscribe(topicName(net, t))
-    await h1.dial(multiaddr(honest[0].p2p.listenAddrs()[0]))
+    await h1.dial(multiaddr(honest[0].listenAddrs()[0]))
     await waitFor(
       () => h1.services.pubsub.getMeshPeers(topicName(net, 'candidates')).length > 0,
       10_000,
@@ -79,7 +79,7 @@ describe('a hostile peer', () => {
     )
     const replay = encodeReading(first)
     const junk = (i: number): [string, Uint8Array] => {
-      const head = honest[0].svc.chain.head
+      const head = honest[0].chain.head
       const slot = slotAt(net.params, Date.now())
       switch (i % 6) {
         case 0:
@@ -139,16 +139,16 @@ describe('a hostile peer', () => {
     }
     const h1id = h1.peerId.toString()
     await waitFor(
-      () => refused.has(h1id) || honest.every((p) => !p.p2p.connectedPeers().map(String).includes(h1id)),
+      () => refused.has(h1id) || honest.every((p) => !p.connectedPeers().map(String).includes(h1id)),
       10_000,
       'junk publisher refused',
     )
 
     // 2. Topic flooder: subscribes to 10,000 random topics.
     const h2 = await hostileNode()
-    await h2.dial(multiaddr(honest[1].p2p.listenAddrs()[0]))
+    await h2.dial(multiaddr(honest[1].listenAddrs()[0]))
     await waitFor(
-      () => honest[1].p2p.connectedPeers().map(String).includes(h2.peerId.toString()),
+      () => honest[1].connectedPeers().map(String).includes(h2.peerId.toString()),
       10_000,
       'flooder connected',
     )
@@ -158,16 +158,16 @@ describe('a hostile peer', () => {
 
     // Nothing of the hostile peers was accepted; the honest chain keeps growing and finalizing.
     for (const p of honest) {
-      for (const n of p.svc.chain.chainTo()) expect(n.proposerHex).not.toBe(Buffer.from(hs.publicKey).toString('hex'))
-      expect(p.svc.mempool.size).toBeLessThan(10)
+      for (const n of p.chain.chainTo()) expect(n.proposerHex).not.toBe(Buffer.from(hs.publicKey).toString('hex'))
+      expect(p.pools().mempool).toBeLessThan(10)
       // gossipsub's per-topic subscription map stays bounded (the advisory's leak)
-      const topics = (p.p2p.node.services.pubsub as unknown as { topics: Map<string, unknown> }).topics
+      const topics = (p.network.libp2p.services.pubsub as unknown as { topics: Map<string, unknown> }).topics
       expect(topics.size).toBeLessThan(16)
     }
     expect(rejectedFrom.get(h1id) ?? 0).toBeGreaterThan(0)
     const next = await honest[1].submitReading(90)
     await waitFor(
-      () => honest.every((p) => p.svc.chain.finalReadings.has(next.idHex)),
+      () => honest.every((p) => p.chain.finalReadings.has(next.idHex)),
       20_000,
       'honest chain still finalizing',
     )

@@ -1,13 +1,23 @@
 import type { Signer } from '../../src/core/crypto.js'
 import { BlockError } from '../../src/core/errors.js'
-import { type Network, slotStart } from '../../src/core/params.js'
-import { type Block, decodeBlock, type Reading, type StakeAnnouncement } from '../../src/core/records.js'
+import { type ChainConfig, slotStart } from '../../src/core/params.js'
+import {
+  type Block,
+  decodeBlock,
+  decodeReading,
+  decodeStake,
+  type Reading,
+  type StakeAnnouncement,
+} from '../../src/core/records.js'
+import type { Topic } from '../../src/network/topics.js'
 import { ChainService } from '../../src/node/chain-service.js'
+import { SlotLoop } from '../../src/node/slot-loop.js'
 import { Store } from '../../src/storage/store.js'
+import { silentLogger } from '../../src/util/logger.js'
 import { prng } from '../helpers/fixtures.js'
 
 export interface SimOptions {
-  readonly net: Network
+  readonly net: ChainConfig
   readonly signers: Signer[]
   readonly stakes: number[]
   readonly seed: number
@@ -34,6 +44,8 @@ interface Event {
  */
 export class Simulator {
   readonly peers: ChainService[] = []
+  /** Each peer's slot loop: the same code that drives a real peer, ticked on the virtual clock. */
+  private readonly loops: SlotLoop[] = []
   readonly submitted: string[] = []
   readonly rejected: BlockError[] = []
   private readonly rand: () => number
@@ -64,6 +76,18 @@ export class Simulator {
       })
       peer.events.on('missing-parent', ({ parentHex }) => sim.fetchParent(i, parentHex))
       sim.peers.push(peer)
+      sim.loops.push(
+        new SlotLoop({
+          config: opts.net,
+          chain: peer,
+          now: () => sim.time,
+          // No stagger in the simulation: every peer proposes at the slot start.
+          sleep: async () => {},
+          publish: (topic, data) => sim.broadcast(i, sim.message(topic, data)),
+          joined: () => true,
+          log: silentLogger,
+        }),
+      )
     }
     return sim
   }
@@ -74,6 +98,13 @@ export class Simulator {
 
   private at(at: number, run: () => Promise<void>): void {
     this.queue.push({ at, seq: this.seq++, run })
+  }
+
+  /** A published message as it travels (blocks stay bytes until delivery, as on the wire). */
+  private message(topic: Topic, data: Uint8Array): Message {
+    if (topic === 'candidates') return { kind: 'block', block: decodeBlock(this.opts.net, data) }
+    if (topic === 'readings') return { kind: 'reading', reading: decodeReading(data) }
+    return { kind: 'stake', stake: decodeStake(data) }
   }
 
   private broadcast(from: number, msg: Message): void {
@@ -122,7 +153,7 @@ export class Simulator {
     if (block === undefined) return
     this.at(this.time + Math.floor(this.rand() * this.opts.maxDelayMs), async () => {
       try {
-        this.peers[to].receiveBlock(block, block.hash)
+        this.peers[to].receiveBlock(block, { expectedHash: block.hash })
       } catch (err) {
         if (err instanceof BlockError) this.rejected.push(err)
         else throw err
@@ -136,21 +167,13 @@ export class Simulator {
     this.broadcast(peer, { kind: 'reading', reading: r })
   }
 
-  /** Run slots [from, to): slot ticks, re-gossip of unconfirmed records, `perSlot` hook for input. */
+  /** Run slots [from, to): each peer's slot loop (propose, re-gossip), `perSlot` hook for input. */
   async runSlots(from: number, to: number, perSlot?: (slot: number) => Promise<void>): Promise<void> {
     const p = this.opts.net.params
     for (let slot = from; slot < to; slot++) {
       const start = slotStart(p, slot)
       this.at(start, async () => {
-        for (let i = 0; i < this.peers.length; i++) {
-          const block = await this.peers[i].onSlot(slot)
-          if (block !== undefined) this.broadcast(i, { kind: 'block', block })
-          if (slot % 3 === 0) {
-            const { readings, stakes } = this.peers[i].unconfirmed()
-            for (const r of readings) this.broadcast(i, { kind: 'reading', reading: r })
-            for (const s of stakes) this.broadcast(i, { kind: 'stake', stake: s })
-          }
-        }
+        for (const loop of this.loops) await loop.tick(slot)
       })
       if (perSlot !== undefined) this.at(start + Math.floor(p.slotMs / 3), () => perSlot(slot))
       await this.drainUntil(start + p.slotMs)
@@ -171,9 +194,9 @@ export class Simulator {
 
   /** Final chain of a peer as blocks, from its store. */
   async finalChain(peer: number): Promise<Block[]> {
-    await this.peers[peer].flush()
-    const store = (this.peers[peer] as unknown as { store: Store }).store
-    const bytes = await store.finalBlocksFrom(1, 1_000_000)
+    const svc = this.peers[peer]
+    await svc.flush()
+    const bytes = await svc.canonicalBlocks(1, svc.root().height)
     return bytes.map((b) => decodeBlock(this.opts.net, b))
   }
 }

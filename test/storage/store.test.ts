@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Chain } from '../../src/core/chain.js'
-import { makeNetwork } from '../../src/core/params.js'
+import { makeChainConfig } from '../../src/core/params.js'
 import { createReading } from '../../src/core/records.js'
 import { StoreError } from '../../src/storage/errors.js'
 import { loadOrCreateIdentity } from '../../src/storage/identity.js'
@@ -137,7 +137,7 @@ describe('store', () => {
     const a = new Store(net, { path: dir })
     await a.open()
     await a.close()
-    const b = new Store(makeNetwork({ name: 'othernet' }), { path: dir })
+    const b = new Store(makeChainConfig({ name: 'othernet' }), { path: dir })
     await expect(b.open()).rejects.toMatchObject({ code: 'WRONG_NETWORK' })
   })
 

@@ -1,3 +1,9 @@
+/** Terminal formatting. */
+
+/** A peer id shortened for a terminal line: 12D3Ko…sD7yoW. */
+export const shortId = (id: string) => (id.length > 14 ? `${id.slice(0, 6)}…${id.slice(-6)}` : id)
+
+export const pct = (x: number) => `${(x * 100).toFixed(1)}%`
 /** A plain text table: left-aligned text, right-aligned numbers. */
 export function renderTable(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map(String))]

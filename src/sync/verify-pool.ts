@@ -3,12 +3,7 @@ import { Worker } from 'node:worker_threads'
 import { rememberVerified } from '../core/crypto.js'
 import type { SignatureCheck } from '../core/records.js'
 
-/**
- * Ed25519 checks on worker threads, for range sync: a batch of blocks is verified in parallel
- * before it is imported one by one, and every valid signature is remembered (crypto's cache) so
- * the import finds it. An invalid one is simply not remembered: the import checks it again and
- * rejects the block as usual, so the pool can only make sync faster, never change its outcome.
- */
+/** The code each worker thread runs: verify a list of [publicKey, message, signature]. */
 const WORKER_CODE = `
 const { parentPort } = require('node:worker_threads')
 const { createPublicKey, verify } = require('node:crypto')
@@ -26,13 +21,34 @@ parentPort.on('message', ({ id, checks }) => {
 })
 `
 
+type PartRunner = (part: readonly SignatureCheck[]) => Promise<boolean[]>
+
+export interface VerifyPoolOptions {
+  /** Worker threads (default: up to 4, one per core). */
+  readonly size?: number
+  /**
+   * Test seam: how thread `index` checks its part; `onThread` is the real way. A test can answer
+   * short, as a thread stopped by close() does.
+   */
+  readonly runPart?: (part: readonly SignatureCheck[], index: number, onThread: PartRunner) => Promise<boolean[]>
+}
+
+/**
+ * Ed25519 checks on worker threads, for range sync: a batch of blocks is verified in parallel
+ * before it is imported one by one, and every valid signature is remembered (crypto's cache) so
+ * the import finds it. An invalid one is simply not remembered: the import checks it again and
+ * rejects the block as usual, so the pool can only make sync faster, never change its outcome.
+ */
 export class VerifyPool {
   private workers: Worker[] = []
   private readonly waiting = new Map<number, (ok: boolean[]) => void>()
   private nextId = 0
   private broken = false
+  private readonly size: number
 
-  constructor(private readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
+  constructor(private readonly opts: VerifyPoolOptions = {}) {
+    this.size = opts.size ?? Math.max(1, Math.min(4, availableParallelism()))
+  }
 
   /** Verify `checks` across the workers and remember the valid ones. Never throws. */
   async verifyAndRemember(checks: readonly SignatureCheck[]): Promise<void> {
@@ -41,7 +57,12 @@ export class VerifyPool {
       this.start()
       const per = Math.ceil(checks.length / this.workers.length)
       const parts = this.workers.map((_, i) => checks.slice(i * per, (i + 1) * per))
-      const results = await Promise.all(this.workers.map((w, i) => this.run(w, parts[i])))
+      const results = await Promise.all(
+        this.workers.map((w, i) => {
+          const onThread: PartRunner = (part) => this.run(w, part)
+          return this.opts.runPart === undefined ? onThread(parts[i]) : this.opts.runPart(parts[i], i, onThread)
+        }),
+      )
       // Each part's answers belong to that part's checks only (an answer cut short by close()
       // must not shift the others).
       parts.forEach((part, i) => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { knownValid, verifySignature } from '../../src/core/crypto.js'
 import { createBlock, createReading, signatureChecks } from '../../src/core/records.js'
-import { VerifyPool } from '../../src/node/verify-pool.js'
+import { VerifyPool } from '../../src/sync/verify-pool.js'
 import { testNetwork, testSigners } from '../helpers/fixtures.js'
 
 describe('signature checks on worker threads (range sync)', () => {
@@ -27,7 +27,7 @@ describe('signature checks on worker threads (range sync)', () => {
     })
     const good = checks.filter((_, i) => i !== 7 && i !== 30)
     for (const c of good) expect(knownValid(c.publicKey, c.message, c.signature)).toBe(false)
-    const pool = new VerifyPool(2)
+    const pool = new VerifyPool({ size: 2 })
     try {
       await pool.verifyAndRemember([...good, ...bad])
     } finally {
@@ -53,11 +53,10 @@ describe('signature checks on worker threads (range sync)', () => {
     // as it does when close() stops a thread mid-batch.
     const forged = good.slice(0, 200).map((c) => ({ ...c, signature: Uint8Array.from(c.signature).fill(7, 0, 8) }))
     const checks = [...forged, ...good.slice(200)]
-    const pool = new VerifyPool(2)
-    const internals = pool as unknown as { run: (w: unknown, part: unknown[]) => Promise<boolean[]> }
-    const run = internals.run.bind(pool)
-    let calls = 0
-    internals.run = (w, part) => (calls++ === 0 ? Promise.resolve([]) : run(w, part))
+    const pool = new VerifyPool({
+      size: 2,
+      runPart: (part, index, onThread) => (index === 0 ? Promise.resolve([]) : onThread(part)),
+    })
     try {
       await pool.verifyAndRemember(checks)
     } finally {

@@ -1,0 +1,30 @@
+import { decodeBlock, decodeReading, decodeStake } from '../core/records.js'
+import type { GossipHandler, GossipHandlers } from '../network/gossip.js'
+import type { Topic } from '../network/topics.js'
+import type { ChainService } from './chain-service.js'
+
+/**
+ * One handler per gossip topic: decode the untrusted bytes, hand the record to the chain. Each
+ * returns accept/ignore or throws a typed error; network/gossip.ts turns that into the verdict.
+ * A new topic: add it to network/topics.ts, and the compiler asks for its handler here.
+ */
+export function gossipHandlers(svc: ChainService): GossipHandlers {
+  const config = svc.config
+  return {
+    candidates: (from, data) => svc.receiveBlock(decodeBlock(config, data), { source: from.toString() }),
+    stakes: (_from, data) => svc.receiveStake(decodeStake(data)),
+    readings: (_from, data) => svc.receiveReading(decodeReading(data)),
+  }
+}
+
+/** A test seam: wrap each topic's handler (e.g. to drop a topic's messages). */
+export type GossipHandlerWrapper = (topic: Topic, handler: GossipHandler) => GossipHandler
+
+export function wrapHandlers(handlers: GossipHandlers, wrap: GossipHandlerWrapper | undefined): GossipHandlers {
+  if (wrap === undefined) return handlers
+  return {
+    candidates: wrap('candidates', handlers.candidates),
+    stakes: wrap('stakes', handlers.stakes),
+    readings: wrap('readings', handlers.readings),
+  }
+}

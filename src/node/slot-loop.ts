@@ -1,0 +1,97 @@
+import { type ChainConfig, slotAt, slotStart } from '../core/params.js'
+import { type Block, encodeReading, encodeStake, type Reading, type StakeAnnouncement } from '../core/records.js'
+import type { Topic } from '../network/topics.js'
+import type { Logger } from '../util/logger.js'
+
+/** Proposal stagger: at most this many ranks, slotMs/100 each (100 ms at 1 s slots). */
+const STAGGER_RANKS = 10
+/** Re-gossip unconfirmed own records every this many slots, by default. */
+export const REGOSSIP_SLOTS = 4
+
+/** What the slot loop drives (the node's ChainService). */
+export interface SlotChain {
+  readonly stake: number
+  /** This validator's ticket rank at `slot` (0: likely winner). */
+  proposalRank(slot: number): number
+  /** Renew stake when due, then build, import and return a candidate if there is work. */
+  onSlot(slot: number): Promise<Block | undefined>
+  unconfirmed(): { readings: Reading[]; stakes: StakeAnnouncement[] }
+}
+
+export interface SlotLoopOptions {
+  readonly config: ChainConfig
+  readonly chain: SlotChain
+  readonly now: () => number
+  /** Wait (the stagger); the simulator passes its virtual clock's. */
+  readonly sleep: (ms: number) => Promise<void>
+  readonly publish: (topic: Topic, data: Uint8Array) => void
+  /** May this peer propose yet (the join gate)? */
+  readonly joined: () => boolean
+  /** Called first in every slot (status exchange, join gate). */
+  readonly beforeSlot?: (slot: number) => void
+  readonly regossipSlots?: number
+  readonly log: Logger
+}
+
+/**
+ * The slot clock: at each slot start, propose (staggered by ticket rank: the likely winner
+ * publishes at once, the rest a few ms per rank later, so the candidate that matters most does
+ * not queue behind the others on every peer), publish, and re-gossip our unconfirmed records.
+ * `tick` is the whole of one slot; the simulator calls it on its virtual clock.
+ */
+export class SlotLoop {
+  private timer: NodeJS.Timeout | undefined
+  private closed = false
+  private startedSlot: number | undefined
+
+  constructor(private readonly opts: SlotLoopOptions) {}
+
+  start(): void {
+    this.startedSlot = slotAt(this.opts.config.params, this.opts.now())
+    this.schedule()
+  }
+
+  stop(): void {
+    this.closed = true
+    clearTimeout(this.timer)
+  }
+
+  private schedule(): void {
+    if (this.closed) return
+    const p = this.opts.config.params
+    const next = slotAt(p, this.opts.now()) + 1
+    const delay = Math.max(0, slotStart(p, next) - this.opts.now())
+    this.timer = setTimeout(() => {
+      void this.tick(next).finally(() => this.schedule())
+    }, delay)
+  }
+
+  /** One slot. Never throws: an error is logged and the next slot comes as usual. */
+  async tick(slot: number): Promise<void> {
+    if (this.closed) return
+    const { opts } = this
+    this.startedSlot ??= slot - 1
+    try {
+      opts.beforeSlot?.(slot)
+      if (opts.joined()) {
+        if (opts.chain.stake > 0) {
+          const wait = Math.min(opts.chain.proposalRank(slot), STAGGER_RANKS) * (opts.config.params.slotMs / 100)
+          if (wait > 0) await opts.sleep(wait)
+          if (this.closed) return
+        }
+        const block = await opts.chain.onSlot(slot)
+        if (block !== undefined) opts.publish('candidates', block.bytes)
+      }
+      const since = slot - this.startedSlot
+      if (since === 1 || since % (opts.regossipSlots ?? REGOSSIP_SLOTS) === 1) this.regossip()
+    } catch (err) {
+      opts.log('error', `slot ${slot}: ${(err as Error).message}`)
+    }
+  }
+
+  private regossip(): void {
+    const { readings, stakes } = this.opts.chain.unconfirmed()
+    for (const r of readings) this.opts.publish('readings', encodeReading(r))
+    for (const s of stakes) this.opts.publish('stakes', encodeStake(s))
+  }
+}

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest'
+import { toHex } from '../../src/core/bytes.js'
+import { Chain } from '../../src/core/chain.js'
+import { Mempool } from '../../src/core/mempool.js'
+import { OrphanPool } from '../../src/core/orphans.js'
+import { createBlock, createReading, createStake } from '../../src/core/records.js'
+import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
+
+const net = testNetwork({ maxReadingsPerBlock: 3, maxStakesPerBlock: 2 })
+
+describe('mempool', () => {
+  it('keeps readings once, refuses beyond its bound, and orders pending readings by time then id', async () => {
+    const [a] = await testSigners(1, 'mp')
+    const pool = new Mempool({ maxReadings: 4 })
+    const rs = [5, 3, 9, 1, 7].map((t, i) => createReading(net, a, 60 + i, 1000 + t))
+    expect(pool.addReading(rs[0])).toBe(true)
+    expect(pool.addReading(rs[0])).toBe(false)
+    for (const r of rs.slice(1, 4)) expect(pool.addReading(r)).toBe(true)
+    expect(pool.addReading(rs[4])).toBe(false) // full
+    expect(pool.size).toBe(4)
+    const chain = new Chain(net)
+    // At most maxReadingsPerBlock, oldest first.
+    expect(pool.pending(chain).readings.map((r) => r.time)).toEqual([1001, 1003, 1005])
+  })
+
+  it('keeps the highest seq per validator, and drops what the finalized chain holds', async () => {
+    const [a, b] = await testSigners(2, 'mp2')
+    const pool = new Mempool()
+    expect(pool.addStake(createStake(net, a, 10, 2))).toBe(true)
+    expect(pool.addStake(createStake(net, a, 20, 1))).toBe(false) // older seq
+    expect(pool.addStake(createStake(net, a, 30, 3))).toBe(true)
+    const chain = new Chain(net)
+    expect(pool.pending(chain).stakes.map((s) => [toHex(s.validator), s.stake])).toEqual([[toHex(a.publicKey), 30]])
+    const r = createReading(net, b, 70, timeOf(net, 1))
+    pool.addReading(r)
+    // a alone finalizes: b1 (a's stake), b2 (the reading), b3 (a vote for b2).
+    const b1 = createBlock(net, a, {
+      height: 1,
+      slot: 2,
+      parent: net.id,
+      readings: [],
+      stakes: [createStake(net, a, 30, 3)],
+    })
+    chain.import(b1, timeOf(net, 2))
+    const b2 = createBlock(net, a, { height: 2, slot: 3, parent: b1.hash, readings: [r], stakes: [] })
+    chain.import(b2, timeOf(net, 3))
+    chain.import(createBlock(net, a, { height: 3, slot: 4, parent: b2.hash, readings: [], stakes: [] }), timeOf(net, 4))
+    expect(chain.root.height).toBe(2)
+    const dropped = pool.pruneFinal(chain)
+    expect(dropped).toContain(r.idHex)
+    expect(pool.hasReading(r.idHex)).toBe(false)
+    expect(pool.size).toBe(0)
+  })
+})
+
+describe('orphan pool', () => {
+  it('holds children by parent, hands them over once, and evicts the oldest when full', async () => {
+    const [a] = await testSigners(1, 'orph')
+    const parentA = new Uint8Array(32).fill(1)
+    const parentB = new Uint8Array(32).fill(2)
+    const mk = (parent: Uint8Array, slot: number) =>
+      createBlock(net, a, { height: 5, slot, parent, readings: [], stakes: [] })
+    const pool = new OrphanPool(3)
+    const [x1, x2, y1, y2] = [mk(parentA, 1), mk(parentA, 2), mk(parentB, 3), mk(parentB, 4)]
+    expect(pool.add(x1)).toBe(true)
+    expect(pool.add(x1)).toBe(false)
+    pool.add(x2)
+    pool.add(y1)
+    expect(pool.size).toBe(3)
+    pool.add(y2) // full: x1, the oldest, goes
+    expect(pool.size).toBe(3)
+    expect(pool.has(x1.hashHex)).toBe(false)
+    expect(pool.takeChildren(toHex(parentA)).map((b) => b.hashHex)).toEqual([x2.hashHex])
+    expect(pool.takeChildren(toHex(parentA))).toEqual([])
+    expect(pool.takeChildren(toHex(parentB)).map((b) => b.hashHex)).toEqual([y1.hashHex, y2.hashHex])
+    expect(pool.size).toBe(0)
+  })
+})
