@@ -79,6 +79,7 @@ function countedStake(members: Map<string, number>, parentActive: Map<string, nu
 /**
  * Block tree, latest votes, fork choice (LMD-GHOST with candidates as votes and the lottery as
  * tie-break) and stake-supermajority finality. Pure: time is passed in, nothing is stored here.
+ * (Over 300 lines, one concern: the tree and the rules that read it.)
  */
 export class Chain {
   readonly net: ChainConfig

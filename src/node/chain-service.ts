@@ -40,6 +40,7 @@ export interface ChainServiceOptions {
 /**
  * The peer's chain: fork choice, mempool, orphans, storage and this validator's own records. The
  * network layer feeds it decoded records and gossips what it returns; it emits typed events.
+ * (Over 300 lines, one concern: the chain as this node owns and persists it.)
  */
 export class ChainService {
   readonly events = new TypedEmitter<ChainEvents>()

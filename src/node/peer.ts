@@ -58,7 +58,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()
 /**
  * One pos-peer process: storage, identity, chain service, libp2p, sync and the slot loop, built in
  * order by start() and torn down in reverse by stop() (idempotent). Everything outside reads it
- * through the named methods below (NodeView and friends).
+ * through the named methods below (NodeView and friends). (Over 300 lines, one concern: wiring
+ * the parts, and the one face they show.)
  */
 export class Peer implements NodeView {
   readonly events = new TypedEmitter<PeerEvents>()
