@@ -26,6 +26,7 @@ export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit): () 
     on('peer:connect', ({ peerId }) => json('peer:connect', { peerId }))
     on('peer:disconnect', ({ peerId }) => json('peer:disconnect', { peerId }))
     on('peer:refused', ({ peerId, reason }) => json('warning', { message: `refused peer ${peerId}: ${reason}` }))
+    on('warning', ({ message }) => json('warning', { message }))
     on('submitted', ({ reading }) => json('reading', readingJson(reading)))
   } else {
     on('block', ({ node }) => {
@@ -46,6 +47,7 @@ export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit): () 
       emit(`peer left ${shortId(peerId)} (${peer.connectedPeers().length} connected)`),
     )
     on('peer:refused', ({ peerId, reason }) => emit(`refused peer ${shortId(peerId)}: ${reason}`))
+    on('warning', ({ message }) => emit(`warning: ${message}`))
   }
   return () => {
     for (const off of offs) off()

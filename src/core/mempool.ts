@@ -40,6 +40,11 @@ export class Mempool {
     return true
   }
 
+  /** Forget a reading (one our own candidate could not hold: see ChainService.onSlot). */
+  dropReading(idHex: string): boolean {
+    return this.readings.delete(idHex)
+  }
+
   /** Keeps the highest seq per validator; false when this one is not newer. */
   addStake(s: StakeAnnouncement): boolean {
     const key = toHex(s.validator)
@@ -49,11 +54,14 @@ export class Mempool {
     return true
   }
 
-  /** Records not yet in the chain ending at `tip`, in a deterministic order, within the limits. */
-  pending(chain: Chain, tip: BlockNode = chain.head): Pending {
+  /**
+   * Records not yet in the chain ending at `tip`, in a deterministic order, within the limits;
+   * readings dated after `latestTime` (not valid in the block being built yet) are left for later.
+   */
+  pending(chain: Chain, tip: BlockNode = chain.head, latestTime = Number.POSITIVE_INFINITY): Pending {
     const p = chain.net.params
     const readings = [...this.readings.values()]
-      .filter((r) => !chain.readingInChain(r.idHex, tip))
+      .filter((r) => r.time <= latestTime && !chain.readingInChain(r.idHex, tip))
       .sort((a, b) => a.time - b.time || (a.idHex < b.idHex ? -1 : 1))
       .slice(0, p.maxReadingsPerBlock)
     const stakes = [...this.stakes.entries()]

@@ -5,6 +5,7 @@ import { compareEntrants, ticketFor } from './lottery.js'
 import type { Mempool } from './mempool.js'
 import { type Block, createBlock } from './records.js'
 import { activeStake, activeValidators } from './state.js'
+import { latestBlockReadingTime } from './validation.js'
 
 /** True while the head chain holds a non-final block that carries records: votes are still needed. */
 export function needsVotes(chain: Chain, head: BlockNode = chain.head): boolean {
@@ -32,7 +33,8 @@ export function proposalBase(chain: Chain, slot: number): BlockNode | undefined 
 export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, slot: number): Block | undefined {
   const head = proposalBase(chain, slot)
   if (head === undefined) return undefined
-  const pending = mempool.pending(chain, head)
+  // The block rules apply to what we build: a reading dated after this slot's bound waits.
+  const pending = mempool.pending(chain, head, latestBlockReadingTime(chain.net, slot))
   const hasWork = pending.readings.length > 0 || pending.stakes.length > 0 || needsVotes(chain, head)
   if (!hasWork) return undefined
   const weight = activeStake(chain.net.params, head.state, toHex(signer.publicKey), slot)

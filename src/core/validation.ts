@@ -1,5 +1,5 @@
 import { equalBytes, toHex } from './bytes.js'
-import { BlockError, RecordError } from './errors.js'
+import { BlockError, type ErrorAction, RecordError } from './errors.js'
 import { type ChainConfig, type NetworkParams, slotStart } from './params.js'
 import {
   type Block,
@@ -46,14 +46,20 @@ export function bpmProblem(p: NetworkParams, bpm: number): string | undefined {
  * range, time not after `latestTimeMs` (the caller's bound: see docs/PROTOCOL.md), signature.
  * Cheapest checks first, so junk never costs a signature verification.
  */
-export function validateReading(net: ChainConfig, r: Reading, latestTimeMs: number): void {
+export function validateReading(
+  net: ChainConfig,
+  r: Reading,
+  latestTimeMs: number,
+  /** REJECT in a block (the bound follows from its slot); IGNORE against the local clock. */
+  lateAction: ErrorAction = 'REJECT',
+): void {
   const p = net.params
   const problem = bpmProblem(p, r.bpm)
   if (problem !== undefined) {
     throw new RecordError('REJECT', 'BPM_OUT_OF_RANGE', { bpm: r.bpm, min: p.minBpm, max: p.maxBpm }, problem)
   }
   if (r.time > latestTimeMs) {
-    throw new RecordError('REJECT', 'TIME_OUT_OF_RANGE', { reading: r.idHex, time: r.time, latest: latestTimeMs })
+    throw new RecordError(lateAction, 'TIME_OUT_OF_RANGE', { reading: r.idHex, time: r.time, latest: latestTimeMs })
   }
   if (!verifyReadingSignature(net, r)) throw new RecordError('REJECT', 'INVALID_SIGNATURE', { record: 'reading' })
 }
@@ -90,7 +96,8 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
   }
   const slotStartMs = slotStart(p, block.slot)
   if (slotStartMs > ctx.nowMs + p.maxClockDriftMs) {
-    throw new BlockError('REJECT', 'FUTURE_SLOT', { slot: block.slot, aheadMs: slotStartMs - ctx.nowMs })
+    // Measured against our clock, which may be the wrong one: not proof of a bad sender.
+    throw new BlockError('IGNORE', 'FUTURE_SLOT', { slot: block.slot, aheadMs: slotStartMs - ctx.nowMs })
   }
   if (!verifyBlockSignature(net, block)) {
     throw new BlockError('REJECT', 'INVALID_SIGNATURE', { record: 'block', hash: block.hashHex })

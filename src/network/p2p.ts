@@ -108,7 +108,15 @@ export class P2P {
           pubsubPeerDiscovery({ interval: DISCOVERY_INTERVAL_MS, topics: [discoveryTopic(opts.net)] }),
           ...(opts.mdns ? [mdns()] : []),
         ],
-        connectionManager: { maxConnections: 200 },
+        connectionManager: {
+          maxConnections: 200,
+          // Half-open sockets (no Noise handshake yet) must not lock newcomers out: room for more
+          // of them than libp2p's default 10, and a shorter upgrade deadline than its 10 s.
+          maxIncomingPendingConnections: 64,
+          inboundUpgradeTimeout: 3000,
+          // Per remote host per second. All local peers share 127.0.0.1, so not lower than this.
+          inboundConnectionThreshold: 20,
+        },
         ...(opts.metrics === undefined ? {} : { metrics: opts.metrics }),
         connectionGater: {
           denyDialPeer: isDenied,

@@ -16,8 +16,11 @@ const REJECT_WINDOW_MS = 60_000
 export const REFUSE_MS = 10 * 60_000
 /** Bound on every per-peer map here: beyond it the map starts over (a flood of fresh ids). */
 const MAX_TRACKED_PEERS = 10_000
-/** Peer-exchange addresses dialled per status answer. */
-const MAX_EXCHANGE_DIALS = 16
+/** Peer-exchange addresses dialled per status, and in all per minute (a status is cheap to send). */
+const MAX_EXCHANGE_DIALS = 4
+const MAX_EXCHANGE_DIALS_PER_MINUTE = 16
+/** A peer-exchange address (host:port) is dialled at most once in this window. */
+const EXCHANGE_REDIAL_MS = 60_000
 
 /**
  * Peers refused for a while. It exists before the libp2p node does: the connection gater asks it.
@@ -60,6 +63,9 @@ export class PeerManager {
   private readonly listenAddrOf = new Map<string, string>()
   private readonly gossipFailures = new Map<string, number>()
   private readonly rejects = new Map<string, { count: number; since: number }>()
+  /** host:port -> when peer exchange last dialled it. */
+  private readonly exchangeDialled = new Map<string, number>()
+  private exchangeWindow = { start: 0, dials: 0 }
   private stopped = false
 
   constructor(
@@ -127,9 +133,18 @@ export class PeerManager {
     return out
   }
 
-  /** Dial peer-exchange addresses we are not connected to (bounded, loopback rules apply). */
+  /**
+   * Dial peer-exchange addresses we are not connected to. A status is anyone's to send, so this is
+   * bounded three ways (a few per status, a few per minute, one dial per host:port per minute): a
+   * stranger cannot make us open connections to a place of its choosing. A loopback peer dials
+   * only loopback addresses; any other peer never dials loopback or unspecified ones.
+   */
   dialKnown(addrs: readonly string[]): void {
-    for (const a of addrs.slice(0, MAX_EXCHANGE_DIALS)) {
+    const now = Date.now()
+    if (now - this.exchangeWindow.start > 60_000) this.exchangeWindow = { start: now, dials: 0 }
+    let dials = 0
+    for (const a of addrs) {
+      if (dials >= MAX_EXCHANGE_DIALS || this.exchangeWindow.dials >= MAX_EXCHANGE_DIALS_PER_MINUTE) return
       let ma: Multiaddr
       try {
         ma = multiaddr(a)
@@ -139,6 +154,14 @@ export class PeerManager {
       const id = ma.getPeerId()
       if (id === null || id === this.node.peerId.toString() || this.denied.has(id)) continue
       if (this.node.getConnections().some((c) => c.remotePeer.toString() === id)) continue
+      const { host, port } = ma.toOptions()
+      if (isLoopback(this.opts.host) !== isLoopback(host) || host === '0.0.0.0' || host === '::') continue
+      const target = `${host}:${port}`
+      if (now - (this.exchangeDialled.get(target) ?? 0) < EXCHANGE_REDIAL_MS) continue
+      if (this.exchangeDialled.size > MAX_TRACKED_PEERS) this.exchangeDialled.clear()
+      this.exchangeDialled.set(target, now)
+      dials++
+      this.exchangeWindow.dials++
       this.node.dial(ma, { signal: AbortSignal.timeout(5000) }).catch((err: Error) => {
         this.opts.log('debug', `peer exchange dial ${a} failed: ${err.message}`)
       })

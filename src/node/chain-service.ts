@@ -188,7 +188,7 @@ export class ChainService {
 
   /** A reading from the network: accept (new, valid), ignore (known or final) or throw a RecordError. */
   receiveReading(r: Reading): Verdict {
-    validateReading(this.net, r, latestGossipReadingTime(this.net, this.now()))
+    validateReading(this.net, r, latestGossipReadingTime(this.net, this.now()), 'IGNORE')
     if (this.chain.finalReadings.has(r.idHex) || this.mempool.hasReading(r.idHex)) return 'ignore'
     return this.mempool.addReading(r) ? 'accept' : 'ignore'
   }
@@ -271,10 +271,20 @@ export class ChainService {
     const due = this.stakeDue(slot)
     if (due !== undefined) await this.announceStake(due)
     if (this.desiredStake === 0 && this.ownStakeIncluded()) return undefined
-    const block = buildCandidate(this.chain, this.mempool, this.signer, slot)
-    if (block === undefined) return undefined
-    this.importAndPersist(block, true)
-    return block
+    // Our own candidate goes through the same import as anyone's. Should a record still break a
+    // block rule (the mempool accepted it under another bound), it is dropped and the candidate
+    // built again once, rather than losing our turn (and vote) to one bad record.
+    for (let attempt = 0; ; attempt++) {
+      const block = buildCandidate(this.chain, this.mempool, this.signer, slot)
+      if (block === undefined) return undefined
+      try {
+        this.importAndPersist(block, true)
+        return block
+      } catch (err) {
+        const record = err instanceof BlockError ? err.details.record : undefined
+        if (attempt > 0 || typeof record !== 'string' || !this.mempool.dropReading(record)) throw err
+      }
+    }
   }
 
   /** This peer's records not yet in the head chain, to gossip again. */
@@ -284,6 +294,11 @@ export class ChainService {
       ? []
       : this.mempool.pending(this.chain).stakes.filter((s) => toHex(s.validator) === this.me)
     return { readings, stakes }
+  }
+
+  /** True when the block is in the tree, or at or below the finalized height. */
+  holds(block: { readonly hashHex: string; readonly height: number }): boolean {
+    return this.chain.has(block.hashHex) || block.height <= this.chain.root.height
   }
 
   /** Hash (hex) of the final block at `height`, if we have one. */

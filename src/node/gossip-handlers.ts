@@ -2,16 +2,21 @@ import { decodeBlock, decodeReading, decodeStake } from '../core/records.js'
 import type { GossipHandler, GossipHandlers } from '../network/gossip.js'
 import type { Topic } from '../network/topics.js'
 import type { ChainService } from './chain-service.js'
+import type { ClockMonitor } from './clock-monitor.js'
 
 /**
  * One handler per gossip topic: decode the untrusted bytes, hand the record to the chain. Each
  * returns accept/ignore or throws a typed error; network/gossip.ts turns that into the verdict.
  * A new topic: add it to network/topics.ts, and the compiler asks for its handler here.
  */
-export function gossipHandlers(svc: ChainService): GossipHandlers {
+export function gossipHandlers(svc: ChainService, clock?: ClockMonitor): GossipHandlers {
   const config = svc.config
   return {
-    candidates: (from, data) => svc.receiveBlock(decodeBlock(config, data), { source: from.toString() }),
+    candidates: (from, data) => {
+      const block = decodeBlock(config, data)
+      clock?.sample(block.slot)
+      return svc.receiveBlock(block, { source: from.toString() })
+    },
     stakes: (_from, data) => svc.receiveStake(decodeStake(data)),
     readings: (_from, data) => svc.receiveReading(decodeReading(data)),
   }

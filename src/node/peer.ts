@@ -17,6 +17,7 @@ import { UnknownParentSync } from '../sync/unknown-parent.js'
 import { TypedEmitter } from '../util/emitter.js'
 import { type Logger, silentLogger } from '../util/logger.js'
 import { type ChainEvents, ChainService } from './chain-service.js'
+import { ClockMonitor } from './clock-monitor.js'
 import { type GossipHandlerWrapper, gossipHandlers, wrapHandlers } from './gossip-handlers.js'
 import { reqrespHandlers } from './reqresp-handlers.js'
 import { SlotLoop } from './slot-loop.js'
@@ -50,6 +51,8 @@ export interface PeerEvents extends ChainEvents {
   'sync:progress': { from: string; height: number; target: number }
   /** A reading typed on this peer is safe in the outbox and was gossiped. */
   submitted: { reading: Reading }
+  /** Something the user should know and act on (e.g. the local clock looks off). */
+  warning: { message: string }
 }
 
 /** Sleep that a stopping peer does not wait for. */
@@ -114,6 +117,7 @@ export class Peer implements NodeView {
         blocksByRange: (peer, from, count) => this.p2p.reqresp.blocksByRange(peer, from, count),
         blocksByHash: (peer, hashes) => this.p2p.reqresp.blocksByHash(peer, hashes),
         refuse: (peer, reason) => this.p2p.peers.refuse(peer, reason),
+        penalize: (peer) => this.p2p.peers.countReject(peer),
         dialKnown: (addrs) => this.p2p.peers.dialKnown(addrs),
         hasBootstrap: () => this.p2p.peers.hasBootstrap,
       }
@@ -121,6 +125,7 @@ export class Peer implements NodeView {
         chain: this.svc,
         network,
         log: this.log,
+        now: this.now,
         onProgress: (p) => this.events.emit('sync:progress', p),
       })
       this.parents = new UnknownParentSync({ chain: this.svc, network, log: this.log })
@@ -135,6 +140,10 @@ export class Peer implements NodeView {
         log: this.log,
         peerAddrs: (max) => this.p2p.peers.peerAddrs(max),
       })
+      const clock = new ClockMonitor(this.config, this.now, (message) => {
+        this.log('warn', message)
+        this.events.emit('warning', { message })
+      })
       this.p2p = await P2P.create({
         net: this.config,
         privateKey: key,
@@ -142,7 +151,7 @@ export class Peer implements NodeView {
         port: opts.port,
         bootstrap: opts.bootstrap ?? [],
         mdns: opts.mdns ?? false,
-        gossipHandlers: wrapHandlers(gossipHandlers(this.svc), opts.wrapGossip),
+        gossipHandlers: wrapHandlers(gossipHandlers(this.svc, clock), opts.wrapGossip),
         reqrespHandlers: reqrespHandlers(this.svc, this.statusSync),
         localStatus: () => this.statusSync.localStatus(),
         log: this.log,

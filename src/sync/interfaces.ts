@@ -14,6 +14,8 @@ export interface SyncChain {
   readonly stake: number
   /** Import a block; 'ignore' or a thrown PosError as for gossip. `source`: the peer it came from. */
   receiveBlock(block: Block, opts?: { expectedHash?: Uint8Array; source?: string }): Verdict
+  /** True when the block is in our tree, or at or below our finalized height (imported and final). */
+  holds(block: { readonly hashHex: string; readonly height: number }): boolean
   /** Hash (hex) of our final block at `height`, if we have one. */
   finalHashAt(height: number): Promise<string | undefined>
 }
@@ -26,6 +28,8 @@ export interface SyncNetwork {
   blocksByHash(peer: PeerId, hashes: Uint8Array[]): Promise<Uint8Array[]>
   /** Disconnect and refuse a peer that broke the protocol. */
   refuse(peer: PeerId, reason: string): void
+  /** Count one strike against a peer (wasted our work; too many and it is refused). */
+  penalize(peer: PeerId, reason: string): void
   /** Peer exchange: dial these addresses (bounded by the network layer). */
   dialKnown(addrs: readonly string[]): void
   /** True when this peer was given somewhere to join. */

@@ -1,7 +1,7 @@
 import type { PeerId } from '@libp2p/interface'
 import { equalBytes } from '../core/bytes.js'
 import { PosError } from '../core/errors.js'
-import { decodeBlock, signatureChecks } from '../core/records.js'
+import { type Block, decodeBlock, signatureChecks } from '../core/records.js'
 import { MAX_BLOCKS_PER_REQUEST, type Status } from '../network/reqresp.js'
 import type { Logger } from '../util/logger.js'
 import type { SyncChain, SyncNetwork } from './interfaces.js'
@@ -13,6 +13,11 @@ const POOL_MIN_BLOCKS = 16
 const SYNC_AHEAD = 3
 /** Attempts per range request (a peer's rate limit answers with an error), a second apart. */
 const REQUEST_ATTEMPTS = 3
+/** Batches of one sync at most (64 blocks each): beyond this, the next status exchange goes on. */
+const MAX_ROUNDS = 100_000
+/** After a sync from a peer stopped short, it is not synced from again for this long. */
+export const SYNC_BACKOFF_MS = 30_000
+const MAX_BACKOFF_ENTRIES = 10_000
 
 export interface RangeSyncOptions {
   readonly chain: SyncChain
@@ -21,6 +26,7 @@ export interface RangeSyncOptions {
   /** Each imported batch: where we are and where the peer said it was. */
   readonly onProgress?: (p: { from: string; height: number; target: number }) => void
   readonly verifyPool?: VerifyPool
+  readonly now?: () => number
 }
 
 /**
@@ -30,10 +36,15 @@ export interface RangeSyncOptions {
  */
 export class RangeSync {
   private readonly syncing = new Set<string>()
+  /** Peers we do not sync from until the given time (a sync from them stopped short). */
+  private readonly backoff = new Map<string, number>()
   private readonly pool: VerifyPool
   private closed = false
 
-  constructor(private readonly opts: RangeSyncOptions) {
+  private readonly opts: RangeSyncOptions & { now: () => number }
+
+  constructor(opts: RangeSyncOptions) {
+    this.opts = { now: Date.now, ...opts }
     this.pool = opts.verifyPool ?? new VerifyPool()
   }
 
@@ -54,7 +65,7 @@ export class RangeSync {
   /** Sync from `peer` up to its status. Resolves true when we caught up with it. */
   async syncFrom(peer: PeerId, status: Status): Promise<boolean> {
     const key = peer.toString()
-    if (this.syncing.has(key) || this.closed) return false
+    if (this.syncing.has(key) || this.closed || (this.backoff.get(key) ?? 0) > this.opts.now()) return false
     this.syncing.add(key)
     try {
       return await this.run(peer, status)
@@ -77,7 +88,7 @@ export class RangeSync {
   }
 
   private async run(peer: PeerId, status: Status): Promise<boolean> {
-    const { chain, network } = this.opts
+    const { chain } = this.opts
     const config = chain.config
     // Fetch and verify (on worker threads) the next batch while this one is imported.
     const prepare = async (from: number) => {
@@ -97,29 +108,33 @@ export class RangeSync {
         requested += MAX_BLOCKS_PER_REQUEST
       }
     }
+    let previous: Block | undefined
     try {
       fill()
-      for (let round = 0; round < 100_000 && ahead.length > 0; round++) {
+      for (let round = 0; round < MAX_ROUNDS && ahead.length > 0; round++) {
         const batch = ahead.shift() as (typeof ahead)[number]
         const blocks = await batch.blocks
-        if (blocks.length === 0) break
+        if (blocks.length === 0) return this.giveUp(peer, `its head at height ${status.headHeight} never came`)
+        const broken = brokenResponse(blocks, batch.from)
+        if (broken !== undefined) {
+          this.opts.network.refuse(peer, `sent a broken block range: ${broken}`)
+          return false
+        }
         if (blocks.length < MAX_BLOCKS_PER_REQUEST) {
-          // A short answer: the requests beyond it are void; go on from its end if the peer's
-          // chain goes further (and only forwards).
-          const end = (blocks.at(-1) as (typeof blocks)[number]).height
-          if (end < batch.from) break
+          // A short answer: the requests beyond it are void; go on from its end (the peer's head
+          // may have moved on meanwhile), or stop where its chain ends.
           ahead.length = 0
-          requested = end + 1
+          requested = blocks.length + batch.from
         }
         fill()
+        const stop = this.connects(peer, status, blocks[0], previous)
+        if (stop !== undefined) return stop
         for (const block of blocks) {
-          const root = chain.root()
-          if (block.height === root.height + 1 && !equalBytes(block.parent, root.hash)) {
-            network.refuse(peer, `its chain conflicts with our finalized block at height ${root.height}`)
-            return false
-          }
           chain.receiveBlock(block, { source: peer.toString() })
+          // Not imported (e.g. FUTURE_SLOT by our clock): what follows would not connect either.
+          if (!chain.holds(block)) return this.giveUp(peer, `block ${block.height} was not imported`, false)
         }
+        previous = blocks.at(-1)
         this.opts.onProgress?.({ from: peer.toString(), height: chain.head().height, target: status.headHeight })
         // let gossip and slot timers run between batches
         await new Promise((r) => setImmediate(r))
@@ -128,9 +143,57 @@ export class RangeSync {
       return true
     } catch (err) {
       if (err instanceof PosError && err.action === 'REJECT')
-        network.refuse(peer, `sent an invalid block during sync: ${err.message}`)
+        this.opts.network.refuse(peer, `sent an invalid block during sync: ${err.message}`)
       else this.opts.log('debug', `sync from ${peer} stopped: ${(err as Error).message}`)
       return false
     }
   }
+
+  /**
+   * Whether a batch's first block links to what we hold: the previous batch's last block, or our
+   * finalized block. A conflict with our finalized chain is an offence only where the peer says
+   * its own chain is final: a conflicting *non-final* branch is normal after a partition (the
+   * peer reorgs to ours once it syncs from us), so we just stop. Undefined: go on.
+   */
+  private connects(peer: PeerId, status: Status, first: Block, previous: Block | undefined): false | undefined {
+    const { chain, network } = this.opts
+    if (previous !== undefined) {
+      if (equalBytes(first.parent, previous.hash)) return undefined
+      // Its head changed between two requests (a reorg on its side): not an offence.
+      return this.giveUp(peer, 'its chain changed during the sync', false)
+    }
+    const root = chain.root()
+    if (first.height !== root.height + 1 || equalBytes(first.parent, root.hash)) return undefined
+    if (first.height <= status.finalizedHeight) {
+      network.refuse(peer, `its finalized chain conflicts with our finalized block at height ${root.height}`)
+      return false
+    }
+    return this.giveUp(
+      peer,
+      `its head chain (not final there) conflicts with our finalized block ${root.height}`,
+      false,
+    )
+  }
+
+  /** Stop syncing from `peer` for a while; `strike`: count it against the peer, too. */
+  private giveUp(peer: PeerId, reason: string, strike = true): false {
+    this.opts.log('debug', `range sync from ${peer} stopped: ${reason}`)
+    if (this.backoff.size > MAX_BACKOFF_ENTRIES) this.backoff.clear()
+    this.backoff.set(peer.toString(), this.opts.now() + SYNC_BACKOFF_MS)
+    if (strike) this.opts.network.penalize(peer, reason)
+    return false
+  }
+}
+
+/**
+ * What is wrong with a range answer, if anything: an honest peer serves consecutive heights from
+ * the one asked for, each block the child of the one before.
+ */
+export function brokenResponse(blocks: readonly Block[], from: number): string | undefined {
+  for (let i = 0; i < blocks.length; i++) {
+    if (blocks[i].height !== from + i) return `height ${blocks[i].height} where ${from + i} was asked for`
+    if (i > 0 && !equalBytes(blocks[i].parent, blocks[i - 1].hash))
+      return `block ${blocks[i].height} is not the child of block ${blocks[i - 1].height}`
+  }
+  return undefined
 }

@@ -8,7 +8,11 @@ import type { RangeSync } from './range-sync.js'
 /** Joined peers exchange status with one peer this often (anti-entropy); joining ones more often. */
 const STATUS_EVERY_SLOTS = 16
 const JOIN_STATUS_EVERY_SLOTS = 4
-/** Slots a peer waits, meeting only fresh peers, before the lowest validator id begins the chain. */
+/**
+ * Slots a peer waits, meeting only fresh peers, before the lowest validator id begins the chain;
+ * after twice as long with still no chain anywhere, any fresh validator begins (a silent peer
+ * with a low id must not hold the network back; connected beginners merge by fork choice).
+ */
 const FRESH_START_SLOTS = 5
 /** Bound on the remembered statuses (one per peer). */
 const MAX_STATUSES = 10_000
@@ -167,9 +171,11 @@ export class StatusSync {
     const { chain, network } = this.opts
     const peers = network.connectedPeers()
     if (chain.head().height > 0 || chain.stake === 0 || peers.length === 0) return false
-    if (slot - this.opts.startedSlot < FRESH_START_SLOTS) return false
+    const waited = slot - this.opts.startedSlot
+    if (waited < FRESH_START_SLOTS) return false
     const fresh = peers.map((p) => ({ id: p.toString(), status: this.peerStatus.get(p.toString()) }))
     if (!fresh.every((p) => p.status?.height === 0)) return false
+    if (waited >= 2 * FRESH_START_SLOTS) return true
     return fresh.every((p) => (p.status?.stake ?? 0) === 0 || this.opts.self < p.id)
   }
 }

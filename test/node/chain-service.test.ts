@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createBlock, createStake } from '../../src/core/records.js'
+import { createBlock, createReading, createStake } from '../../src/core/records.js'
 import { ChainService } from '../../src/node/chain-service.js'
 import { Store } from '../../src/storage/store.js'
 import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
@@ -29,6 +29,44 @@ describe('chain service', () => {
     // The same orphan again: already held, no second fetch.
     svc.receiveBlock(orphan, { source: '12D3KooWother' })
     expect(seen).toHaveLength(1)
+    await svc.flush()
+    await store.close()
+  })
+})
+
+describe('proposing applies the block rules to what it builds', () => {
+  it('a reading dated past this slot’s bound (but within gossip’s) waits; the candidate is built and valid', async () => {
+    const [me, other] = await testSigners(2, 'poison')
+    const store = new Store(net)
+    await store.open()
+    let now = timeOf(net, 20) - Math.floor(net.params.slotMs / 2) + 5 // 5 ms into slot 20
+    const svc = await ChainService.create({ net, store, signer: me, now: () => now, stake: 10 })
+    // Dated now + 1.5 slots: gossip's bound (now + drift + slot) takes it; slot 20's block may not.
+    const poisoned = createReading(net, other, 80, now + net.params.slotMs + net.params.maxClockDriftMs)
+    expect(svc.receiveReading(poisoned)).toBe('accept')
+    const honest = createReading(net, other, 70, now - 100)
+    expect(svc.receiveReading(honest)).toBe('accept')
+    const block = await svc.onSlot(20)
+    expect(block?.readings.map((r) => r.idHex)).toEqual([honest.idHex])
+    // A slot later it is valid, and goes in.
+    now += net.params.slotMs
+    const next = await svc.onSlot(21)
+    expect(next?.readings.map((r) => r.idHex)).toEqual([poisoned.idHex])
+    await svc.flush()
+    await store.close()
+  })
+
+  it('a reading dated in the future is ignored at gossip (our clock may be the wrong one), not rejected', async () => {
+    const [me, other] = await testSigners(2, 'future')
+    const store = new Store(net)
+    await store.open()
+    const now = timeOf(net, 20)
+    const svc = await ChainService.create({ net, store, signer: me, now: () => now, stake: 0 })
+    const ahead = createReading(net, other, 80, now + 5 * net.params.slotMs)
+    expect(() => svc.receiveReading(ahead)).toThrow(
+      expect.objectContaining({ action: 'IGNORE', code: 'TIME_OUT_OF_RANGE' }),
+    )
+    await svc.flush()
     await store.close()
   })
 })

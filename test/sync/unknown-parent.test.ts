@@ -28,6 +28,7 @@ function fakes(opts: { connected: PeerId[]; serve: (peer: PeerId, hash: string) 
       return b === undefined ? [] : [b]
     },
     refuse: () => {},
+    penalize: () => {},
     dialKnown: () => {},
     hasBootstrap: () => false,
   }
@@ -41,6 +42,7 @@ function fakes(opts: { connected: PeerId[]; serve: (peer: PeerId, hash: string) 
       return 'accept'
     },
     finalHashAt: async () => undefined,
+    holds: () => false,
   }
   return { network, chain, asked, received }
 }
