@@ -11,6 +11,8 @@ import type { PeerMetrics } from './metrics.js'
 export const MAX_BLOCKS = 100
 /** Most concurrent /api/events streams; more get 503. */
 export const MAX_EVENT_STREAMS = 32
+/** Most concurrent /api/events streams from one client address; more get 429. */
+export const MAX_EVENT_STREAMS_PER_CLIENT = 4
 const MAX_STREAM_BACKLOG = 1 << 20
 
 /** The dashboard files: beside this module when run from source, in src/ when run from dist/. */
@@ -22,6 +24,22 @@ const ASSETS: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
+}
+
+export interface ApiOptions {
+  readonly host: string
+  readonly port: number
+  readonly metrics?: PeerMetrics
+  /** Host header names accepted besides localhost, 127.0.0.1, ::1 and the bound address. */
+  readonly allowedHosts?: readonly string[]
+}
+
+/** The host part of a Host header (without the port; IPv6 without brackets), lower case. */
+export function hostOf(header: string): string {
+  const h = header.trim().toLowerCase()
+  if (h.startsWith('[')) return h.slice(1, h.indexOf(']'))
+  const colon = h.lastIndexOf(':')
+  return colon >= 0 && h.indexOf(':') === colon ? h.slice(0, colon) : h
 }
 
 export class HttpConfigError extends Error {
@@ -37,21 +55,28 @@ const errorBody = (error: string, message: string) => ({ error, message })
 export class ApiServer {
   private readonly app: FastifyInstance
   private readonly streams = new Set<ServerResponse>()
+  private readonly streamsByClient = new Map<string, number>()
+  private readonly allowedHosts: Set<string>
   private readonly offs: (() => void)[] = []
   private keepAlive: NodeJS.Timeout | undefined
 
   private constructor(
     private readonly peer: Peer,
     private readonly metrics: PeerMetrics | undefined,
+    opts: ApiOptions,
   ) {
+    this.allowedHosts = new Set(
+      ['localhost', '127.0.0.1', '::1', opts.host, ...(opts.allowedHosts ?? [])].map((h) => h.toLowerCase()),
+    )
     // Unknown fields are an error (400), not silently dropped (fastify's default).
     this.app = Fastify({ logger: false, bodyLimit: 4096, ajv: { customOptions: { removeAdditional: false } } })
+    this.checkHost()
     this.routes()
     this.forwardEvents()
   }
 
-  static async start(peer: Peer, opts: { host: string; port: number; metrics?: PeerMetrics }): Promise<ApiServer> {
-    const server = new ApiServer(peer, opts.metrics)
+  static async start(peer: Peer, opts: ApiOptions): Promise<ApiServer> {
+    const server = new ApiServer(peer, opts.metrics, opts)
     try {
       await server.app.listen({ host: opts.host, port: opts.port })
     } catch (err) {
@@ -84,6 +109,26 @@ export class ApiServer {
   private unsubscribe(): void {
     clearInterval(this.keepAlive)
     for (const off of this.offs.splice(0)) off()
+  }
+
+  /**
+   * DNS rebinding: a web page on evil.example resolving its name to 127.0.0.1 could read this API
+   * and post readings from the user's browser. Its requests carry its own name in Host, so only
+   * the names this server is known by are answered.
+   */
+  private checkHost(): void {
+    this.app.addHook('onRequest', async (req, reply) => {
+      const header = req.headers.host
+      if (header === undefined || this.allowedHosts.has(hostOf(header))) return
+      return reply
+        .code(403)
+        .send(
+          errorBody(
+            'FORBIDDEN_HOST',
+            `this API answers to ${[...this.allowedHosts].join(', ')}; start with --http-host ${hostOf(header)} to allow that name`,
+          ),
+        )
+    })
   }
 
   private routes(): void {
@@ -182,6 +227,13 @@ export class ApiServer {
             properties: { bpm: { type: 'integer' } },
           },
         },
+        // The schema validator coerces "72" to 72 (fastify's default, needed for query strings);
+        // a JSON body says what it means, so a string BPM is a 400 before that.
+        preValidation: async (req, reply) => {
+          const bpm = (req.body as { bpm?: unknown } | null)?.bpm
+          if (bpm !== undefined && typeof bpm !== 'number')
+            return reply.code(400).send(errorBody('BAD_REQUEST', 'body/bpm must be integer (a JSON number)'))
+        },
       },
       async (req, reply) => {
         const { bpm } = req.body as { bpm: number }
@@ -196,6 +248,12 @@ export class ApiServer {
     )
 
     app.get('/api/events', (req, reply) => {
+      const client = req.ip
+      const mine = this.streamsByClient.get(client) ?? 0
+      if (mine >= MAX_EVENT_STREAMS_PER_CLIENT)
+        return reply
+          .code(429)
+          .send(errorBody('TOO_MANY_STREAMS', `at most ${MAX_EVENT_STREAMS_PER_CLIENT} event streams per client`))
       if (this.streams.size >= MAX_EVENT_STREAMS)
         return reply.code(503).send(errorBody('BUSY', `at most ${MAX_EVENT_STREAMS} event streams`))
       reply.hijack()
@@ -207,7 +265,13 @@ export class ApiServer {
       })
       res.write(': pos-peer events\n\n')
       this.streams.add(res)
-      req.raw.on('close', () => this.streams.delete(res))
+      this.streamsByClient.set(client, mine + 1)
+      req.raw.on('close', () => {
+        this.streams.delete(res)
+        const n = (this.streamsByClient.get(client) ?? 1) - 1
+        if (n <= 0) this.streamsByClient.delete(client)
+        else this.streamsByClient.set(client, n)
+      })
     })
 
     app.get('/metrics', async (_req, reply) => {

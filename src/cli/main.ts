@@ -4,6 +4,7 @@ import type { ApiServer, PeerMetrics } from '../api/index.js'
 import { PosError } from '../core/errors.js'
 import { makeChainConfig } from '../core/params.js'
 import { NetworkConfigError, PortInUseError } from '../network/addresses.js'
+import { CheckpointError } from '../node/chain-service.js'
 import { Peer, type PeerOptions } from '../node/peer.js'
 import { StoreError } from '../storage/errors.js'
 import { createLogger, type Logger } from '../util/logger.js'
@@ -35,6 +36,7 @@ async function startPeer(o: CliOptions, log: Logger, metrics?: PeerMetrics): Pro
     mdns: o.mdns,
     log,
     metrics: metrics?.libp2p(),
+    checkpoint: o.checkpoint,
   }
   if (o.ephemeral) return Peer.start(base)
   if (o.dataDir !== undefined) return Peer.start({ ...base, dataDir: o.dataDir })
@@ -98,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (http !== undefined && o.http !== undefined) {
     try {
-      api = await http.ApiServer.start(peer, { ...o.http, metrics })
+      api = await http.ApiServer.start(peer, { ...o.http, metrics, allowedHosts: o.httpHosts })
       metrics?.attach(peer)
     } catch (err) {
       await peer.stop({ graceful: false })
@@ -179,6 +181,7 @@ function reportStartError(err: unknown, o: CliOptions): number {
     err instanceof StoreError ||
     err instanceof PortInUseError ||
     err instanceof PosError ||
+    err instanceof CheckpointError ||
     (err as Error).name === 'HttpConfigError'
   ) {
     const e = err as Error

@@ -19,6 +19,18 @@ export interface CliOptions {
   logLevel: LogLevel
   /** --http: serve the API, /metrics and the dashboard here. */
   http?: { host: string; port: number }
+  /** --http-host: more Host names the HTTP API answers to (besides localhost and its address). */
+  httpHosts: string[]
+  /** --checkpoint: a final block this peer will never contradict. */
+  checkpoint?: { height: number; hashHex: string }
+}
+
+/** `--checkpoint <height>:<hash>` (weak subjectivity: a block the user got from someone they trust). */
+export function parseCheckpoint(value: string): { height: number; hashHex: string } {
+  const m = /^(\d{1,15}):([0-9a-fA-F]{64})$/.exec(value.trim())
+  if (m === null || Number(m[1]) < 1)
+    throw new UsageError(`--checkpoint ${value}: expected <height>:<block hash>, e.g. 1200:9f2c... (64 hex digits)`)
+  return { height: Number(m[1]), hashHex: m[2].toLowerCase() }
 }
 
 /** `--http` value: `port`, `:port` or `host:port` (IPv4, [IPv6] or localhost); host 127.0.0.1 by default. */
@@ -86,6 +98,17 @@ export function buildCommand(): Command {
     .addOption(
       new Option('--http <[host:]port>', 'serve the dashboard, the JSON API and /metrics (host defaults to 127.0.0.1)'),
     )
+    .addOption(
+      new Option('--http-host <name>', 'another Host name the HTTP API answers to (repeatable)')
+        .default([])
+        .argParser(collect),
+    )
+    .addOption(
+      new Option(
+        '--checkpoint <height:hash>',
+        'a final block (from someone you trust) this peer never contradicts: refuses chains without it',
+      ),
+    )
     .addOption(new Option('--json', 'one JSON object per line on stdout (scriptable mode)').default(false))
     .addOption(
       new Option('--log-level <level>', 'stderr log level')
@@ -123,5 +146,7 @@ export function parseOptions(argv: string[]): CliOptions {
     json: o.json,
     logLevel: o.logLevel,
     http: o.http === undefined ? undefined : parseHttpAddress(o.http),
+    httpHosts: o.httpHost,
+    checkpoint: o.checkpoint === undefined ? undefined : parseCheckpoint(o.checkpoint),
   }
 }

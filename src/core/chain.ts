@@ -60,8 +60,15 @@ export interface ImportResult {
   readonly pruned: readonly string[]
 }
 
+/** A block the user vouches for (`--checkpoint`): a chain without it at its height is refused. */
+export interface Checkpoint {
+  readonly height: number
+  readonly hashHex: string
+}
+
 export interface ChainOptions {
   readonly root?: ChainRoot
+  readonly checkpoint?: Checkpoint
   /** Ids of every reading in the finalized chain (root included); the chain adds to it. */
   readonly finalReadings?: Set<string>
 }
@@ -88,11 +95,13 @@ export class Chain {
   private readonly votes = new Map<string, Vote>()
   private rootNode: BlockNode
   private headNode: BlockNode
+  private readonly checkpoint: Checkpoint | undefined
 
   constructor(net: ChainConfig, opts: ChainOptions = {}) {
     this.net = net
     const r = opts.root ?? genesisRoot(net)
     this.finalReadings = opts.finalReadings ?? new Set()
+    this.checkpoint = opts.checkpoint
     this.rootNode = {
       block: r.block,
       hash: r.hash,
@@ -155,6 +164,10 @@ export class Chain {
     if (this.nodes.has(block.hashHex)) throw new BlockError('IGNORE', 'ALREADY_KNOWN', { hash: block.hashHex })
     if (block.height <= this.rootNode.height) {
       throw new BlockError('IGNORE', 'BELOW_FINALIZED', { height: block.height, finalized: this.rootNode.height })
+    }
+    const cp = this.checkpoint
+    if (cp !== undefined && block.height === cp.height && block.hashHex !== cp.hashHex) {
+      throw new BlockError('REJECT', 'CHECKPOINT_CONFLICT', { height: block.height, hash: block.hashHex })
     }
     const parent = this.nodes.get(toHex(block.parent))
     const { state, weight } = validateBlock(this.net, block, {

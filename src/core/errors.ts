@@ -30,6 +30,7 @@ export type BlockErrorCode =
   | 'TOO_MANY_RECORDS'
   | 'BELOW_FINALIZED'
   | 'ALREADY_KNOWN'
+  | 'CHECKPOINT_CONFLICT'
 
 export class PosError<Code extends string = string> extends Error {
   readonly action: ErrorAction

@@ -1,5 +1,5 @@
 import { toHex } from '../core/bytes.js'
-import { type BlockNode, Chain, type ImportResult } from '../core/chain.js'
+import { type BlockNode, Chain, type Checkpoint, type ImportResult } from '../core/chain.js'
 import type { Signer } from '../core/crypto.js'
 import { BlockError, type Verdict } from '../core/errors.js'
 import { Mempool } from '../core/mempool.js'
@@ -26,6 +26,16 @@ export interface ChainEvents {
   'missing-parent': { parentHex: string; childHex: string; source?: string }
 }
 
+/** The data dir's final chain contradicts --checkpoint. */
+export class CheckpointError extends Error {
+  override name = 'CheckpointError'
+  constructor(cp: Checkpoint, ours: string | undefined) {
+    super(
+      `this data dir's final block at height ${cp.height} is ${ours?.slice(0, 16) ?? 'missing'}, not the --checkpoint ${cp.hashHex.slice(0, 16)}: it followed another chain; start with another --data-dir (or --name)`,
+    )
+  }
+}
+
 export interface ChainServiceOptions {
   readonly net: ChainConfig
   readonly store: Store
@@ -34,6 +44,8 @@ export interface ChainServiceOptions {
   readonly now: () => number
   /** The stake this peer wants (0: observer). */
   readonly stake: number
+  /** --checkpoint: a final block this chain must hold. */
+  readonly checkpoint?: Checkpoint
   readonly maxOrphans?: number
 }
 
@@ -72,7 +84,16 @@ export class ChainService {
   /** Load the chain from the store, re-import the tree, refill the mempool from the outbox. */
   static async create(opts: ChainServiceOptions): Promise<ChainService> {
     const loaded = await opts.store.loadChain()
-    const chain = new Chain(opts.net, { root: loaded.root, finalReadings: loaded.finalReadings })
+    const cp = opts.checkpoint
+    if (cp !== undefined && loaded.root.height >= cp.height) {
+      const ours = await opts.store.finalHashAt(cp.height)
+      if (ours !== cp.hashHex) throw new CheckpointError(cp, ours)
+    }
+    const chain = new Chain(opts.net, {
+      root: loaded.root,
+      finalReadings: loaded.finalReadings,
+      checkpoint: cp,
+    })
     const me = toHex(opts.signer.publicKey)
     const seqInChain = loaded.root.state.stakes.get(me)?.seq ?? 0
     const svc = new ChainService(opts, chain, Math.max(seqInChain, loaded.outboxStake?.seq ?? 0))

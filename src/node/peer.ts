@@ -1,7 +1,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import type { BlockNode, Chain } from '../core/chain.js'
+import type { BlockNode, Chain, Checkpoint } from '../core/chain.js'
 import { signerFromLibp2pKey } from '../core/crypto.js'
 import type { ChainConfig } from '../core/params.js'
 import { decodeBlock, encodeReading, encodeStake, type Reading } from '../core/records.js'
@@ -38,6 +38,8 @@ export interface PeerOptions {
   readonly regossipSlots?: number
   /** libp2p metrics implementation (see P2POptions.metrics). */
   readonly metrics?: P2POptions['metrics']
+  /** --checkpoint: a final block (height and hash) no chain we accept may contradict. */
+  readonly checkpoint?: Checkpoint
   /** Test seam: wrap the gossip handlers (e.g. drop every candidate). */
   readonly wrapGossip?: GossipHandlerWrapper
 }
@@ -108,6 +110,7 @@ export class Peer implements NodeView {
         signer: signerFromLibp2pKey(key),
         now: this.now,
         stake: opts.stake,
+        checkpoint: opts.checkpoint,
       })
       this.forwardChainEvents()
       // Sync reaches the network through this face; p2p is created after sync (its handlers need it).
@@ -139,6 +142,7 @@ export class Peer implements NodeView {
         now: this.now,
         log: this.log,
         peerAddrs: (max) => this.p2p.peers.peerAddrs(max),
+        checkpoint: opts.checkpoint,
       })
       const clock = new ClockMonitor(this.config, this.now, (message) => {
         this.log('warn', message)

@@ -149,6 +149,7 @@ export class Store {
         throw this.corrupt('finalized block', err)
       }
     }
+    await this.checkFinalIndex(root)
     const finalReadings = new Set<string>()
     for await (const key of this.db.keys({ gt: 'r/', lt: 'r0' })) finalReadings.add(key.slice(2))
     const unfinal: Block[] = []
@@ -178,6 +179,36 @@ export class Store {
     } catch (err) {
       throw this.corrupt('stored records', err)
     }
+  }
+
+  /**
+   * The consistency check at open: the height index runs from 1 to the finalized height without a
+   * gap, ends at the finalized block, and every block it names is stored. (Every write is one
+   * batch, so only a damaged or hand-edited data dir fails this.) Key reads only, in chunks.
+   */
+  private async checkFinalIndex(root: ChainRoot): Promise<void> {
+    let expected = 1
+    let chunk: { height: number; hash: string }[] = []
+    const flush = async () => {
+      const present = await this.db.getMany(chunk.map((c) => K.block(c.hash)))
+      const gone = chunk.find((_, i) => present[i] === undefined)
+      if (gone !== undefined)
+        throw this.corrupt(`the final block at height ${gone.height} (${gone.hash.slice(0, 16)}) is missing`)
+      chunk = []
+    }
+    for await (const [key, value] of this.db.iterator({ gt: 'h/', lt: 'h0' })) {
+      const height = Number(key.slice(2))
+      if (height !== expected) throw this.corrupt(`the height index skips from ${expected - 1} to ${height}`)
+      chunk.push({ height, hash: text.decode(value) })
+      if (chunk.length >= 1024) await flush()
+      expected++
+    }
+    await flush()
+    const last = expected - 1
+    if (last !== root.height)
+      throw this.corrupt(`the finalized height is ${root.height} but the final blocks end at ${last}`)
+    if (root.height > 0 && (await this.finalHashAt(root.height)) !== toHex(root.hash))
+      throw this.corrupt(`the final block at height ${root.height} is not the finalized block`)
   }
 
   /** Persist one import: the new block, what became final, what was dropped. One atomic batch. */

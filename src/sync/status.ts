@@ -29,6 +29,8 @@ export interface StatusSyncOptions {
   readonly log: Logger
   /** Our status (what we send), including the peers we know for peer exchange. */
   readonly peerAddrs: (max: number) => string[]
+  /** --checkpoint: a peer whose finalized block at that height differs is refused at once. */
+  readonly checkpoint?: { readonly height: number; readonly hashHex: string }
 }
 
 /**
@@ -124,6 +126,11 @@ export class StatusSync {
     try {
       const status = await network.status(peer)
       if (!this.onStatus(peer, status)) return
+      const cp = this.opts.checkpoint
+      if (cp !== undefined && status.finalizedHeight === cp.height && toHex(status.finalizedHash) !== cp.hashHex) {
+        network.refuse(peer, `its finalized block at height ${cp.height} contradicts --checkpoint`)
+        return
+      }
       if (this.peerStatus.size > MAX_STATUSES) this.peerStatus.clear()
       this.peerStatus.set(peer.toString(), { height: status.headHeight, stake: status.stake })
       if (status.finalizedHeight <= chain.root().height) {

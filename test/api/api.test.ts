@@ -1,6 +1,7 @@
+import { type ClientRequest, request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PeerMetrics } from '../../src/api/metrics.js'
-import { ApiServer, MAX_EVENT_STREAMS } from '../../src/api/server.js'
+import { ApiServer, MAX_EVENT_STREAMS, MAX_EVENT_STREAMS_PER_CLIENT } from '../../src/api/server.js'
 import type { Peer } from '../../src/node/peer.js'
 import { testNetwork } from '../helpers/fixtures.js'
 import { TestNet, waitFor } from '../helpers/peers.js'
@@ -86,6 +87,7 @@ describe('HTTP API', () => {
   it('bad input gets 400/404/413 with a JSON error, never a 500', async () => {
     const cases: [string, Promise<{ status: number; body: Record<string, unknown> }>, number][] = [
       ['bpm as text', post('/api/readings', '{"bpm":"x"}'), 400],
+      ['bpm as a numeric string', post('/api/readings', '{"bpm":"72"}'), 400],
       ['bpm out of range', post('/api/readings', '{"bpm":7000}'), 400],
       ['bpm not whole', post('/api/readings', '{"bpm":72.5}'), 400],
       ['no bpm', post('/api/readings', '{}'), 400],
@@ -148,30 +150,70 @@ describe('HTTP API', () => {
     expect(data.readings.map((r) => r.bpm)).toContain(91)
   })
 
-  it(`GET /api/events: at most ${MAX_EVENT_STREAMS} streams at once, then 503`, async () => {
-    const ctl = new AbortController()
+  it(`GET /api/events: ${MAX_EVENT_STREAMS_PER_CLIENT} streams per client address (429), ${MAX_EVENT_STREAMS} in all (503)`, async () => {
+    const port = Number(new URL(base).port)
+    const opened: ClientRequest[] = []
+    // Each client a loopback address of its own (127.0.0.2, ...): the per-client cap is by address.
+    const open = (client: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: '/api/events', localAddress: client }, (res) => {
+          if (res.statusCode !== 200) res.resume()
+          resolve(res.statusCode ?? 0)
+        })
+        req.on('error', reject)
+        req.end()
+        opened.push(req)
+      })
     try {
-      const open = await Promise.all(
-        Array.from({ length: MAX_EVENT_STREAMS }, () => fetch(`${base}/api/events`, { signal: ctl.signal })),
-      )
-      expect(open.every((r) => r.status === 200)).toBe(true)
-      const extra = await fetch(`${base}/api/events`)
-      expect(extra.status).toBe(503)
-      expect(((await extra.json()) as { error: string }).error).toBe('BUSY')
+      const mine = await Promise.all(Array.from({ length: MAX_EVENT_STREAMS_PER_CLIENT }, () => open('127.0.0.2')))
+      expect(mine.every((s) => s === 200)).toBe(true)
+      expect(await open('127.0.0.2')).toBe(429)
+      // Others still get in, up to the overall cap.
+      const clients = Math.ceil(MAX_EVENT_STREAMS / MAX_EVENT_STREAMS_PER_CLIENT)
+      const rest: Promise<number>[] = []
+      for (let c = 1; c < clients; c++)
+        for (let i = 0; i < MAX_EVENT_STREAMS_PER_CLIENT; i++) rest.push(open(`127.0.0.${3 + c}`))
+      expect((await Promise.all(rest)).every((s) => s === 200)).toBe(true)
+      expect(await open('127.0.0.99')).toBe(503)
     } finally {
-      ctl.abort()
+      for (const r of opened) r.destroy()
     }
     // Closed streams free their places.
     await waitFor(
-      async () => {
-        const ctl2 = new AbortController()
-        const r = await fetch(`${base}/api/events`, { signal: ctl2.signal })
-        ctl2.abort()
-        return r.status === 200
-      },
+      async () => (await open('127.0.0.2').finally(() => opened.at(-1)?.destroy())) === 200,
       10_000,
       'a place again',
     )
+  })
+
+  it('answers only to its own Host names (DNS rebinding), and names given with --http-host', async () => {
+    const port = Number(new URL(base).port)
+    const withHost = (host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: '/api/status', headers: { host } }, (res) => {
+          let body = ''
+          res.on('data', (d) => {
+            body += d
+          })
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+        })
+        req.on('error', reject)
+        req.end()
+      })
+    for (const ok of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, 'LOCALHOST'])
+      expect((await withHost(ok)).status, ok).toBe(200)
+    const evil = await withHost(`evil.example:${port}`)
+    expect(evil.status).toBe(403)
+    expect(JSON.parse(evil.body)).toMatchObject({ error: 'FORBIDDEN_HOST' })
+    expect(JSON.parse(evil.body).message).toContain('--http-host evil.example')
+    // A name given at start is answered.
+    const named = await ApiServer.start(a, { host: '127.0.0.1', port: 0, allowedHosts: ['pos.lan'] })
+    try {
+      const res = await fetch(`${named.url}/api/status`, { headers: { host: 'pos.lan' } })
+      expect(res.status).toBe(200)
+    } finally {
+      await named.close()
+    }
   })
 
   it('GET /metrics: ours and libp2p metrics in Prometheus text format', async () => {

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { signerFromLibp2pKey } from '../../src/core/crypto.js'
 import { slotAt } from '../../src/core/params.js'
@@ -213,4 +214,37 @@ describe('cheap tricks from a stranger with a free key', () => {
       throw err
     })
   }, 90_000)
+})
+
+describe('long range: --checkpoint', () => {
+  it('an eclipsed newcomer with a checkpoint refuses the attacker’s chain, then follows the real one', async () => {
+    tn = new TestNet(net)
+    const honest = await tn.start(60)
+    for (let i = 0; i < 3; i++) {
+      const r = await honest.submitReading(60 + i)
+      await waitFor(() => honest.isFinal(r.idHex), 20_000, 'honest chain')
+    }
+    const cp = { height: 2, hashHex: (await honest.canonicalBlocks(2, 1))[0].hash }
+    // The attacker: a chain of its own from genesis, longer than the honest one.
+    const other = new TestNet(net)
+    cleanups.push(() => other.stopAll())
+    const attacker = await other.start(100)
+    for (let i = 0; i < 6; i++) {
+      const r = await attacker.submitReading(90 + i)
+      await waitFor(() => attacker.isFinal(r.idHex), 20_000, 'attacker chain')
+    }
+    const newcomer = await other.start(0, { bootstrap: [attacker.listenAddrs()[0]], checkpoint: cp })
+    const refused: string[] = []
+    newcomer.events.on('peer:refused', ({ reason }) => refused.push(reason))
+    await waitFor(() => refused.length > 0, 20_000, 'the attacker refused')
+    expect(refused[0]).toMatch(/checkpoint|CHECKPOINT_CONFLICT/)
+    expect(newcomer.finalized().height).toBeLessThan(cp.height)
+    // Below the checkpoint's height an attacker block may sit in the tree (not final); none at or above it.
+    for (const n of newcomer.chain.chainTo())
+      if (n.proposerHex === attacker.publicKeyHex) expect(n.height).toBeLessThan(cp.height)
+    // Pointed at an honest peer, it syncs and holds the checkpoint.
+    await newcomer.network.libp2p.dial(multiaddr(honest.listenAddrs()[0]))
+    await waitFor(() => newcomer.finalized().height >= honest.finalized().height, 20_000, 'synced the honest chain')
+    expect((await newcomer.canonicalBlocks(cp.height, 1))[0].hash).toBe(cp.hashHex)
+  }, 120_000)
 })

@@ -2,8 +2,10 @@ import { spawn } from 'node:child_process'
 import { statSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
 import { afterEach, describe, expect, it } from 'vitest'
 import { Chain } from '../../src/core/chain.js'
+import { decodeCanonical, encodeCanonical } from '../../src/core/encoding.js'
 import { makeChainConfig } from '../../src/core/params.js'
 import { createReading } from '../../src/core/records.js'
 import { StoreError } from '../../src/storage/errors.js'
@@ -150,5 +152,70 @@ describe('store', () => {
     await mkdir(join(dir, 'bad'))
     await writeFile(join(dir, 'bad', 'peer.key'), 'junk')
     await expect(loadOrCreateIdentity(join(dir, 'bad'))).rejects.toMatchObject({ code: 'CORRUPT' })
+  })
+})
+
+describe('store consistency check at open', () => {
+  /** A data dir with a 20-block final chain, closed; returns its path. */
+  async function storedChain(): Promise<string> {
+    const dir = await tempDir()
+    const store = new Store(net, { path: dir })
+    await store.open()
+    const lock = new LockstepChain(net, await testSigners(3, 'chk'), [10, 30, 60])
+    while (lock.chain.root.height < 20) {
+      lock.addReading(lock.slot % 3, 70)
+      for (const r of lock.step()) await store.saveImport(r)
+    }
+    await store.close()
+    return dir
+  }
+
+  async function loadError(dir: string): Promise<StoreError> {
+    const store = new Store(net, { path: dir })
+    await store.open()
+    try {
+      await store.loadChain()
+    } catch (err) {
+      return err as StoreError
+    } finally {
+      await store.close()
+    }
+    throw new Error('the damaged store loaded')
+  }
+
+  it('a finalized height that the final blocks do not reach is reported, not carried on from', async () => {
+    const dir = await storedChain()
+    const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    const [hash, , slot] = decodeCanonical((await db.get('m/finalized')) as Uint8Array, 1024) as [
+      Uint8Array,
+      number,
+      number,
+    ]
+    await db.put('m/finalized', encodeCanonical([hash, 999_999, slot]))
+    await db.close()
+    const err = await loadError(dir)
+    expect(err).toBeInstanceOf(StoreError)
+    expect(err.code).toBe('CORRUPT')
+    expect(err.message).toMatch(/finalized height is 999999 but the final blocks end at \d+/)
+  })
+
+  it('a deleted final block is reported with its height', async () => {
+    const dir = await storedChain()
+    const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    const hash = new TextDecoder().decode((await db.get('h/0000000000000007')) as Uint8Array)
+    await db.del(`b/${hash}`)
+    await db.close()
+    const err = await loadError(dir)
+    expect(err.code).toBe('CORRUPT')
+    expect(err.message).toContain('the final block at height 7')
+    expect(err.message.split('\n')).toHaveLength(1)
+  })
+
+  it('an intact store passes the check', async () => {
+    const dir = await storedChain()
+    const store = new Store(net, { path: dir })
+    await store.open()
+    expect((await store.loadChain()).root.height).toBeGreaterThanOrEqual(20)
+    await store.close()
   })
 })
