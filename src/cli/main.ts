@@ -25,6 +25,19 @@ function bpmGenerator(): () => number {
   }
 }
 
+/**
+ * POS_PEER_CLOCK_OFFSET_MS: run with a clock this many ms off (a testing knob for clock-skew
+ * drills such as `npm run soak`; a real skewed clock needs no help).
+ */
+function clockFromEnv(): (() => number) | undefined {
+  const raw = process.env.POS_PEER_CLOCK_OFFSET_MS
+  if (raw === undefined || raw === '') return undefined
+  const offset = Number(raw)
+  if (!Number.isSafeInteger(offset))
+    throw new UsageError(`POS_PEER_CLOCK_OFFSET_MS must be a whole number, got "${raw}"`)
+  return () => Date.now() + offset
+}
+
 async function startPeer(o: CliOptions, log: Logger, metrics?: PeerMetrics): Promise<Peer> {
   const net = makeChainConfig({ name: o.network, slotMs: o.slotMs })
   const base: Omit<PeerOptions, 'dataDir'> = {
@@ -37,6 +50,7 @@ async function startPeer(o: CliOptions, log: Logger, metrics?: PeerMetrics): Pro
     log,
     metrics: metrics?.libp2p(),
     checkpoint: o.checkpoint,
+    now: clockFromEnv(),
   }
   if (o.ephemeral) return Peer.start(base)
   if (o.dataDir !== undefined) return Peer.start({ ...base, dataDir: o.dataDir })
@@ -173,7 +187,7 @@ export async function main(argv: string[]): Promise<number> {
 
 function reportStartError(err: unknown, o: CliOptions): number {
   const debug = o.logLevel === 'debug'
-  if (err instanceof NetworkConfigError) {
+  if (err instanceof NetworkConfigError || err instanceof UsageError) {
     process.stderr.write(`pos-peer: ${err.message}\n`)
     return EXIT_USAGE
   }
