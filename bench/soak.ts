@@ -279,6 +279,14 @@ async function check(): Promise<void> {
   ]
   mkdirSync(dirname(REPORT), { recursive: true })
   writeFileSync(REPORT, lines.join('\n'))
+  // Every process's stderr and JSON events, kept for a failure (and for a stall seen once).
+  const logs = join(dirname(REPORT), 'soak-logs')
+  rmSync(logs, { recursive: true, force: true })
+  mkdirSync(logs, { recursive: true })
+  instances.forEach(({ name, peer }, k) => {
+    const events = peer.events.filter((e) => e.event !== 'head').map((e) => JSON.stringify(e))
+    writeFileSync(join(logs, `${String(k).padStart(2, '0')}-${name}.log`), `${peer.stderr}\n${events.join('\n')}\n`)
+  })
   console.log(lines.join('\n'))
   console.log(`report written to ${REPORT}`)
 }

@@ -17,8 +17,8 @@ export const REFUSE_MS = 10 * 60_000
 /** Bound on every per-peer map here: beyond it the map starts over (a flood of fresh ids). */
 const MAX_TRACKED_PEERS = 10_000
 /** Peer-exchange addresses dialled per status, and in all per minute (a status is cheap to send). */
-const MAX_EXCHANGE_DIALS = 4
-const MAX_EXCHANGE_DIALS_PER_MINUTE = 16
+const MAX_EXCHANGE_DIALS = 8
+const MAX_EXCHANGE_DIALS_PER_MINUTE = 64
 /** A peer-exchange address (host:port) is dialled at most once in this window. */
 const EXCHANGE_REDIAL_MS = 60_000
 

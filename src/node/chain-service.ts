@@ -329,12 +329,21 @@ export class ChainService {
 
   /** Up to `count` blocks of the canonical chain (final, then not yet final) from `from`, as bytes. */
   async canonicalBlocks(from: number, count: number): Promise<Uint8Array[]> {
-    const root = this.chain.root
+    // One consistent cut: no write pending (finality prunes final blocks from memory before their
+    // write lands), then the root and the head chain taken together, synchronously. Reading the
+    // store first and the tree after let the root move in between and left a gap in the answer.
+    for (let i = 0; i < 100; i++) {
+      const pending = this.writes
+      await pending
+      if (pending === this.writes) break
+    }
+    const rootHeight = this.chain.root.height
+    const head = this.chain.chainTo()
     const start = Math.max(1, from)
     const out: Uint8Array[] = []
-    if (start <= root.height)
-      out.push(...(await this.store.finalBlocksFrom(start, Math.min(count, root.height - start + 1))))
-    for (const n of this.chain.chainTo()) {
+    if (start <= rootHeight)
+      out.push(...(await this.store.finalBlocksFrom(start, Math.min(count, rootHeight - start + 1))))
+    for (const n of head) {
       if (out.length >= count) break
       if (n.height >= start && n.block !== undefined) out.push(n.block.bytes)
     }

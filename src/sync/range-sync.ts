@@ -116,10 +116,7 @@ export class RangeSync {
         const blocks = await batch.blocks
         if (blocks.length === 0) return this.giveUp(peer, `its head at height ${status.headHeight} never came`)
         const broken = brokenResponse(blocks, batch.from)
-        if (broken !== undefined) {
-          this.opts.network.refuse(peer, `sent a broken block range: ${broken}`)
-          return false
-        }
+        if (broken !== undefined) return this.giveUp(peer, `a broken block range: ${broken}`)
         if (blocks.length < MAX_BLOCKS_PER_REQUEST) {
           // A short answer: the requests beyond it are void; go on from its end (the peer's head
           // may have moved on meanwhile), or stop where its chain ends.
