@@ -34,6 +34,8 @@ describe('pos-peer error paths', () => {
     [['--stake', '1.5'], /--stake must be a whole number/],
     [['--port', '70000'], /--port must be from 0 to 65535/],
     [['--slot-ms', '10'], /--slot-ms must be from 50/],
+    [['--checkpoint', '12:abc', '--ephemeral'], /--checkpoint 12:abc: expected <height>:<block hash>/],
+    [['--checkpoint', `0:${'ab'.repeat(32)}`, '--ephemeral'], /--checkpoint 0:.*expected <height>:<block hash>/],
     [['--bootstrap', 'not an address', '--ephemeral'], /--bootstrap not an address: expected host:port/],
     [['--data-dir', '/tmp/x', '--ephemeral'], /only one of --data-dir, --name and --ephemeral/],
     [['--network', 'Bad Name!'], /--network takes/],
