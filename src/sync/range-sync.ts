@@ -114,7 +114,11 @@ export class RangeSync {
       for (let round = 0; round < MAX_ROUNDS && ahead.length > 0; round++) {
         const batch = ahead.shift() as (typeof ahead)[number]
         const blocks = await batch.blocks
-        if (blocks.length === 0) return this.giveUp(peer, `its head at height ${status.headHeight} never came`)
+        if (blocks.length === 0) {
+          // After some blocks: its chain ends here (its head moved back since its status): done.
+          if (previous !== undefined) break
+          return this.giveUp(peer, `its head at height ${status.headHeight} never came`)
+        }
         const broken = brokenResponse(blocks, batch.from)
         if (broken !== undefined) return this.giveUp(peer, `a broken block range: ${broken}`)
         if (blocks.length < MAX_BLOCKS_PER_REQUEST) {
