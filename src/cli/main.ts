@@ -129,13 +129,30 @@ export async function main(argv: string[]): Promise<number> {
       process.exit(130)
     }
     stopping = true
-    log('info', `${signal}: leaving the network`)
+    // Said at the default level: a stop that takes a few seconds must not look like a hang.
+    const say = (message: string) =>
+      o.json
+        ? out(JSON.stringify({ event: 'stopping', time: new Date().toISOString(), message }))
+        : process.stderr.write(`${message}\n`)
     const timer = setTimeout(() => {
       process.stderr.write('pos-peer: shutdown took too long, exiting\n')
       process.exit(EXIT_RUNTIME)
     }, SHUTDOWN_MS)
     await api?.close().catch(() => {})
-    await peer.stop({ graceful: true })
+    const slots = 3
+    const result = await peer.stop({
+      graceful: true,
+      leaveSlots: slots,
+      onLeaving: () =>
+        say(`${signal}: leaving: stake 0 announced, waiting up to ${slots} slots for the network to take it`),
+    })
+    say(
+      result.leave === 'seen'
+        ? 'left cleanly: another validator built on our leave'
+        : result.leave === 'timeout'
+          ? `gave up after ${slots} slots: our stake stops counting when it expires`
+          : `${signal}: stopped`,
+    )
     clearTimeout(timer)
     process.exit(0)
   }

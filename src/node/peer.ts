@@ -57,6 +57,11 @@ export interface PeerEvents extends ChainEvents {
   warning: { message: string }
 }
 
+/** How a stop went: no stake to take back, the leave seen built on by another validator, or not in time. */
+export interface StopResult {
+  readonly leave: 'none' | 'seen' | 'timeout'
+}
+
 /** Sleep that a stopping peer does not wait for. */
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref())
 
@@ -78,7 +83,7 @@ export class Peer implements NodeView {
   private parents!: UnknownParentSync
   private readonly log: Logger
   private readonly now: () => number
-  private stopping: Promise<void> | undefined
+  private stopping: Promise<StopResult> | undefined
 
   private constructor(readonly opts: PeerOptions) {
     this.config = opts.net
@@ -333,17 +338,20 @@ export class Peer implements NodeView {
    * message would leave our stake counted until it expires), then close libp2p and storage.
    * Idempotent.
    */
-  stop(opts: { graceful?: boolean; leaveSlots?: number } = {}): Promise<void> {
-    this.stopping ??= this.doStop(opts.graceful ?? true, opts.leaveSlots ?? 3)
+  stop(opts: { graceful?: boolean; leaveSlots?: number; onLeaving?: () => void } = {}): Promise<StopResult> {
+    this.stopping ??= this.doStop(opts.graceful ?? true, opts.leaveSlots ?? 3, opts.onLeaving)
     return this.stopping
   }
 
-  private async doStop(graceful: boolean, leaveSlots: number): Promise<void> {
+  private async doStop(graceful: boolean, leaveSlots: number, onLeaving?: () => void): Promise<StopResult> {
     const registered = (this.head().state.stakes.get(this.svc.me)?.stake ?? 0) > 0
+    let leave: StopResult['leave'] = 'none'
     if (graceful && registered) {
       await this.setStake(0).catch(() => {})
+      onLeaving?.()
       const deadline = this.now() + leaveSlots * this.config.params.slotMs + 200
       while (!this.svc.ownStakeSeen() && this.now() < deadline) await sleep(50)
+      leave = this.svc.ownStakeSeen() ? 'seen' : 'timeout'
     }
     this.slots.stop()
     this.parents.close()
@@ -351,5 +359,6 @@ export class Peer implements NodeView {
     await this.p2p.stop().catch((err: Error) => this.log('debug', `libp2p stop: ${err.message}`))
     await this.svc.flush()
     await this.store.close()
+    return { leave }
   }
 }

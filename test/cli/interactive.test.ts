@@ -50,5 +50,8 @@ describe('interactive terminal (tmux)', () => {
     keys('Up', 'Enter')
     await waitFor(() => screen().includes('pos-peer exited'), 15_000, 'exit')
     expect(screen()).toContain('pos-peer exited 0')
+    // Quitting says what it does, at the default log level.
+    expect(screen()).toMatch(/quit: leaving: stake 0 announced/)
+    expect(screen()).toMatch(/left cleanly/)
   }, 120_000)
 })
