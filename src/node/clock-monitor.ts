@@ -1,8 +1,8 @@
 import { type ChainConfig, slotStart } from '../core/params.js'
 
-/** Offsets kept, and how many new ones between two looks. */
+/** Offsets kept, and how many before the first look. */
 const SAMPLES = 32
-const EVERY = 8
+const FIRST_LOOK = 8
 /** At most one warning per this long. */
 const WARN_EVERY_MS = 60_000
 
@@ -16,7 +16,6 @@ const WARN_EVERY_MS = 60_000
  */
 export class ClockMonitor {
   private readonly offsets: number[] = []
-  private fresh = 0
   private lastWarning = Number.NEGATIVE_INFINITY
 
   constructor(
@@ -30,8 +29,6 @@ export class ClockMonitor {
     const now = this.now()
     this.offsets.push(now - slotStart(this.config.params, slot))
     if (this.offsets.length > SAMPLES) this.offsets.shift()
-    if (++this.fresh < EVERY) return
-    this.fresh = 0
     const m = this.estimate()
     if (m === undefined || now - this.lastWarning < WARN_EVERY_MS) return
     const p = this.config.params
@@ -52,7 +49,7 @@ export class ClockMonitor {
 
   /** Median arrival offset (ms after the slot start), once enough candidates were seen. */
   estimate(): number | undefined {
-    if (this.offsets.length < EVERY) return undefined
+    if (this.offsets.length < FIRST_LOOK) return undefined
     const sorted = [...this.offsets].sort((a, b) => a - b)
     return sorted[Math.floor(sorted.length / 2)]
   }

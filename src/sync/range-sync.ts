@@ -133,7 +133,8 @@ export class RangeSync {
         for (const block of blocks) {
           chain.receiveBlock(block, { source: peer.toString() })
           // Not imported (e.g. FUTURE_SLOT by our clock): what follows would not connect either.
-          if (!chain.holds(block)) return this.giveUp(peer, `block ${block.height} was not imported`, false)
+          // No back-off either: it is our clock, and the next status exchange should try again.
+          if (!chain.holds(block)) return this.giveUp(peer, `block ${block.height} was not imported`, false, false)
         }
         previous = blocks.at(-1)
         this.opts.onProgress?.({ from: peer.toString(), height: chain.head().height, target: status.headHeight })
@@ -176,11 +177,11 @@ export class RangeSync {
     )
   }
 
-  /** Stop syncing from `peer` for a while; `strike`: count it against the peer, too. */
-  private giveUp(peer: PeerId, reason: string, strike = true): false {
+  /** Stop syncing from `peer` (for a while, unless `backoff` is false); `strike`: count it against the peer. */
+  private giveUp(peer: PeerId, reason: string, strike = true, backoff = true): false {
     this.opts.log('debug', `range sync from ${peer} stopped: ${reason}`)
     if (this.backoff.size > MAX_BACKOFF_ENTRIES) this.backoff.clear()
-    this.backoff.set(peer.toString(), this.opts.now() + SYNC_BACKOFF_MS)
+    if (backoff) this.backoff.set(peer.toString(), this.opts.now() + SYNC_BACKOFF_MS)
     if (strike) this.opts.network.penalize(peer, reason)
     return false
   }
