@@ -217,12 +217,16 @@ describe('HTTP API', () => {
   })
 
   it('GET /metrics: ours and libp2p metrics in Prometheus text format', async () => {
+    // The head moves while the scrape is made (a block a slot): the scraped value lies between.
+    const before = a.head().height
     const res = await fetch(`${base}/metrics`)
     expect(res.headers.get('content-type')).toMatch(/text\/plain/)
     const text = await res.text()
+    const after = a.head().height
     const value = (name: string) =>
       Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(`${name} `)) ?? '')?.[2])
-    expect(value('pos_peer_head_height')).toBe(a.chain.head.height)
+    expect(value('pos_peer_head_height')).toBeGreaterThanOrEqual(before)
+    expect(value('pos_peer_head_height')).toBeLessThanOrEqual(after)
     expect(value('pos_peer_finalized_height')).toBeGreaterThan(0)
     expect(value('pos_peer_connected_peers')).toBeGreaterThanOrEqual(1)
     expect(value('pos_peer_blocks_won_total')).toBeGreaterThan(0)

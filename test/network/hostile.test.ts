@@ -144,6 +144,31 @@ describe('a hostile peer', () => {
       'junk publisher refused',
     )
 
+    // Both honest peers share this process's event loop: let it finish the junk it has taken in
+    // (the counts stop moving) before timing step 2, or a loaded machine makes step 2 wait for it.
+    const handled = () =>
+      honest.reduce(
+        (n, p) =>
+          n +
+          Object.values(p.gossipStats()).reduce(
+            (m, st) => m + st.accepted + st.ignored + [...st.rejected.values()].reduce((x, y) => x + y, 0),
+            0,
+          ),
+        0,
+      )
+    let last = -1
+    await waitFor(
+      () => {
+        const now = handled()
+        const still = now === last
+        last = now
+        return still
+      },
+      30_000,
+      'the junk handled',
+      500,
+    )
+
     // 2. Topic flooder: subscribes to 10,000 random topics.
     const h2 = await hostileNode()
     await h2.dial(multiaddr(honest[1].listenAddrs()[0]))
