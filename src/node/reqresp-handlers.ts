@@ -1,3 +1,4 @@
+import { toHex } from '../core/bytes.js'
 import type { ReqRespHandlers } from '../network/reqresp.js'
 import type { StatusSync } from '../sync/status.js'
 import type { ChainService } from './chain-service.js'
@@ -16,7 +17,7 @@ export function reqrespHandlers(svc: ChainService, status: StatusSync): ReqRespH
     'blocks-by-hash': async (_peer, hashes) => {
       const out: Uint8Array[] = []
       for (const h of hashes) {
-        const b = await svc.blockByHash(Buffer.from(h).toString('hex'))
+        const b = await svc.blockByHash(toHex(h))
         if (b !== undefined) out.push(b.bytes)
       }
       return out
