@@ -177,6 +177,12 @@ describe('a hostile peer', () => {
       10_000,
       'flooder connected',
     )
+    // Subscribe once the flooder's own gossip stream to the victim is open, so each subscription goes
+    // out as its own RPC. (Subscribed before that, gossipsub sends all 10,000 in one ~300 KB hello,
+    // which the victim's maxInboundDataLength drops with the stream: no harm, but nothing to refuse.)
+    const victim = honest[1].peerId
+    const outbound = (h2.services.pubsub as unknown as { streamsOutbound: Map<string, unknown> }).streamsOutbound
+    await waitFor(() => outbound.has(victim), 10_000, "flooder's gossip stream open")
     for (let i = 0; i < 10_000; i++) h2.services.pubsub.subscribe(`/evil/${i}/${randomBytes(8).toString('hex')}`)
     const h2id = h2.peerId.toString()
     await waitFor(() => refused.has(h2id), 10_000, 'topic flooder refused')
