@@ -7,7 +7,7 @@ import { NetworkConfigError, PortInUseError } from '../network/addresses.js'
 import { CheckpointError } from '../node/chain-service.js'
 import { Peer, type PeerOptions } from '../node/peer.js'
 import { StoreError } from '../storage/errors.js'
-import { createLogger, type Logger } from '../util/logger.js'
+import { type AppLogger, createAppLogger } from '../util/logger.js'
 import { type CliOptions, parseOptions, UsageError } from './options.js'
 import { attachOutput } from './output.js'
 import { defaultProfiles, profileDir } from './profile.js'
@@ -38,7 +38,7 @@ function clockFromEnv(): (() => number) | undefined {
   return () => Date.now() + offset
 }
 
-async function startPeer(o: CliOptions, log: Logger, metrics?: PeerMetrics): Promise<Peer> {
+async function startPeer(o: CliOptions, logger: AppLogger, metrics?: PeerMetrics): Promise<Peer> {
   const net = makeChainConfig({ name: o.network, slotMs: o.slotMs })
   const base: Omit<PeerOptions, 'dataDir'> = {
     net,
@@ -47,7 +47,8 @@ async function startPeer(o: CliOptions, log: Logger, metrics?: PeerMetrics): Pro
     port: o.port,
     bootstrap: o.bootstrap,
     mdns: o.mdns,
-    log,
+    log: logger.log,
+    libp2pLogger: logger.libp2p,
     metrics: metrics?.libp2p(),
     checkpoint: o.checkpoint,
     now: clockFromEnv(),
@@ -94,7 +95,19 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err
   }
-  const log = createLogger(o.logLevel)
+  let logger: AppLogger
+  try {
+    logger = createAppLogger({
+      level: o.logLevel,
+      format: o.logFormat,
+      file: o.logFile,
+      color: process.stderr.isTTY === true,
+    })
+  } catch (err) {
+    process.stderr.write(`pos-peer: --log-file ${o.logFile}: ${(err as Error).message}\n`)
+    return EXIT_USAGE
+  }
+  const log = logger.log
   const interactive = !o.json && process.stdin.isTTY === true && process.stdout.isTTY === true
   const out = (line: string) => process.stdout.write(`${line}\n`)
   const warn = (message: string) =>
@@ -108,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
   const http = o.http === undefined ? undefined : await import('../api/index.js')
   const metrics = http === undefined ? undefined : new http.PeerMetrics()
   try {
-    peer = await startPeer(o, log, metrics)
+    peer = await startPeer(o, logger, metrics)
   } catch (err) {
     return reportStartError(err, o)
   }

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_PARAMS } from '../core/params.js'
-import type { LogLevel } from '../util/logger.js'
+import type { LogFormat, LogLevel } from '../util/logger.js'
 import { VERSION } from '../version.js'
 
 export interface CliOptions {
@@ -17,6 +17,10 @@ export interface CliOptions {
   autoBpm?: number
   json: boolean
   logLevel: LogLevel
+  /** --log-format: pretty (a terminal) or json (pino lines); default pretty on a terminal. */
+  logFormat: LogFormat
+  /** --log-file: append logs here instead of stderr. */
+  logFile?: string
   /** --http: serve the API, /metrics and the dashboard here. */
   http?: { host: string; port: number }
   /** --http-host: more Host names the HTTP API answers to (besides localhost and its address). */
@@ -58,62 +62,67 @@ function intArg(name: string, min: number, max: number) {
   }
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value]
+/** Repeatable, and comma-separated (so one environment variable can hold several). */
+const collect = (value: string, previous: string[]): string[] => [
+  ...previous,
+  ...value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== ''),
+]
+
+/** The environment variable of a flag: --slot-ms -> POS_PEER_SLOT_MS. */
+export const envName = (flag: string) => `POS_PEER_${flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase()}`
 
 export function buildCommand(): Command {
-  return new Command('pos-peer')
+  const options = [
+    new Option('--stake <n>', 'tokens to stake (0 = observer: syncs, relays, submits readings, never wins)')
+      .default(0)
+      .argParser(intArg('--stake', 0, Number.MAX_SAFE_INTEGER)),
+    new Option('--port <n>', 'TCP port to listen on (default: 9090, or a free port when 9090 is taken)').argParser(
+      intArg('--port', 0, 65535),
+    ),
+    new Option('--host <ip>', 'address to listen on').default('127.0.0.1'),
+    new Option('--bootstrap <addr>', 'peer to join: multiaddr or host:port (repeatable, or comma-separated)')
+      .default([])
+      .argParser(collect),
+    new Option('--data-dir <dir>', 'keep the chain and identity here'),
+    new Option('--name <profile>', 'use the named profile under ~/.pos-peer (keeps one identity per name)'),
+    new Option('--ephemeral', 'keep everything in memory (a new identity each run)').default(false),
+    new Option('--network <name>', 'network name (part of the network id)').default(DEFAULT_PARAMS.name),
+    new Option('--slot-ms <n>', 'slot length in ms (part of the network id)')
+      .default(DEFAULT_PARAMS.slotMs)
+      .argParser(intArg('--slot-ms', 50, 600_000)),
+    new Option('--mdns', 'also find peers on the local network with mDNS (multicast)').default(false),
+    new Option('--auto-bpm [ms]', 'generate a plausible reading every ms (default 3000)').argParser(
+      intArg('--auto-bpm', 100, 3_600_000),
+    ),
+    new Option('--http <[host:]port>', 'serve the dashboard, the JSON API and /metrics (host defaults to 127.0.0.1)'),
+    new Option('--http-host <name>', 'another Host name the HTTP API answers to (repeatable)')
+      .default([])
+      .argParser(collect),
+    new Option(
+      '--checkpoint <height:hash>',
+      'a final block (from someone you trust) this peer never contradicts: refuses chains without it',
+    ),
+    new Option('--json', 'one JSON object per line on stdout (scriptable mode)').default(false),
+    new Option('--log-level <level>', "log level (debug also shows libp2p's own debug output)")
+      .choices(['debug', 'info', 'warn', 'error', 'silent'])
+      .default('warn'),
+    new Option(
+      '--log-format <format>',
+      'pretty or json (pino lines); default: pretty on a terminal, else json',
+    ).choices(['pretty', 'json']),
+    new Option('--log-file <path>', 'append logs to this file instead of stderr'),
+  ]
+  const cmd = new Command('pos-peer')
     .description('A proof-of-stake blockchain peer: gossip heart-rate readings, win blocks by stake-weighted lottery.')
     .version(VERSION, '-v, --version')
-    .addOption(
-      new Option('--stake <n>', 'tokens to stake (0 = observer: syncs, relays, submits readings, never wins)')
-        .default(0)
-        .argParser(intArg('--stake', 0, Number.MAX_SAFE_INTEGER)),
-    )
-    .addOption(
-      new Option('--port <n>', 'TCP port to listen on (default: 9090, or a free port when 9090 is taken)').argParser(
-        intArg('--port', 0, 65535),
-      ),
-    )
-    .addOption(new Option('--host <ip>', 'address to listen on').default('127.0.0.1'))
-    .addOption(
-      new Option('--bootstrap <addr>', 'peer to join: multiaddr or host:port (repeatable)')
-        .default([])
-        .argParser(collect),
-    )
-    .addOption(new Option('--data-dir <dir>', 'keep the chain and identity here'))
-    .addOption(new Option('--name <profile>', 'use the named profile under ~/.pos-peer'))
-    .addOption(new Option('--ephemeral', 'keep everything in memory (a new identity each run)').default(false))
-    .addOption(new Option('--network <name>', 'network name (part of the network id)').default(DEFAULT_PARAMS.name))
-    .addOption(
-      new Option('--slot-ms <n>', 'slot length in ms (part of the network id)')
-        .default(DEFAULT_PARAMS.slotMs)
-        .argParser(intArg('--slot-ms', 50, 600_000)),
-    )
-    .addOption(new Option('--mdns', 'also find peers on the local network with mDNS (multicast)').default(false))
-    .addOption(
-      new Option('--auto-bpm [ms]', 'generate a plausible reading every ms (default 3000)').argParser(
-        intArg('--auto-bpm', 100, 3_600_000),
-      ),
-    )
-    .addOption(
-      new Option('--http <[host:]port>', 'serve the dashboard, the JSON API and /metrics (host defaults to 127.0.0.1)'),
-    )
-    .addOption(
-      new Option('--http-host <name>', 'another Host name the HTTP API answers to (repeatable)')
-        .default([])
-        .argParser(collect),
-    )
-    .addOption(
-      new Option(
-        '--checkpoint <height:hash>',
-        'a final block (from someone you trust) this peer never contradicts: refuses chains without it',
-      ),
-    )
-    .addOption(new Option('--json', 'one JSON object per line on stdout (scriptable mode)').default(false))
-    .addOption(
-      new Option('--log-level <level>', 'stderr log level')
-        .choices(['debug', 'info', 'warn', 'error', 'silent'])
-        .default('warn'),
+  for (const o of options) cmd.addOption(o.env(envName(o.long ?? '')))
+  return cmd
+    .addHelpText(
+      'after',
+      '\nEvery option can also be set by its environment variable, e.g. POS_PEER_STAKE=100 or\nPOS_PEER_BOOTSTRAP=host1:9090,host2:9090 (a flag on the command line wins).',
     )
     .showHelpAfterError('(run pos-peer --help for all options)')
     .exitOverride()
@@ -145,6 +154,8 @@ export function parseOptions(argv: string[]): CliOptions {
     autoBpm: o.autoBpm === true ? 3000 : o.autoBpm,
     json: o.json,
     logLevel: o.logLevel,
+    logFormat: o.logFormat ?? (process.stderr.isTTY === true ? 'pretty' : 'json'),
+    logFile: o.logFile,
     http: o.http === undefined ? undefined : parseHttpAddress(o.http),
     httpHosts: o.httpHost,
     checkpoint: o.checkpoint === undefined ? undefined : parseCheckpoint(o.checkpoint),

@@ -2,7 +2,7 @@ import type { GossipSub } from '@chainsafe/libp2p-gossipsub'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { pubsubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
@@ -38,6 +38,8 @@ export interface P2POptions {
   /** libp2p's own metrics (e.g. @libp2p/prometheus-metrics), when the HTTP API serves /metrics. */
   readonly metrics?: Libp2pOptions['metrics']
   readonly log: Logger
+  /** libp2p's own loggers (--log-level debug maps them into ours); libp2p's default otherwise. */
+  readonly libp2pLogger?: ComponentLogger
 }
 
 export interface P2PEvents {
@@ -100,6 +102,7 @@ export class P2P {
     try {
       node = await createLibp2p({
         privateKey: opts.privateKey,
+        ...(opts.libp2pLogger === undefined ? {} : { logger: opts.libp2pLogger }),
         addresses: { listen: [`/ip4/${opts.host}/tcp/${port}`] },
         transports: [tcp()],
         connectionEncrypters: [noise()],

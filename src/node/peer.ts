@@ -34,6 +34,8 @@ export interface PeerOptions {
   readonly mdns?: boolean
   readonly now?: () => number
   readonly log?: Logger
+  /** libp2p's own loggers mapped into ours (--log-level debug). */
+  readonly libp2pLogger?: P2POptions['libp2pLogger']
   /** Re-gossip unconfirmed own records every this many slots. */
   readonly regossipSlots?: number
   /** libp2p metrics implementation (see P2POptions.metrics). */
@@ -165,6 +167,7 @@ export class Peer implements NodeView {
         localStatus: () => this.statusSync.localStatus(),
         log: this.log,
         metrics: opts.metrics,
+        libp2pLogger: opts.libp2pLogger,
       })
       this.statusSync.begin()
     } catch (err) {

@@ -22,7 +22,7 @@ export interface NodeView {
  * the SSE stream and the HTTP API (JSON only at the edges, never hashed).
  */
 export function readingJson(r: Reading) {
-  return { id: r.idHex, author: addressOf(r.author), bpm: r.bpm, time: r.time }
+  return { id: r.idHex, author: addressOf(r.author), bpm: r.bpm, time: new Date(r.time).toISOString() }
 }
 
 export function blockView(x: BlockNode | Block, final: boolean) {

@@ -43,10 +43,25 @@ describe('pos-peer error paths', () => {
     [['--frobnicate'], /unknown option/],
     [['--http', 'not-an-address', '--ephemeral'], /--http not-an-address: expected host:port or port/],
     [['--http', '127.0.0.1:99999', '--ephemeral'], /--http 127\.0\.0\.1:99999: expected host:port/],
+    [['--log-format', 'xml'], /--log-format/],
+    [
+      ['--log-file', '/nonexistent-dir/pos-peer.log', '--ephemeral'],
+      /--log-file \/nonexistent-dir\/pos-peer.log: ENOENT/,
+    ],
   ])('usage error %j exits 2 with one line', async (args, pattern) => {
     const { code, stderr, stdout } = await runCli([...NET, ...args])
     expect(code).toBe(2)
     expect(stdout).toBe('')
+    expectOneLine(stderr, pattern)
+  })
+
+  it.each([
+    [{ POS_PEER_STAKE: 'abc' }, /--stake.*from env 'POS_PEER_STAKE'.*whole number/],
+    [{ POS_PEER_PORT: '70000' }, /--port.*POS_PEER_PORT.*from 0 to 65535/],
+    [{ POS_PEER_LOG_LEVEL: 'loud' }, /POS_PEER_LOG_LEVEL/],
+  ])('a bad environment variable %j exits 2 naming it', async (env, pattern) => {
+    const { code, stderr } = await runCli(NET, env)
+    expect(code).toBe(2)
     expectOneLine(stderr, pattern)
   })
 

@@ -58,8 +58,8 @@ function readingCounts(chain: JsonEvent[]): Map<string, number> {
 const submitted = (p: CliPeer, before = Number.POSITIVE_INFINITY) =>
   p
     .of('reading')
-    // `time` of a reading event is the reading's own time (unix ms)
-    .filter((e) => (e.time as number) < before)
+    // `time` of a reading event is the reading's own time (ISO 8601)
+    .filter((e) => Date.parse(e.time as string) < before)
     .map((e) => e.id as string)
 
 // In CI it always runs (and fails without root); elsewhere it needs root and iproute2.
