@@ -1,12 +1,16 @@
 import inquirer from 'inquirer'
-import type { NetworkParams } from '../core/params.js'
+import { type NetworkParams, slotStart } from '../core/params.js'
 import { bpmProblem } from '../core/validation.js'
 import type { Peer } from '../node/peer.js'
 import { pct, renderTable, shortId } from './format.js'
+import { type MenuChoice, menu } from './menu.js'
 import type { CliOptions } from './options.js'
 import { attachOutput } from './output.js'
 
 type Action = 'bpm' | 'chain' | 'validators' | 'peers' | 'stake' | 'quit'
+
+/** HH:MM:SS local time. */
+const clockTime = (ms: number) => new Date(ms).toTimeString().slice(0, 8)
 
 const isAbort = (err: unknown) =>
   err instanceof Error && (err.name === 'AbortPromptError' || err.name === 'ExitPromptError')
@@ -29,19 +33,53 @@ export function checkStakeInput(text: string): string | true {
   return true
 }
 
+const CHOICES: readonly MenuChoice<Action>[] = [
+  { name: 'Enter BPM', value: 'bpm' },
+  { name: 'Show chain', value: 'chain' },
+  { name: 'Validators', value: 'validators' },
+  { name: 'Peers', value: 'peers' },
+  { name: 'Change stake', value: 'stake' },
+  { name: 'Quit', value: 'quit' },
+]
+
+/** An input prompt; after a validation error the bad text is cleared (no "7x2" after "7x"). */
+async function ask(message: string, validate: (t: string) => string | true): Promise<string> {
+  const { answer } = await inquirer.prompt<{ answer: string }>([
+    { type: 'input', name: 'answer', message, validate, theme: { validationFailureMode: 'clear' } },
+  ])
+  return answer
+}
+
 /**
  * The menu loop. Network events print above the menu: the menu prompt is aborted, the lines are
- * printed, and the menu is drawn again. While the user types (BPM, stake) they wait until Enter.
+ * printed, and the menu is drawn again on the choice the user had reached. While the user types
+ * (BPM, stake) events wait until Enter.
  */
-export async function runInteractive(peer: Peer, o: CliOptions, httpUrl?: string): Promise<void> {
+export async function runInteractive(
+  peer: Peer,
+  o: CliOptions,
+  banner: { httpUrl?: string; profile: string },
+): Promise<void> {
   const p = peer.config.params
   const print = (s: string) => process.stdout.write(`${s}\n`)
   const pending: string[] = []
   let abortMenu: (() => void) | undefined
-  const detach = attachOutput(peer, 'text', (line) => {
-    pending.push(line)
-    abortMenu?.()
-  })
+  let syncLine: string | undefined
+  const detach = attachOutput(
+    peer,
+    'text',
+    (line) => {
+      pending.push(line)
+      abortMenu?.()
+    },
+    {
+      // The sync progress is the menu's own title line while catching up: redrawn, not repeated.
+      progress: (line) => {
+        syncLine = line
+        abortMenu?.()
+      },
+    },
+  )
   const flush = () => {
     for (const line of pending.splice(0)) print(line)
   }
@@ -49,9 +87,10 @@ export async function runInteractive(peer: Peer, o: CliOptions, httpUrl?: string
   print(`pos-peer  ${peer.peerId}`)
   print(`network   ${o.network} (${peer.config.idHex.slice(0, 16)}), slot ${p.slotMs} ms`)
   print(`listening ${peer.listenAddrs().join(', ')}`)
-  print(`data      ${peer.dataDir ?? 'in memory (--ephemeral)'}`)
+  print(`data      ${banner.profile}`)
   print(`stake     ${o.stake}${o.stake === 0 ? ' (observer)' : ''}`)
-  if (httpUrl !== undefined) print(`dashboard ${httpUrl}/`)
+  if (banner.httpUrl !== undefined) print(`dashboard ${banner.httpUrl}/`)
+  if (o.autoBpm !== undefined) print(`auto-bpm  a reading every ${o.autoBpm} ms`)
   const n = peer.connectedPeers().length
   print(
     n === 0
@@ -59,6 +98,7 @@ export async function runInteractive(peer: Peer, o: CliOptions, httpUrl?: string
       : `peers     ${n} connected`,
   )
 
+  let active = 0
   try {
     for (;;) {
       flush()
@@ -66,23 +106,20 @@ export async function runInteractive(peer: Peer, o: CliOptions, httpUrl?: string
       abortMenu = () => ac.abort()
       let action: Action
       try {
-        const prompt = inquirer.createPromptModule({ signal: ac.signal, clearPromptOnDone: true })
-        const answer = await prompt<{ action: Action }>([
+        const title =
+          syncLine ??
+          `#${peer.head().height} · final #${peer.finalized().height} · ${peer.connectedPeers().length} peer(s)`
+        action = await menu(
           {
-            type: 'select',
-            name: 'action',
-            message: `#${peer.head().height} · ${peer.connectedPeers().length} peer(s) · what next?`,
-            choices: [
-              { name: 'Enter BPM', value: 'bpm' },
-              { name: 'Show chain', value: 'chain' },
-              { name: 'Validators', value: 'validators' },
-              { name: 'Peers', value: 'peers' },
-              { name: 'Change stake', value: 'stake' },
-              { name: 'Quit', value: 'quit' },
-            ],
+            message: `${title} · what next?`,
+            choices: CHOICES,
+            active,
+            onMove: (i) => {
+              active = i
+            },
           },
-        ])
-        action = answer.action
+          { signal: ac.signal, clearPromptOnDone: true },
+        )
       } catch (err) {
         if (ac.signal.aborted) continue
         if (isAbort(err)) return
@@ -92,35 +129,26 @@ export async function runInteractive(peer: Peer, o: CliOptions, httpUrl?: string
       }
       if (action === 'quit') return
       if (action === 'bpm') {
-        const { bpm } = await inquirer.prompt<{ bpm: string }>([
-          {
-            type: 'input',
-            name: 'bpm',
-            message: `BPM (${p.minBpm}-${p.maxBpm}):`,
-            validate: (t: string) => checkBpmInput(t, p),
-          },
-        ])
+        const bpm = await ask(`BPM (${p.minBpm}-${p.maxBpm}):`, (t) => checkBpmInput(t, p))
         const r = await peer.submitReading(Number(bpm.trim()))
         print(`reading ${Number(bpm.trim())} BPM sent (${r.idHex.slice(0, 12)}); it will be in the next block`)
       } else if (action === 'stake') {
-        const { stake } = await inquirer.prompt<{ stake: string }>([
-          { type: 'input', name: 'stake', message: 'New stake:', validate: checkStakeInput },
-        ])
+        const stake = await ask('New stake:', checkStakeInput)
         await peer.setStake(Number(stake.trim()))
         print(`stake ${Number(stake.trim())} announced; it counts once it is in a block`)
       } else if (action === 'chain') {
         const rows = (await peer.recentBlocks(10)).map((b) => [
           b.height,
-          b.slot,
+          clockTime(slotStart(p, b.slot)),
           shortId(b.proposer ?? '-'),
           b.readings.length,
           b.hash.slice(0, 12),
-          b.final ? 'final' : '',
+          b.final ? 'yes' : 'not yet',
         ])
         print(
           rows.length === 0
             ? 'no blocks yet'
-            : renderTable(['height', 'slot', 'proposer', 'readings', 'hash', ''], rows),
+            : renderTable(['height', 'time', 'proposer', 'readings', 'hash', 'final'], rows),
         )
       } else if (action === 'validators') {
         const rows = peer
@@ -144,8 +172,13 @@ export async function runInteractive(peer: Peer, o: CliOptions, httpUrl?: string
           conns.length === 0
             ? 'no peers connected'
             : renderTable(
-                ['peer', 'address', 'direction'],
-                conns.map((c) => [c.peerId, c.addr, c.direction]),
+                ['peer', 'listen address (or where it connected from)', 'direction', 'connected'],
+                conns.map((c) => [
+                  shortId(c.peerId),
+                  c.addr,
+                  c.direction,
+                  `${Math.round((Date.now() - c.since) / 1000)} s`,
+                ]),
               ),
         )
       }

@@ -10,7 +10,7 @@ import { StoreError } from '../storage/errors.js'
 import { type AppLogger, createAppLogger } from '../util/logger.js'
 import { type CliOptions, parseOptions, UsageError } from './options.js'
 import { attachOutput } from './output.js'
-import { defaultProfiles, profileDir } from './profile.js'
+import { type ProfileMemory, profileDir, profilesFor, recallProfile, rememberProfile } from './profile.js'
 
 const EXIT_RUNTIME = 1
 const EXIT_USAGE = 2
@@ -38,7 +38,18 @@ function clockFromEnv(): (() => number) | undefined {
   return () => Date.now() + offset
 }
 
-async function startPeer(o: CliOptions, logger: AppLogger, metrics?: PeerMetrics): Promise<Peer> {
+/** The data dir a peer opened, how it was chosen, and what it remembered of its last run. */
+export interface OpenedProfile {
+  readonly dir: string
+  readonly how: 'data-dir' | 'name' | 'default'
+  readonly last?: ProfileMemory
+}
+
+async function startPeer(
+  o: CliOptions,
+  logger: AppLogger,
+  metrics?: PeerMetrics,
+): Promise<{ peer: Peer; profile?: OpenedProfile }> {
   const net = makeChainConfig({ name: o.network, slotMs: o.slotMs })
   const base: Omit<PeerOptions, 'dataDir'> = {
     net,
@@ -53,13 +64,20 @@ async function startPeer(o: CliOptions, logger: AppLogger, metrics?: PeerMetrics
     checkpoint: o.checkpoint,
     now: clockFromEnv(),
   }
-  if (o.ephemeral) return Peer.start(base)
-  if (o.dataDir !== undefined) return Peer.start({ ...base, dataDir: o.dataDir })
-  if (o.name !== undefined) return Peer.start({ ...base, dataDir: profileDir(o.network, o.name) })
-  // No flag: the first profile not used by a running peer, so several terminals just work.
-  for (const dir of defaultProfiles(o.network)) {
+  const open = async (dir: string, how: OpenedProfile['how']) => {
+    const last = recallProfile(dir)
+    const peer = await Peer.start({ ...base, dataDir: dir })
+    rememberProfile(dir, { stake: o.stake, lastRun: new Date().toISOString() })
+    return { peer, profile: { dir, how, last } }
+  }
+  if (o.ephemeral) return { peer: await Peer.start(base) }
+  if (o.dataDir !== undefined) return open(o.dataDir, 'data-dir')
+  if (o.name !== undefined) return open(profileDir(o.network, o.name), 'name')
+  // No flag: a free default profile, preferring one that last ran with this --stake, so several
+  // terminals just work and keep their identities across restarts in any order.
+  for (const dir of profilesFor(o.network, o.stake)) {
     try {
-      return await Peer.start({ ...base, dataDir: dir })
+      return await open(dir, 'default')
     } catch (err) {
       if (err instanceof StoreError && err.code === 'LOCKED') continue
       throw err
@@ -70,6 +88,17 @@ async function startPeer(o: CliOptions, logger: AppLogger, metrics?: PeerMetrics
     profileDir(o.network, '*'),
     'all 64 default profiles are in use: pass --name or --data-dir',
   )
+}
+
+/** One line about the identity opened: which profile, why, and its stake last time. */
+export function profileLine(profile: OpenedProfile | undefined): string {
+  if (profile === undefined) return 'in memory (--ephemeral): a new identity this run'
+  const last = profile.last === undefined ? 'a new identity' : `last ran with stake ${profile.last.stake}`
+  const why =
+    profile.how === 'default'
+      ? 'a free default profile; --name <profile> keeps one identity per name'
+      : `--${profile.how}`
+  return `${profile.dir} (${why}), ${last}`
 }
 
 /** Feed BPM lines from a non-TTY stdin; a bad line is a warning and is skipped. */
@@ -116,12 +145,13 @@ export async function main(argv: string[]): Promise<number> {
       : process.stderr.write(`warning: ${message}\n`)
 
   let peer: Peer
+  let profile: OpenedProfile | undefined
   let api: ApiServer | undefined
   // The HTTP API (and fastify) is loaded only when asked for.
   const http = o.http === undefined ? undefined : await import('../api/index.js')
   const metrics = http === undefined ? undefined : new http.PeerMetrics()
   try {
-    peer = await startPeer(o, logger, metrics)
+    ;({ peer, profile } = await startPeer(o, logger, metrics))
   } catch (err) {
     return reportStartError(err, o)
   }
@@ -192,23 +222,26 @@ export async function main(argv: string[]): Promise<number> {
       }),
     )
   }
-  if (interactive) {
-    const { runInteractive } = await import('./interactive.js')
-    await runInteractive(peer, o, api?.url)
-    await shutdown('quit')
-    return 0
-  }
-  attachOutput(peer, o.json ? 'json' : 'text', out)
-  if (!o.json) {
-    out(`pos-peer ${peer.peerId} on network ${o.network} (${peer.config.idHex.slice(0, 16)}), stake ${o.stake}`)
-    out(`listening on ${peer.listenAddrs().join(', ')}; data ${peer.dataDir ?? 'in memory'}`)
-    if (api !== undefined) out(`dashboard on ${api.url}/`)
-  }
+  // Started before the menu: with a terminal the menu would otherwise take over first.
   if (o.autoBpm !== undefined) {
     const next = bpmGenerator()
     const timer = setInterval(() => peer.submitReading(next()).catch((err: Error) => warn(err.message)), o.autoBpm)
     timer.unref()
   }
+  if (interactive) {
+    const { runInteractive } = await import('./interactive.js')
+    await runInteractive(peer, o, { httpUrl: api?.url, profile: profileLine(profile) })
+    await shutdown('quit')
+    return 0
+  }
+  if (!o.json) {
+    out(`pos-peer ${peer.peerId} on network ${o.network} (${peer.config.idHex.slice(0, 16)}), stake ${o.stake}`)
+    out(`listening on ${peer.listenAddrs().join(', ')}`)
+    out(`data ${profileLine(profile)}`)
+    if (api !== undefined) out(`dashboard on ${api.url}/`)
+    if (o.autoBpm !== undefined) out(`auto-bpm: a reading every ${o.autoBpm} ms`)
+  }
+  attachOutput(peer, o.json ? 'json' : 'text', out)
   if (process.stdin.isTTY !== true) readStdinLines(peer, warn)
   // Runs until a signal.
   await new Promise(() => {})

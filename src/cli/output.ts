@@ -1,6 +1,7 @@
 import type { Peer } from '../node/peer.js'
 import { blockViewOn, readingJson, ref } from '../node/views.js'
-import { pct, shortId } from './format.js'
+import { shortId } from './format.js'
+import { TextNarrator, type TextOptions } from './narrator.js'
 
 export type Emit = (line: string) => void
 
@@ -8,7 +9,7 @@ export type Emit = (line: string) => void
  * Subscribes to the peer's events and writes them: one JSON object per line (--json), or one
  * human line per event. Returns the unsubscribe function.
  */
-export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit): () => void {
+export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit, opts: TextOptions = {}): () => void {
   const json = (event: string, data: Record<string, unknown>) =>
     emit(JSON.stringify({ event, time: new Date().toISOString(), ...data }))
   const offs: (() => void)[] = []
@@ -29,17 +30,11 @@ export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit): () 
     on('warning', ({ message }) => json('warning', { message }))
     on('submitted', ({ reading }) => json('reading', readingJson(reading)))
   } else {
-    on('block', ({ node }) => {
-      if (node.proposerHex === undefined) return
-      const proposer = blockViewOn(peer, node).proposer ?? ''
-      const row = peer.validators().find((r) => r.address === proposer)
-      const who = node.proposerHex === peer.publicKeyHex ? 'you' : shortId(proposer)
-      const readings = node.block?.readings.length ?? 0
-      const share = row === undefined ? '' : ` (stake ${row.stake}, ${pct(row.stakeShare)})`
-      emit(`#${node.height} won by ${who}${share}, ${readings} reading${readings === 1 ? '' : 's'}`)
-    })
-    on('won', ({ node }) => emit(`you won #${node.height}`))
-    on('reorg', ({ from, to, depth }) => emit(`reorg: head #${from.height} -> #${to.height} (depth ${depth})`))
+    const text = new TextNarrator(peer, emit, opts)
+    on('block', ({ node }) => text.block(node))
+    on('reorg', ({ from, depth }) => text.reorg(from, depth))
+    on('finalized', ({ node }) => text.finalized(node))
+    on('sync:progress', (p) => text.progress(p.height, p.target))
     on('peer:connect', ({ peerId }) =>
       emit(`peer joined ${shortId(peerId)} (${peer.connectedPeers().length} connected)`),
     )
@@ -48,6 +43,7 @@ export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit): () 
     )
     on('peer:refused', ({ peerId, reason }) => emit(`refused peer ${shortId(peerId)}: ${reason}`))
     on('warning', ({ message }) => emit(`warning: ${message}`))
+    offs.push(() => text.stop())
   }
   return () => {
     for (const off of offs) off()
