@@ -75,6 +75,7 @@ export class P2P {
     opts: P2POptions,
     denied: DenyList,
     bootstrap: Multiaddr[],
+    defaultPeer: Multiaddr | undefined,
   ) {
     this.gossip = new Gossip(
       node.services.pubsub,
@@ -90,11 +91,16 @@ export class P2P {
       opts.log,
     )
     this.reqresp = new ReqResp(node, opts.net, opts.reqrespHandlers, opts.localStatus)
-    this.peers = new PeerManager(node, this.gossip, denied, { host: opts.host, bootstrap, log: opts.log })
+    this.peers = new PeerManager(node, this.gossip, denied, {
+      host: opts.host,
+      bootstrap,
+      defaultPeer,
+      log: opts.log,
+    })
   }
 
   static async create(opts: P2POptions): Promise<P2P> {
-    const { port, bootstrap } = await chooseListenPort(opts.host, opts.port, opts.bootstrap)
+    const { port, bootstrap, defaultPeer } = await chooseListenPort(opts.host, opts.port, opts.bootstrap)
     const denied = new DenyList()
     const isDenied = (peer: PeerId) => denied.has(peer)
     const loopbackOnly = isLoopback(opts.host)
@@ -143,7 +149,7 @@ export class P2P {
         throw new PortInUseError(`port ${port} on ${opts.host} is already in use: pick another --port`)
       throw err
     }
-    const p2p = new P2P(node, opts, denied, bootstrap)
+    const p2p = new P2P(node, opts, denied, bootstrap, defaultPeer)
     await p2p.start()
     return p2p
   }

@@ -48,6 +48,8 @@ export interface PeerManagerOptions {
   /** The address we listen on: a loopback peer only ever learns and dials loopback addresses. */
   readonly host: string
   readonly bootstrap: readonly Multiaddr[]
+  /** The local peer on the default port (9090), dialled because it held the port we wanted. */
+  readonly defaultPeer?: Multiaddr
   readonly log: Logger
 }
 
@@ -93,6 +95,20 @@ export class PeerManager {
   /** True when this peer has somewhere to join (a --bootstrap address, or the local 9090 peer). */
   get hasBootstrap(): boolean {
     return this.opts.bootstrap.length > 0
+  }
+
+  /**
+   * True when our only place to join is the local default-port peer (no --bootstrap) and `peer`
+   * is the one there: if it is on another network, there is nobody to wait for.
+   */
+  isOnlyDefaultPeer(peer: PeerId): boolean {
+    const d = this.opts.defaultPeer
+    if (d === undefined || this.opts.bootstrap.length !== 1) return false
+    const want = d.nodeAddress()
+    return this.node.getConnections(peer).some((c) => {
+      const a = c.remoteAddr.nodeAddress()
+      return a.address === want.address && a.port === want.port
+    })
   }
 
   /** Disconnect a peer and refuse it for `ms`. */

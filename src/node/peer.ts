@@ -130,6 +130,7 @@ export class Peer implements NodeView {
         penalize: (peer) => this.p2p.peers.countReject(peer),
         dialKnown: (addrs) => this.p2p.peers.dialKnown(addrs),
         hasBootstrap: () => this.p2p.peers.hasBootstrap,
+        isOnlyDefaultPeer: (peer) => this.p2p.peers.isOnlyDefaultPeer(peer),
       }
       this.rangeSync = new RangeSync({
         chain: this.svc,
@@ -150,11 +151,12 @@ export class Peer implements NodeView {
         log: this.log,
         peerAddrs: (max) => this.p2p.peers.peerAddrs(max),
         checkpoint: opts.checkpoint,
+        beganAlone: (other) =>
+          this.warn(
+            `the peer on the default port 9090 is on another network (${other.slice(0, 16)}): this peer begins network ${this.config.idHex.slice(0, 16)} by itself on ${this.listenAddrs()[0] ?? 'a free port'}; others join it with --bootstrap`,
+          ),
       })
-      const clock = new ClockMonitor(this.config, this.now, (message) => {
-        this.log('warn', message)
-        this.events.emit('warning', { message })
-      })
+      const clock = new ClockMonitor(this.config, this.now, (message) => this.warn(message))
       this.p2p = await P2P.create({
         net: this.config,
         privateKey: key,
@@ -288,6 +290,12 @@ export class Peer implements NodeView {
   }
 
   /** The libp2p side, for tests and diagnostics that need it (gossip health, refusing a peer). */
+  /** Something the user should know: logged at warn and emitted (terminal, --json, dashboard). */
+  private warn(message: string): void {
+    this.log('warn', message)
+    this.events.emit('warning', { message })
+  }
+
   get network(): P2P {
     return this.p2p
   }

@@ -34,4 +34,6 @@ export interface SyncNetwork {
   dialKnown(addrs: readonly string[]): void
   /** True when this peer was given somewhere to join. */
   hasBootstrap(): boolean
+  /** True when our only place to join is the local default-port peer, and `peer` is it. */
+  isOnlyDefaultPeer(peer: PeerId): boolean
 }

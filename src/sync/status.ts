@@ -31,6 +31,8 @@ export interface StatusSyncOptions {
   readonly peerAddrs: (max: number) => string[]
   /** --checkpoint: a peer whose finalized block at that height differs is refused at once. */
   readonly checkpoint?: { readonly height: number; readonly hashHex: string }
+  /** Our only place to join (the local default port) is another network's peer: we began alone. */
+  readonly beganAlone?: (otherNetworkHex: string) => void
 }
 
 /**
@@ -105,6 +107,10 @@ export class StatusSync {
     const { chain, network } = this.opts
     const config = chain.config
     if (!equalBytes(status.networkId, config.id)) {
+      if (!this.joinedNetwork && network.isOnlyDefaultPeer(peer)) {
+        this.joinedNetwork = true
+        this.opts.beganAlone?.(toHex(status.networkId))
+      }
       network.refuse(
         peer,
         `it is on network ${toHex(status.networkId).slice(0, 16)}, we are on ${config.idHex.slice(0, 16)} (check --network and --slot-ms)`,

@@ -179,4 +179,24 @@ describe('real peers over TCP on 127.0.0.1', () => {
       await other.stopAll()
     }
   }, 60_000)
+
+  it('the default port 9090 held by another network: a new peer (no --port, no --bootstrap) begins its own network and says so', async () => {
+    const otherNet = testNetwork({ slotMs: 300, stakeTtlSlots: 400 })
+    const other = new TestNet(otherNet)
+    tn = new TestNet(net)
+    try {
+      // Port 9090 itself: what `pos-peer` takes by default. (Nothing else in this suite uses it.)
+      await other.start(100, { port: 9090 })
+      const warnings: string[] = []
+      const b = await tn.start(10, { port: undefined, bootstrap: [] })
+      b.events.on('warning', ({ message }) => warnings.push(message))
+      expect(b.listenAddrs()[0]).not.toMatch(/\/tcp\/9090\//)
+      await waitFor(() => b.head().height >= 3, 30_000, 'the new network making blocks')
+      expect(warnings.join('\n')).toMatch(
+        /default port 9090 is on another network .*begins network .* by itself on \/ip4\/127\.0\.0\.1\/tcp\/\d+/,
+      )
+    } finally {
+      await other.stopAll()
+    }
+  }, 60_000)
 })

@@ -31,6 +31,7 @@ function fakes(opts: { connected: PeerId[]; serve: (peer: PeerId, hash: string) 
     penalize: () => {},
     dialKnown: () => {},
     hasBootstrap: () => false,
+    isOnlyDefaultPeer: () => false,
   }
   const chain: SyncChain = {
     config: net,
