@@ -14,6 +14,10 @@ export const MAX_EVENT_STREAMS = 32
 /** Most concurrent /api/events streams from one client address; more get 429. */
 export const MAX_EVENT_STREAMS_PER_CLIENT = 4
 const MAX_STREAM_BACKLOG = 1 << 20
+/** Blocks embedded in the dashboard page (what its live list shows). */
+const INITIAL_BLOCKS = 50
+const FAVICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path fill="#d33" d="M8 14.5 1.6 8.3A3.9 3.9 0 0 1 8 3.6a3.9 3.9 0 0 1 6.4 4.7z"/></svg>'
 
 /** The dashboard files: beside this module when run from source, in src/ when run from dist/. */
 const DASHBOARD = [
@@ -145,25 +149,7 @@ export class ApiServer {
       reply.code(404).send(errorBody('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)),
     )
 
-    app.get('/api/status', async () => {
-      const { params, idHex } = peer.config
-      return {
-        peerId: peer.peerId,
-        network: {
-          name: params.name,
-          id: idHex,
-          slotMs: params.slotMs,
-          minBpm: params.minBpm,
-          maxBpm: params.maxBpm,
-        },
-        slot: peer.currentSlot(),
-        head: ref(peer.head()),
-        finalized: ref(peer.finalized()),
-        peers: peer.connectedPeers().length,
-        stake: peer.stake,
-        addrs: peer.listenAddrs(),
-      }
-    })
+    app.get('/api/status', async () => this.statusJson())
 
     app.get(
       '/api/blocks',
@@ -279,7 +265,17 @@ export class ApiServer {
       return reply.type(this.metrics.contentType).send(await this.metrics.text())
     })
 
-    app.get('/', (_req, reply) => this.asset(reply, 'index.html'))
+    // The page arrives with the peer's state in it: the first paint shows the chain, not "offline".
+    app.get('/', async (_req, reply) => {
+      const initial = { status: this.statusJson(), blocks: await peer.recentBlocks(INITIAL_BLOCKS) }
+      // JSON inside <script>: no "</script>" or "<!--" can close it early.
+      const json = JSON.stringify(initial).replace(/</g, '\\u003c')
+      return this.asset(reply, 'index.html', (html) => html.replace('{"initial":null}', json))
+    })
+    // Browsers ask for it on every page: a small SVG heart instead of a 404.
+    app.get('/favicon.ico', (_req, reply) =>
+      reply.type('image/svg+xml').header('cache-control', 'max-age=86400').send(FAVICON),
+    )
     app.get(
       '/assets/:file',
       {
@@ -291,10 +287,34 @@ export class ApiServer {
     )
   }
 
-  private async asset(reply: import('fastify').FastifyReply, file: string) {
+  private async asset(reply: import('fastify').FastifyReply, file: string, transform?: (text: string) => string) {
     if (DASHBOARD === undefined) return reply.code(404).send(errorBody('NOT_FOUND', 'dashboard files are missing'))
     const body = await readFile(new URL(file, DASHBOARD))
-    return reply.type(ASSETS[file]).header('cache-control', 'no-cache').send(body)
+    return reply
+      .type(ASSETS[file])
+      .header('cache-control', 'no-cache')
+      .send(transform === undefined ? body : transform(body.toString('utf8')))
+  }
+
+  private statusJson() {
+    const { peer } = this
+    const { params, idHex } = peer.config
+    return {
+      peerId: peer.peerId,
+      network: {
+        name: params.name,
+        id: idHex,
+        slotMs: params.slotMs,
+        minBpm: params.minBpm,
+        maxBpm: params.maxBpm,
+      },
+      slot: peer.currentSlot(),
+      head: ref(peer.head()),
+      finalized: ref(peer.finalized()),
+      peers: peer.connectedPeers().length,
+      stake: peer.stake,
+      addrs: peer.listenAddrs(),
+    }
   }
 
   /** One subscription to the peer; every event stream gets a copy. */

@@ -248,5 +248,15 @@ describe('HTTP API', () => {
     }
     expect(html).not.toMatch(/(src|href)\s*=\s*["']https?:/)
     expect((await fetch(`${base}/assets/../package.json`)).status).toBeGreaterThanOrEqual(400)
+    // The first paint has the peer's state: status and the recent blocks are in the page itself.
+    const embedded = /<script id="initial" type="application\/json">(.*?)<\/script>/s.exec(html)?.[1] ?? ''
+    const initial = JSON.parse(embedded) as { status: { peerId: string }; blocks: { height: number }[] }
+    expect(initial.status.peerId).toBe(a.peerId)
+    expect(initial.blocks.length).toBeGreaterThan(0)
+    expect(initial.blocks[0].height).toBeGreaterThanOrEqual(initial.blocks.at(-1)?.height ?? 0)
+    // A favicon, not a 404.
+    const icon = await fetch(`${base}/favicon.ico`)
+    expect(icon.status).toBe(200)
+    expect(icon.headers.get('content-type')).toMatch(/image\/svg\+xml/)
   })
 })

@@ -26,7 +26,11 @@ function el(tag, attrs = {}, children = []) {
 // --- status -----------------------------------------------------------------------------------
 
 async function refreshStatus() {
-  status = await getJson('/api/status')
+  applyStatus(await getJson('/api/status'))
+}
+
+function applyStatus(s) {
+  status = s
   $('network').textContent = `${status.network.name} ${status.network.id.slice(0, 12)}`
   $('peer-id').textContent = short(status.peerId)
   $('peer-id').title = status.peerId
@@ -82,8 +86,23 @@ function setFinal(height) {
 
 async function loadBlocks() {
   const { blocks } = await getJson(`/api/blocks?limit=${MAX_BLOCKS}`)
+  showBlocks(blocks)
+}
+
+/** Newest first, as /api/blocks gives them. */
+function showBlocks(blocks) {
   $('blocks').replaceChildren()
-  for (const b of blocks.reverse()) showBlock(b)
+  for (const b of [...blocks].reverse()) showBlock(b)
+}
+
+/** The state the server put in the page, so the first paint shows the chain. */
+function initialState() {
+  try {
+    const v = JSON.parse($('initial').textContent)
+    return v.status ? v : null
+  } catch {
+    return null
+  }
 }
 
 // --- validators chart ----------------------------------------------------------------------------
@@ -215,8 +234,12 @@ function connect() {
 }
 
 async function start() {
-  await refreshStatus()
-  await Promise.all([loadBlocks(), drawChart(), drawPeers()])
+  const initial = initialState()
+  if (initial !== null) {
+    applyStatus(initial.status)
+    showBlocks(initial.blocks)
+  } else await refreshStatus()
+  await Promise.all([initial === null ? loadBlocks() : null, drawChart(), drawPeers()])
   connect()
   setInterval(() => refreshStatus().catch(() => {}), 2000)
   setInterval(() => drawPeers().catch(() => {}), 10000)
