@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline'
-import { CommanderError } from 'commander'
+import { Command, CommanderError, Option } from 'commander'
 import type { ApiServer, PeerMetrics } from '../api/index.js'
 import { PosError } from '../core/errors.js'
 import { makeChainConfig } from '../core/params.js'
@@ -8,6 +8,7 @@ import { CheckpointError } from '../node/chain-service.js'
 import { Peer, type PeerOptions } from '../node/peer.js'
 import { StoreError } from '../storage/errors.js'
 import { type AppLogger, createAppLogger } from '../util/logger.js'
+import { checkHealth, writeHealth } from './health.js'
 import { type CliOptions, parseOptions, UsageError } from './options.js'
 import { attachOutput } from './output.js'
 import { type ProfileMemory, profileDir, profilesFor, recallProfile, rememberProfile } from './profile.js'
@@ -112,7 +113,34 @@ function readStdinLines(peer: Peer, warn: (msg: string) => void): void {
   })
 }
 
+/** `pos-peer health [--data-dir D | --name P]`: exit 0 when the peer there is synced and connected. */
+function runHealth(argv: string[]): number {
+  const cmd = new Command('pos-peer health')
+    .description("check the running peer of a data dir: synced, connected, reporting (a container's HEALTHCHECK)")
+    .addOption(new Option('--data-dir <dir>', 'the data dir of the peer to check').env('POS_PEER_DATA_DIR'))
+    .addOption(new Option('--name <profile>', 'the named profile of the peer to check').env('POS_PEER_NAME'))
+    .addOption(
+      new Option('--network <name>', 'its network name (with --name)').default('devnet').env('POS_PEER_NETWORK'),
+    )
+    .exitOverride()
+  try {
+    cmd.parse(argv, { from: 'user' })
+  } catch (err) {
+    return err instanceof CommanderError && err.exitCode === 0 ? 0 : EXIT_USAGE
+  }
+  const h = cmd.opts<{ dataDir?: string; name?: string; network: string }>()
+  const dir = h.dataDir ?? (h.name === undefined ? undefined : profileDir(h.network, h.name))
+  if (dir === undefined) {
+    process.stderr.write('pos-peer health: pass --data-dir or --name (the peer to check)\n')
+    return EXIT_USAGE
+  }
+  const { ok, line } = checkHealth(dir, Date.now())
+  ;(ok ? process.stdout : process.stderr).write(`${line}\n`)
+  return ok ? 0 : EXIT_RUNTIME
+}
+
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'health') return runHealth(argv.slice(1))
   let o: CliOptions
   try {
     o = parseOptions(argv)
@@ -222,6 +250,7 @@ export async function main(argv: string[]): Promise<number> {
       }),
     )
   }
+  if (peer.dataDir !== undefined) writeHealth(peer, peer.dataDir)
   // Started before the menu: with a terminal the menu would otherwise take over first.
   if (o.autoBpm !== undefined) {
     const next = bpmGenerator()

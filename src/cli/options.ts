@@ -122,7 +122,7 @@ export function buildCommand(): Command {
   return cmd
     .addHelpText(
       'after',
-      '\nEvery option can also be set by its environment variable, e.g. POS_PEER_STAKE=100 or\nPOS_PEER_BOOTSTRAP=host1:9090,host2:9090 (a flag on the command line wins).',
+      '\nCommands:\n  pos-peer health --data-dir <dir>   exit 0 when the peer of that data dir is synced and connected\n\nEvery option can also be set by its environment variable, e.g. POS_PEER_STAKE=100 or\nPOS_PEER_BOOTSTRAP=host1:9090,host2:9090 (a flag on the command line wins).',
     )
     .showHelpAfterError('(run pos-peer --help for all options)')
     .exitOverride()

@@ -227,6 +227,11 @@ export class Peer implements NodeView {
     return this.p2p.peerId.toString()
   }
 
+  /** Caught up: joined the network (or began it) and not range-syncing from anyone now. */
+  synced(): boolean {
+    return this.statusSync.joined && !this.rangeSync.active
+  }
+
   get dataDir(): string | undefined {
     return this.opts.dataDir
   }

@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { afterEach, describe, expect, it } from 'vitest'
+import { BIN, CliPeer, NODE22, runCli } from '../helpers/cli.js'
+import { waitFor } from '../helpers/peers.js'
+import { tempDirs } from '../helpers/tempdirs.js'
+
+const procs: CliPeer[] = []
+const stops: (() => void)[] = []
+const temp = tempDirs('out')
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+
+afterEach(async () => {
+  for (const s of stops.splice(0)) s()
+  for (const p of procs.splice(0)) {
+    p.kill('SIGKILL')
+    await p.exit().catch(() => {})
+  }
+  await temp.removeAll()
+})
+
+function start(args: string[], env: NodeJS.ProcessEnv = {}): CliPeer {
+  const p = new CliPeer(args, env)
+  procs.push(p)
+  return p
+}
+
+describe('what pos-peer prints', () => {
+  it('--json: flags from POS_PEER_* variables; every event, and every reading in it, has an ISO 8601 time', async () => {
+    const env = { POS_PEER_NETWORK: 'outtest', POS_PEER_SLOT_MS: '300', POS_PEER_PORT: '0', POS_PEER_EPHEMERAL: '1' }
+    const a = start([], { ...env, POS_PEER_STAKE: '17' })
+    const ready = await a.ready()
+    expect(ready.stake).toBe(17)
+    const b = start([], { ...env, POS_PEER_STAKE: '5', POS_PEER_BOOTSTRAP: `${a.addr},127.0.0.1:1` })
+    await b.ready()
+    a.send('72')
+    b.send('81')
+    await waitFor(
+      () => a.finalReadingBpms().length >= 2 && b.of('peer:connect').length > 0,
+      30_000,
+      'two readings final',
+    )
+    const events = [...a.events, ...b.events]
+    expect(events.filter((e) => e.event === 'non-json-line')).toEqual([])
+    for (const e of events) expect(e.time, JSON.stringify(e)).toMatch(ISO)
+    const readings = [...a.of('reading'), ...a.of('block').flatMap((e) => e.readings as { time: unknown }[])]
+    expect(readings.length).toBeGreaterThanOrEqual(2)
+    for (const r of readings) expect(r.time).toMatch(ISO)
+  }, 60_000)
+
+  it('pos-peer health: no report, alone, then synced and connected', async () => {
+    const dirA = await temp.make()
+    const dirB = await temp.make()
+    const health = async (dir: string) => runCli(['health', '--data-dir', dir])
+    const none = await health(dirA)
+    expect(none.code).toBe(1)
+    expect(none.stderr).toMatch(/no health\.json/)
+    const a = start(['--network', 'healthtest', '--slot-ms', '300', '--port', '0', '--data-dir', dirA, '--stake', '10'])
+    await a.ready()
+    await waitFor(async () => /no peers connected/.test((await health(dirA)).stderr), 20_000, 'alone: unhealthy', 500)
+    const b = start([
+      '--network',
+      'healthtest',
+      '--slot-ms',
+      '300',
+      '--port',
+      '0',
+      '--data-dir',
+      dirB,
+      '--bootstrap',
+      a.addr,
+    ])
+    await b.ready()
+    for (const dir of [dirA, dirB])
+      await waitFor(async () => (await health(dir)).code === 0, 30_000, `${dir} healthy`, 500)
+    expect((await health(dirB)).stdout).toMatch(/healthy: synced, head #\d+, final #\d+, 1 peer/)
+    // The image's HEALTHCHECK is this command, and the image builds no native code.
+    const dockerfile = readFileSync('Dockerfile', 'utf8')
+    expect(dockerfile).toMatch(
+      /HEALTHCHECK[^\n]*\n\s*CMD \["node", "\/app\/bin\/pos-peer", "health", "--data-dir", "\/data"\]/,
+    )
+    expect(dockerfile).not.toMatch(/g\+\+|build-essential/)
+  }, 90_000)
+
+  it('text mode: a late joiner shows sync progress and "Synced", not one line per old block', async () => {
+    const net = ['--network', 'synctext', '--slot-ms', '100', '--port', '0']
+    // Readings keep it making blocks (an idle network goes quiet).
+    const a = start([...net, '--stake', '10', '--ephemeral', '--auto-bpm', '100'])
+    await a.ready()
+    await waitFor(() => a.of('block').length >= 150, 60_000, '150 blocks on the first peer')
+    let out = ''
+    const child = spawn(NODE22, [BIN, ...net, '--ephemeral', '--bootstrap', a.addr], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    stops.push(() => child.kill('SIGKILL'))
+    await waitFor(() => /Synced to #\d+/.test(out), 30_000, 'Synced line')
+    await waitFor(() => /#\d+ final/.test(out), 30_000, 'a live final block')
+    expect(out).toMatch(/Syncing [\d,]+ \/ [\d,]+ \([\d,]+ blocks\/s, \d+ peers\)/)
+    const synced = Number(/Synced to #([\d,]+)/.exec(out)?.[1].replace(/,/g, ''))
+    expect(synced).toBeGreaterThanOrEqual(150)
+    // Old blocks are not announced one by one: at most the few within the catch-up margin.
+    const oldLines = [...out.matchAll(/^#(\d+) won by/gm)].filter((m) => Number(m[1]) < synced - 10)
+    expect(oldLines.length).toBeLessThan(5)
+  }, 120_000)
+})
