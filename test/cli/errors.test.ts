@@ -131,6 +131,30 @@ describe('pos-peer error paths', () => {
     expect(rb.peerId).not.toBe(ra.peerId)
   })
 
+  it('profiles remember their stake: terminals restarted in another order keep each stake identity', async () => {
+    const home = await tempDir()
+    const run = async (stake: number, bootstrap?: string) => {
+      const p = new CliPeer(
+        [...NET, '--port', '0', '--stake', String(stake), ...(bootstrap ? ['--bootstrap', bootstrap] : [])],
+        { POS_PEER_HOME: home },
+      )
+      procs.push(p)
+      return { p, ready: await p.ready() }
+    }
+    const ten = await run(10)
+    const thirty = await run(30, ten.p.addr)
+    for (const { p } of [ten, thirty]) {
+      p.kill('SIGTERM')
+      await p.exit(15_000)
+    }
+    // Now the 30 first: it must get the profile that ran with 30, not the first free one.
+    const thirtyAgain = await run(30)
+    const tenAgain = await run(10, thirtyAgain.p.addr)
+    expect(thirtyAgain.ready.peerId).toBe(thirty.ready.peerId)
+    expect(tenAgain.ready.peerId).toBe(ten.ready.peerId)
+    expect(thirtyAgain.ready.dataDir).toBe(join(home, 'errtest', '2'))
+  }, 60_000)
+
   it('a closed stdout (pos-peer --json | head -1) ends the peer cleanly, with no stack trace', async () => {
     const p = new CliPeer([...NET, '--stake', '5', '--ephemeral', '--port', '0'])
     procs.push(p)

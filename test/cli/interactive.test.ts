@@ -26,6 +26,9 @@ describe('interactive terminal (tmux)', () => {
     expect(screen()).toMatch(/pos-peer\s+12D3Koo/)
     expect(screen()).toMatch(/stake\s+10/)
     expect(screen()).toMatch(/auto-bpm\s+a reading every 400 ms/)
+    // The banner names the identity it opened (here none kept: --ephemeral).
+    expect(screen()).toMatch(/data\s+in memory \(--ephemeral\): a new identity this run/)
+    expect(screen()).toMatch(/data\s+in memory \(--ephemeral\)/)
 
     // --auto-bpm works while the menu waits: its readings land in our blocks, nothing typed.
     await waitFor(() => /#\d+ won by you .*[1-9] readings?/.test(screen()), 20_000, 'auto-bpm readings in a block')
