@@ -28,7 +28,11 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): CliPeer {
 describe('what pos-peer prints', () => {
   it('--json: flags from POS_PEER_* variables; every event, and every reading in it, has an ISO 8601 time', async () => {
     const env = { POS_PEER_NETWORK: 'outtest', POS_PEER_SLOT_MS: '300', POS_PEER_PORT: '0', POS_PEER_EPHEMERAL: '1' }
-    const a = start([], { ...env, POS_PEER_STAKE: '17' })
+    const logFile = `${await temp.make()}/a.log`
+    const a = start(['--log-level', 'debug', '--log-format', 'json', '--log-file', logFile], {
+      ...env,
+      POS_PEER_STAKE: '17',
+    })
     const ready = await a.ready()
     expect(ready.stake).toBe(17)
     const b = start([], { ...env, POS_PEER_STAKE: '5', POS_PEER_BOOTSTRAP: `${a.addr},127.0.0.1:1` })
@@ -46,6 +50,13 @@ describe('what pos-peer prints', () => {
     const readings = [...a.of('reading'), ...a.of('block').flatMap((e) => e.readings as { time: unknown }[])]
     expect(readings.length).toBeGreaterThanOrEqual(2)
     for (const r of readings) expect(r.time).toMatch(ISO)
+    // --log-level debug: our lines and libp2p's own debug output, as pino JSON lines in one file.
+    const logLines = readFileSync(logFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: number; msg: string; lib?: string })
+    expect(logLines.some((l) => l.lib === 'libp2p' && /libp2p:/.test(l.msg))).toBe(true)
+    expect(logLines.some((l) => l.lib === undefined && /listening on/.test(l.msg))).toBe(true)
   }, 60_000)
 
   it('pos-peer health: no report, alone, then synced and connected', async () => {

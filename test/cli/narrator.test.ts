@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest'
+import { TextNarrator } from '../../src/cli/narrator.js'
+import type { BlockNode } from '../../src/core/chain.js'
+import type { Peer } from '../../src/node/peer.js'
+
+const ME = 'aa'.repeat(32)
+const OTHER = 'bb'.repeat(32)
+
+/** Just enough of a peer and its chain for the narrator: nodes by hash, a clock at `slot`. */
+function fakePeer(nodes: BlockNode[], slot: number): Peer {
+  const byHash = new Map(nodes.map((n) => [n.hashHex, n]))
+  return {
+    publicKeyHex: ME,
+    chain: { get: (h: string) => byHash.get(h) },
+    currentSlot: () => slot,
+    validators: () => [],
+    head: () => nodes.at(-1),
+    finalized: () => nodes[0],
+    connectedPeers: () => [],
+    config: { params: { slotMs: 1000 } },
+  } as unknown as Peer
+}
+
+const node = (height: number, proposerHex: string | undefined, parent?: BlockNode): BlockNode =>
+  ({
+    height,
+    slot: 100 + height,
+    hashHex: `${proposerHex === ME ? 'm' : 'o'}${height}`,
+    parentHex: parent?.hashHex,
+    proposerHex,
+    children: new Set(),
+    block: { readings: [], stakes: [], parent: new Uint8Array(32), proposer: Buffer.from(proposerHex ?? '00', 'hex') },
+  }) as unknown as BlockNode
+
+describe('the text of chain events', () => {
+  it('a reorg that takes our blocks away names them; one that does not is one short line', () => {
+    const root = node(10, undefined)
+    const ours11 = node(11, ME, root)
+    const ours12 = node(12, OTHER, ours11)
+    const lines: string[] = []
+    const t = new TextNarrator(fakePeer([root, ours11, ours12], 113), (l) => lines.push(l), { statusEveryMs: 0 })
+    t.reorg(ours12, 2)
+    expect(lines).toEqual([
+      'reorg: your block #11 left the chain: another branch (depth 2) won; readings in it go in the next block',
+    ])
+    lines.length = 0
+    t.reorg(ours12, 1)
+    expect(lines).toEqual(['reorg: switched to another branch (depth 1)'])
+  })
+
+  it('finality moving several blocks at once is one line for the highest', async () => {
+    const root = node(10, undefined)
+    const a = node(11, OTHER, root)
+    const b = node(12, ME, a)
+    const lines: string[] = []
+    const t = new TextNarrator(fakePeer([root, a, b], 113), (l) => lines.push(l), { statusEveryMs: 0 })
+    t.finalized(a)
+    t.finalized(b)
+    await Promise.resolve()
+    expect(lines).toEqual(['#12 final (yours)'])
+  })
+
+  it('blocks far behind the clock (sync) are not announced; live ones are, and end the progress line', () => {
+    const root = node(10, undefined)
+    const old = node(11, OTHER, root)
+    const progress: (string | undefined)[] = []
+    const lines: string[] = []
+    const t = new TextNarrator(fakePeer([root, old], 200), (l) => lines.push(l), {
+      statusEveryMs: 0,
+      progress: (l) => progress.push(l),
+    })
+    t.progress(11, 100)
+    t.block(old)
+    expect(lines).toEqual([])
+    expect(progress[0]).toMatch(/^Syncing 11 \/ 100 \(\d+ blocks\/s, 0 peers\)$/)
+    const live = { ...node(12, OTHER, old), slot: 199 } as BlockNode
+    t.block(live)
+    expect(progress.at(-1)).toBeUndefined()
+    expect(lines[0]).toMatch(/^Synced to #/)
+    expect(lines[1]).toMatch(/^#12 won by /)
+  })
+})
