@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import type { ServerResponse } from 'node:http'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import { PosError } from '../core/errors.js'
+import { BusyError } from '../node/chain-service.js'
 import type { Peer, PeerEvents } from '../node/peer.js'
 import { type BlockView, blockViewOn, readingJson, ref } from '../node/views.js'
 import type { PeerMetrics } from './metrics.js'
@@ -228,6 +229,12 @@ export class ApiServer {
           return reply.code(202).send(readingJson(r))
         } catch (err) {
           if (err instanceof PosError) return reply.code(400).send(errorBody(err.code, err.message))
+          // Never a 202 for a reading that will not be proposed: busy is said, with when to retry.
+          if (err instanceof BusyError)
+            return reply
+              .code(503)
+              .header('retry-after', String(Math.max(1, Math.ceil(peer.config.params.slotMs / 1000))))
+              .send(errorBody(err.code, err.message))
           throw err
         }
       },

@@ -130,8 +130,12 @@ export async function runInteractive(
       if (action === 'quit') return
       if (action === 'bpm') {
         const bpm = await ask(`BPM (${p.minBpm}-${p.maxBpm}):`, (t) => checkBpmInput(t, p))
-        const r = await peer.submitReading(Number(bpm.trim()))
-        print(`reading ${Number(bpm.trim())} BPM sent (${r.idHex.slice(0, 12)}); it will be in the next block`)
+        try {
+          const r = await peer.submitReading(Number(bpm.trim()))
+          print(`reading ${Number(bpm.trim())} BPM sent (${r.idHex.slice(0, 12)}); it will be in the next block`)
+        } catch (err) {
+          print(`reading refused: ${(err as Error).message}`)
+        }
       } else if (action === 'stake') {
         const stake = await ask('New stake:', checkStakeInput)
         await peer.setStake(Number(stake.trim()))

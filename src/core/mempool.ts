@@ -3,8 +3,12 @@ import type { BlockNode, Chain } from './chain.js'
 import type { Reading, StakeAnnouncement } from './records.js'
 
 export interface MempoolOptions {
-  /** Bound on pending readings; further ones are refused until some become final. */
+  /** Bound on pending readings (all authors). */
   readonly maxReadings?: number
+  /** Bound on one author's pending readings (this peer's own are exempt: its outbox bounds them). */
+  readonly maxPerAuthor?: number
+  /** Bound on pending stake announcements (one per validator). */
+  readonly maxStakes?: number
 }
 
 export interface Pending {
@@ -12,17 +16,32 @@ export interface Pending {
   readonly stakes: StakeAnnouncement[]
 }
 
+/** Why a reading was not taken in: already pending, its author at quota, or the pool full of own readings. */
+export type AddResult = 'added' | 'known' | 'author-quota' | 'full'
+
 /**
  * Records waiting to be in a final block. Nothing leaves the pool when a candidate loses: a record
  * leaves only when the finalized chain holds it (or, for stakes, a newer seq).
+ *
+ * Bounded and fair: each author may have `maxPerAuthor` readings pending; when the whole pool is
+ * full, a newcomer displaces the newest reading of the author with the most pending, so one
+ * spamming key (or a thousand) cannot keep an honest author's reading out. This peer's own
+ * readings (`own`) always enter: they are in its outbox, which the node bounds.
  */
 export class Mempool {
   private readonly readings = new Map<string, Reading>()
+  private readonly own = new Set<string>()
+  /** Pending reading ids by author (hex), in arrival order. */
+  private readonly byAuthor = new Map<string, Set<string>>()
   private readonly stakes = new Map<string, StakeAnnouncement>()
   private readonly maxReadings: number
+  private readonly maxPerAuthor: number
+  private readonly maxStakes: number
 
   constructor(opts: MempoolOptions = {}) {
     this.maxReadings = opts.maxReadings ?? 10_000
+    this.maxPerAuthor = opts.maxPerAuthor ?? 256
+    this.maxStakes = opts.maxStakes ?? 10_000
   }
 
   get size(): number {
@@ -33,16 +52,52 @@ export class Mempool {
     return this.readings.has(idHex)
   }
 
-  /** False when already pending or the pool is full. */
-  addReading(r: Reading): boolean {
-    if (this.readings.has(r.idHex) || this.readings.size >= this.maxReadings) return false
+  /** Take a reading in, within the bounds (see the class comment). */
+  addReading(r: Reading, opts: { own?: boolean } = {}): AddResult {
+    if (this.readings.has(r.idHex)) {
+      if (opts.own === true) this.own.add(r.idHex)
+      return 'known'
+    }
+    const author = toHex(r.author)
+    const mine = this.byAuthor.get(author)
+    if (opts.own !== true) {
+      if ((mine?.size ?? 0) >= this.maxPerAuthor) return 'author-quota'
+      if (this.readings.size >= this.maxReadings && !this.evictFromLargest(author)) return 'full'
+    }
     this.readings.set(r.idHex, r)
-    return true
+    if (opts.own === true) this.own.add(r.idHex)
+    if (mine === undefined) this.byAuthor.set(author, new Set([r.idHex]))
+    else mine.add(r.idHex)
+    return 'added'
+  }
+
+  /** Make room: drop the newest non-own reading of the author with the most pending (not `newcomer`'s). */
+  private evictFromLargest(newcomer: string): boolean {
+    let victim: string | undefined
+    let most = this.byAuthor.get(newcomer)?.size ?? 0
+    for (const [author, ids] of this.byAuthor) {
+      if (ids.size > most) {
+        most = ids.size
+        victim = author
+      }
+    }
+    if (victim === undefined) return false
+    const ids = [...(this.byAuthor.get(victim) ?? [])].reverse()
+    const drop = ids.find((id) => !this.own.has(id))
+    return drop !== undefined && this.dropReading(drop)
   }
 
   /** Forget a reading (one our own candidate could not hold: see ChainService.onSlot). */
   dropReading(idHex: string): boolean {
-    return this.readings.delete(idHex)
+    const r = this.readings.get(idHex)
+    if (r === undefined) return false
+    this.readings.delete(idHex)
+    this.own.delete(idHex)
+    const author = toHex(r.author)
+    const ids = this.byAuthor.get(author)
+    ids?.delete(idHex)
+    if (ids?.size === 0) this.byAuthor.delete(author)
+    return true
   }
 
   /** Keeps the highest seq per validator; false when this one is not newer. */
@@ -50,6 +105,8 @@ export class Mempool {
     const key = toHex(s.validator)
     const prev = this.stakes.get(key)
     if (prev !== undefined && prev.seq >= s.seq) return false
+    // Full: a validator already pending may update; a new key waits until some become final.
+    if (prev === undefined && this.stakes.size >= this.maxStakes) return false
     this.stakes.set(key, s)
     return true
   }
@@ -57,13 +114,34 @@ export class Mempool {
   /**
    * Records not yet in the chain ending at `tip`, in a deterministic order, within the limits;
    * readings dated after `latestTime` (not valid in the block being built yet) are left for later.
+   * Readings are taken fairly: round-robin across authors (the author with the oldest reading
+   * first), oldest first within an author, so one author's backlog cannot fill a block while
+   * another author waits.
    */
   pending(chain: Chain, tip: BlockNode = chain.head, latestTime = Number.POSITIVE_INFINITY): Pending {
     const p = chain.net.params
-    const readings = [...this.readings.values()]
-      .filter((r) => r.time <= latestTime && !chain.readingInChain(r.idHex, tip))
-      .sort((a, b) => a.time - b.time || (a.idHex < b.idHex ? -1 : 1))
-      .slice(0, p.maxReadingsPerBlock)
+    const byTime = (a: Reading, b: Reading) => a.time - b.time || (a.idHex < b.idHex ? -1 : 1)
+    const queues: Reading[][] = []
+    for (const ids of this.byAuthor.values()) {
+      const q: Reading[] = []
+      for (const id of ids) {
+        const r = this.readings.get(id)
+        if (r !== undefined && r.time <= latestTime && !chain.readingInChain(id, tip)) q.push(r)
+      }
+      if (q.length > 0) queues.push(q.sort(byTime))
+    }
+    queues.sort((a, b) => byTime(a[0], b[0]))
+    const readings: Reading[] = []
+    for (let round = 0; readings.length < p.maxReadingsPerBlock && queues.length > 0; round++) {
+      let any = false
+      for (const q of queues) {
+        if (round < q.length && readings.length < p.maxReadingsPerBlock) {
+          readings.push(q[round])
+          any = true
+        }
+      }
+      if (!any) break
+    }
     const stakes = [...this.stakes.entries()]
       .filter(([key, s]) => s.seq > (tip.state.stakes.get(key)?.seq ?? -1))
       .map(([, s]) => s)
@@ -74,9 +152,9 @@ export class Mempool {
   /** Drop what the finalized chain now holds. Returns the dropped ids. */
   pruneFinal(chain: Chain): string[] {
     const dropped: string[] = []
-    for (const id of this.readings.keys()) {
+    for (const id of [...this.readings.keys()]) {
       if (chain.finalReadings.has(id)) {
-        this.readings.delete(id)
+        this.dropReading(id)
         dropped.push(id)
       }
     }

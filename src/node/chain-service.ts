@@ -26,6 +26,20 @@ export interface ChainEvents {
   'missing-parent': { parentHex: string; childHex: string; source?: string }
 }
 
+/** This peer's own readings waiting to be final; a new one beyond this is refused (BusyError). */
+export const MAX_OUTBOX = 4096
+
+/** Too many of this peer's readings are still waiting to be final: try again later. */
+export class BusyError extends Error {
+  override name = 'BusyError'
+  readonly code = 'TOO_MANY_PENDING'
+  constructor(pending: number) {
+    super(
+      `${pending} readings of this peer are still waiting to be final (at most ${MAX_OUTBOX}): try again once some are final`,
+    )
+  }
+}
+
 /** The data dir's final chain contradicts --checkpoint. */
 export class CheckpointError extends Error {
   override name = 'CheckpointError'
@@ -106,7 +120,7 @@ export class ChainService {
     }
     for (const r of loaded.outboxReadings) {
       svc.outbox.set(r.idHex, r)
-      svc.mempool.addReading(r)
+      svc.mempool.addReading(r, { own: true })
     }
     if (loaded.outboxStake !== undefined) svc.mempool.addStake(loaded.outboxStake)
     await svc.flush()
@@ -211,7 +225,8 @@ export class ChainService {
   receiveReading(r: Reading): Verdict {
     validateReading(this.net, r, latestGossipReadingTime(this.net, this.now()), 'IGNORE')
     if (this.chain.finalReadings.has(r.idHex) || this.mempool.hasReading(r.idHex)) return 'ignore'
-    return this.mempool.addReading(r) ? 'accept' : 'ignore'
+    // Over its author's quota or displaced: ignored, not punished (a valid reading, one too many).
+    return this.mempool.addReading(r) === 'added' ? 'accept' : 'ignore'
   }
 
   receiveStake(s: StakeAnnouncement): Verdict {
@@ -223,12 +238,14 @@ export class ChainService {
 
   /** A BPM typed by this peer's user: checked, written to the outbox, then pending. */
   async submitReading(bpm: number): Promise<Reading> {
+    if (this.outbox.size >= MAX_OUTBOX) throw new BusyError(this.outbox.size)
     const now = this.now()
     const r = createReading(this.net, this.signer, bpm, now)
     validateReading(this.net, r, latestGossipReadingTime(this.net, now))
     await this.store.addOutboxReading(r)
     this.outbox.set(r.idHex, r)
-    this.mempool.addReading(r)
+    // Our own readings always enter our pool: we propose them ourselves when we win.
+    this.mempool.addReading(r, { own: true })
     return r
   }
 

@@ -9,18 +9,53 @@ import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
 const net = testNetwork({ maxReadingsPerBlock: 3, maxStakesPerBlock: 2 })
 
 describe('mempool', () => {
-  it('keeps readings once, refuses beyond its bound, and orders pending readings by time then id', async () => {
+  it("keeps readings once, refuses beyond its bound, and orders one author's pending readings by time then id", async () => {
     const [a] = await testSigners(1, 'mp')
     const pool = new Mempool({ maxReadings: 4 })
     const rs = [5, 3, 9, 1, 7].map((t, i) => createReading(net, a, 60 + i, 1000 + t))
-    expect(pool.addReading(rs[0])).toBe(true)
-    expect(pool.addReading(rs[0])).toBe(false)
-    for (const r of rs.slice(1, 4)) expect(pool.addReading(r)).toBe(true)
-    expect(pool.addReading(rs[4])).toBe(false) // full
+    expect(pool.addReading(rs[0])).toBe('added')
+    expect(pool.addReading(rs[0])).toBe('known')
+    for (const r of rs.slice(1, 4)) expect(pool.addReading(r)).toBe('added')
+    expect(pool.addReading(rs[4])).toBe('full') // full, and nobody else to displace
     expect(pool.size).toBe(4)
     const chain = new Chain(net)
     // At most maxReadingsPerBlock, oldest first.
     expect(pool.pending(chain).readings.map((r) => r.time)).toEqual([1001, 1003, 1005])
+  })
+
+  it('an author at its quota is refused while others still get in; a full pool displaces the largest author', async () => {
+    const [spam, honest, third] = await testSigners(3, 'quota')
+    const pool = new Mempool({ maxReadings: 6, maxPerAuthor: 4 })
+    for (let i = 0; i < 4; i++) expect(pool.addReading(createReading(net, spam, 70, 1 + i))).toBe('added')
+    expect(pool.addReading(createReading(net, spam, 70, 100))).toBe('author-quota')
+    expect(pool.addReading(createReading(net, honest, 80, 5000))).toBe('added')
+    expect(pool.addReading(createReading(net, third, 81, 5001))).toBe('added')
+    // Full (6): a newcomer displaces the newest reading of the author with the most pending.
+    expect(pool.addReading(createReading(net, honest, 82, 5002))).toBe('added')
+    expect(pool.size).toBe(6)
+    const chain = new Chain(net)
+    const times = pool.pending(chain).readings.map((r) => r.time)
+    expect(times).toContain(5000)
+    expect(times).not.toContain(4) // the spammer's newest went
+    // This peer's own readings always enter (its outbox bounds them).
+    const own = createReading(net, spam, 90, 6000)
+    expect(pool.addReading(own, { own: true })).toBe('added')
+    expect(pool.hasReading(own.idHex)).toBe(true)
+  })
+
+  it('block building is fair across authors: 10,000 old readings of one key do not keep a newer honest one out', async () => {
+    const [spam, honest] = await testSigners(2, 'fair')
+    const pool = new Mempool({ maxReadings: 20_000, maxPerAuthor: 20_000 })
+    // Timestamps 1, 2, 3, ...: oldest-first selection used to take only these.
+    for (let i = 0; i < 10_000; i++) pool.addReading(createReading(net, spam, 70, 1 + i))
+    const mine = createReading(net, honest, 80, 1_000_000)
+    pool.addReading(mine)
+    const chain = new Chain(net)
+    const picked = pool.pending(chain).readings
+    expect(picked).toHaveLength(net.params.maxReadingsPerBlock)
+    expect(picked.map((r) => r.idHex)).toContain(mine.idHex)
+    // Round-robin: the author with the oldest reading first, then the other, then again.
+    expect(picked.map((r) => r.time)).toEqual([1, 1_000_000, 2])
   })
 
   it('keeps the highest seq per validator, and drops what the finalized chain holds', async () => {
@@ -32,7 +67,7 @@ describe('mempool', () => {
     const chain = new Chain(net)
     expect(pool.pending(chain).stakes.map((s) => [toHex(s.validator), s.stake])).toEqual([[toHex(a.publicKey), 30]])
     const r = createReading(net, b, 70, timeOf(net, 1))
-    pool.addReading(r)
+    expect(pool.addReading(r)).toBe('added')
     // a alone finalizes: b1 (a's stake), b2 (the reading), b3 (a vote for b2).
     const b1 = createBlock(net, a, {
       height: 1,

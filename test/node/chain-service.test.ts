@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createBlock, createReading, createStake } from '../../src/core/records.js'
-import { ChainService } from '../../src/node/chain-service.js'
+import { BusyError, ChainService, MAX_OUTBOX } from '../../src/node/chain-service.js'
 import { Store } from '../../src/storage/store.js'
 import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
 
@@ -69,4 +69,21 @@ describe('proposing applies the block rules to what it builds', () => {
     await svc.flush()
     await store.close()
   })
+})
+
+describe('honest refusals', () => {
+  it(`the ${MAX_OUTBOX + 1}th reading of this peer still pending is refused with BusyError, not taken and never proposed`, async () => {
+    const [me] = await testSigners(1, 'busy')
+    const store = new Store(net)
+    await store.open()
+    let t = timeOf(net, 5)
+    // Each reading gets its own time (ids differ); no slot runs, so none becomes final.
+    const svc = await ChainService.create({ net, store, signer: me, now: () => t++, stake: 0 })
+    for (let i = 0; i < MAX_OUTBOX; i++) await svc.submitReading(60 + (i % 100))
+    await expect(svc.submitReading(70)).rejects.toBeInstanceOf(BusyError)
+    await expect(svc.submitReading(70)).rejects.toThrow(/still waiting to be final \(at most 4096\)/)
+    expect(svc.mempool.size).toBe(MAX_OUTBOX)
+    await svc.flush()
+    await store.close()
+  }, 60_000)
 })
