@@ -26,10 +26,11 @@ export function checkBpmInput(text: string, params: NetworkParams): string | tru
   return bpmProblem(params, Number(t)) ?? true
 }
 
-export function checkStakeInput(text: string): string | true {
+export function checkStakeInput(text: string, params: NetworkParams): string | true {
   const t = text.trim()
   if (!/^\d+$/.test(t) || !Number.isSafeInteger(Number(t)))
     return 'Stake must be a whole number >= 0 (0 leaves the validator set)'
+  if (Number(t) > params.maxStake) return `Stake must be at most ${params.maxStake} (this network's cap per validator)`
   return true
 }
 
@@ -137,9 +138,13 @@ export async function runInteractive(
           print(`reading refused: ${(err as Error).message}`)
         }
       } else if (action === 'stake') {
-        const stake = await ask('New stake:', checkStakeInput)
-        await peer.setStake(Number(stake.trim()))
-        print(`stake ${Number(stake.trim())} announced; it counts once it is in a block`)
+        const stake = await ask('New stake:', (t) => checkStakeInput(t, p))
+        try {
+          await peer.setStake(Number(stake.trim()))
+          print(`stake ${Number(stake.trim())} announced; it counts once it is in a block`)
+        } catch (err) {
+          print(`stake refused: ${(err as Error).message}`)
+        }
       } else if (action === 'chain') {
         const rows = (await peer.recentBlocks(10)).map((b) => [
           b.height,

@@ -78,7 +78,7 @@ export function buildCommand(): Command {
   const options = [
     new Option('--stake <n>', 'tokens to stake (0 = observer: syncs, relays, submits readings, never wins)')
       .default(0)
-      .argParser(intArg('--stake', 0, Number.MAX_SAFE_INTEGER)),
+      .argParser(intArg('--stake', 0, DEFAULT_PARAMS.maxStake)),
     new Option('--port <n>', 'TCP port to listen on (default: 9090, or a free port when 9090 is taken)').argParser(
       intArg('--port', 0, 65535),
     ),

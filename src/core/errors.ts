@@ -13,6 +13,7 @@ export type RecordErrorCode =
   | 'BAD_FIELD'
   | 'INVALID_SIGNATURE'
   | 'BPM_OUT_OF_RANGE'
+  | 'STAKE_ABOVE_CAP'
   | 'TIME_OUT_OF_RANGE'
   | 'STALE_SEQ'
   | 'DUPLICATE'

@@ -23,6 +23,11 @@ export interface NetworkParams {
   readonly maxBpm: number
   /** How far a record's slot or time may run ahead of the local clock. */
   readonly maxClockDriftMs: number
+  /**
+   * The most one validator may stake. With it, a sum of stakes stays an exact integer in a double
+   * (below 2^53) for up to 2^53 / maxStake validators (2,097,152 at the default 2^32).
+   */
+  readonly maxStake: number
 }
 
 export const DEFAULT_PARAMS: NetworkParams = Object.freeze({
@@ -37,6 +42,7 @@ export const DEFAULT_PARAMS: NetworkParams = Object.freeze({
   minBpm: 20,
   maxBpm: 300,
   maxClockDriftMs: 500,
+  maxStake: 2 ** 32,
 })
 
 export function checkParams(p: NetworkParams): void {
@@ -61,6 +67,8 @@ export function checkParams(p: NetworkParams): void {
   if (p.slotMs < 50) throw new RangeError('network parameter slotMs must be at least 50')
   if (p.stakeTtlSlots < 4) throw new RangeError('network parameter stakeTtlSlots must be at least 4')
   if (p.minBpm > p.maxBpm) throw new RangeError('network parameter minBpm must not exceed maxBpm')
+  if (!Number.isSafeInteger(p.maxStake) || p.maxStake < 1 || p.maxStake > 2 ** 40)
+    throw new RangeError('network parameter maxStake must be a whole number from 1 to 2^40')
   if (typeof p.name !== 'string' || !/^[a-z0-9][a-z0-9-]{0,31}$/.test(p.name)) {
     throw new RangeError('network name must be 1-32 characters of a-z, 0-9 and "-"')
   }
@@ -83,6 +91,7 @@ export function genesisHash(p: NetworkParams): Uint8Array {
       p.minBpm,
       p.maxBpm,
       p.maxClockDriftMs,
+      p.maxStake,
     ]),
   )
 }

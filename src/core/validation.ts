@@ -76,6 +76,8 @@ export function latestBlockReadingTime(net: ChainConfig, slot: number): number {
 
 /** The stateless check of a stake announcement: its signature. */
 export function validateStake(net: ChainConfig, s: StakeAnnouncement): void {
+  if (s.stake > net.params.maxStake)
+    throw new RecordError('REJECT', 'STAKE_ABOVE_CAP', { stake: s.stake, max: net.params.maxStake })
   if (!verifyStakeSignature(net, s)) throw new RecordError('REJECT', 'INVALID_SIGNATURE', { record: 'stake' })
 }
 

@@ -252,6 +252,8 @@ export class ChainService {
   /** Announce a stake (0 = leave) with the next seq; kept in the outbox until final. */
   async announceStake(stake: number): Promise<StakeAnnouncement> {
     if (!Number.isSafeInteger(stake) || stake < 0) throw new RangeError('stake must be a whole number >= 0')
+    if (stake > this.net.params.maxStake)
+      throw new RangeError(`stake ${stake} is above this network's cap of ${this.net.params.maxStake} per validator`)
     this.desiredStake = stake
     const seqInHead = this.chain.head.state.stakes.get(this.me)?.seq ?? 0
     this.ownSeq = Math.max(this.ownSeq, seqInHead) + 1

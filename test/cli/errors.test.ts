@@ -32,6 +32,7 @@ describe('pos-peer error paths', () => {
     [['--stake', '-1'], /--stake/],
     [['--stake', 'abc'], /--stake must be a whole number/],
     [['--stake', '1.5'], /--stake must be a whole number/],
+    [['--stake', '4294967297'], /--stake must be from 0 to 4294967296/],
     [['--port', '70000'], /--port must be from 0 to 65535/],
     [['--slot-ms', '10'], /--slot-ms must be from 50/],
     [['--checkpoint', '12:abc', '--ephemeral'], /--checkpoint 12:abc: expected <height>:<block hash>/],

@@ -3,7 +3,7 @@ import { toHex } from '../../src/core/bytes.js'
 import { Chain } from '../../src/core/chain.js'
 import type { Signer } from '../../src/core/crypto.js'
 import { encodeCanonical } from '../../src/core/encoding.js'
-import { BlockError } from '../../src/core/errors.js'
+import { BlockError, RecordError } from '../../src/core/errors.js'
 import { makeChainConfig } from '../../src/core/params.js'
 import {
   type Block,
@@ -13,6 +13,7 @@ import {
   decodeBlock,
   type Reading,
 } from '../../src/core/records.js'
+import { validateStake } from '../../src/core/validation.js'
 import { testNetwork, testSigner, timeOf } from '../helpers/fixtures.js'
 
 const net = testNetwork({ maxReadingsPerBlock: 8, maxStakesPerBlock: 4, maxBlockBytes: 4096 })
@@ -199,6 +200,25 @@ describe('block validation: one test per rule', () => {
     )
     const ok = chain.import(child({ stakes: [createStake(net, a, 50, 2)] }), timeOf(net, 11))
     expect(ok.node.state.stakes.get(toHex(a.publicKey))?.stake).toBe(50)
+  })
+
+  it('a stake above the network cap is refused: at gossip, in a block, and nowhere else can it count', () => {
+    setup()
+    const cap = net.params.maxStake
+    expect(cap).toBe(2 ** 32)
+    const huge = createStake(net, b, Number.MAX_SAFE_INTEGER, 1)
+    expect(() => validateStake(net, huge)).toThrow(RecordError)
+    expect(() => validateStake(net, huge)).toThrow(/STAKE_ABOVE_CAP/)
+    expectCode(() => chain.import(child({ stakes: [huge] }), timeOf(net, 11)), 'STAKE_ABOVE_CAP')
+    expectCode(
+      () => chain.import(child({ stakes: [createStake(net, b, cap + 1, 1)] }), timeOf(net, 11)),
+      'STAKE_ABOVE_CAP',
+    )
+    // At the cap it is valid, and stake totals stay exact: cap + 100 and cap + 101 differ.
+    const ok = chain.import(child({ stakes: [createStake(net, b, cap, 1)] }), timeOf(net, 11))
+    const total = [...ok.node.state.stakes.values()].reduce((n, e) => n + e.stake, 0)
+    expect(total).toBe(cap + 100)
+    expect(total + 1).not.toBe(total)
   })
 
   it('a known block and a block below the finalized height are ignored', () => {
