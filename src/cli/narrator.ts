@@ -1,4 +1,5 @@
 import type { BlockNode } from '../core/chain.js'
+import { slotStart } from '../core/params.js'
 import type { Peer } from '../node/peer.js'
 import { blockViewOn } from '../node/views.js'
 import { pct, shortId } from './format.js'
@@ -27,6 +28,10 @@ const num = (n: number) => n.toLocaleString('en-US')
  */
 export class TextNarrator {
   private pendingFinal: BlockNode | undefined
+  /** Blocks announced (bounded): a reorg names only these, and none is announced twice. */
+  private readonly announced = new Set<string>()
+  /** Blocks of a running slot waiting to be announced. */
+  private readonly deferred = new Map<string, { node: BlockNode; timer: NodeJS.Timeout }>()
   private syncing: { startMs: number; startHeight: number; lastPrintMs: number } | undefined
   private readonly statusTimer: NodeJS.Timeout | undefined
 
@@ -44,16 +49,52 @@ export class TextNarrator {
 
   stop(): void {
     clearInterval(this.statusTimer)
+    for (const d of this.deferred.values()) clearTimeout(d.timer)
+    this.deferred.clear()
   }
 
   private catchingUp(node: BlockNode): boolean {
     return node.slot < this.peer.currentSlot() - CATCH_UP_SLOTS
   }
 
+  /**
+   * A block joined our chain. One of the slot still running is announced when that slot is over
+   * (and only if it is still on our chain then): candidates of one slot compete for a moment, and
+   * "won by you" followed by "left the chain" a few ms later was noise.
+   */
   block(node: BlockNode): void {
     if (node.proposerHex === undefined) return
     if (this.catchingUp(node)) return
     this.endSync()
+    if (node.slot >= this.peer.currentSlot()) {
+      const p = this.peer.config.params
+      const settle = slotStart(p, node.slot + 1) + p.slotMs / 10 - Date.now()
+      const timer = setTimeout(
+        () => {
+          this.deferred.delete(node.hashHex)
+          if (this.onChain(node)) this.announce(node)
+        },
+        Math.max(0, settle),
+      )
+      timer.unref()
+      this.deferred.set(node.hashHex, { node, timer })
+      return
+    }
+    this.announce(node)
+  }
+
+  /** True while `node` is on the head chain (a final one was settled by `finalized`). */
+  private onChain(node: BlockNode): boolean {
+    let n: BlockNode | undefined = this.peer.head()
+    while (n !== undefined && n.height > node.height)
+      n = n.parentHex === undefined ? undefined : this.peer.chain.get(n.parentHex)
+    return n?.hashHex === node.hashHex
+  }
+
+  private announce(node: BlockNode): void {
+    if (this.announced.has(node.hashHex)) return
+    this.announced.add(node.hashHex)
+    if (this.announced.size > 256) this.announced.delete(this.announced.values().next().value as string)
     const proposer = blockViewOn(this.peer, node).proposer ?? ''
     const row = this.peer.validators().find((r) => r.address === proposer)
     const mine = node.proposerHex === this.peer.publicKeyHex
@@ -64,14 +105,22 @@ export class TextNarrator {
     )
   }
 
-  /** A reorg: our blocks that left the chain are named; otherwise one short line. */
+  /**
+   * A reorg that takes announced blocks away: ours are named, others make one short line. A
+   * candidate of the running slot that lost before it was announced is not news.
+   */
   reorg(from: BlockNode, depth: number): void {
     const lost: number[] = []
+    let announced = 0
     let n: BlockNode | undefined = from
     for (let i = 0; i < depth && n !== undefined; i++) {
-      if (n.proposerHex === this.peer.publicKeyHex) lost.push(n.height)
+      if (this.announced.has(n.hashHex)) {
+        announced++
+        if (n.proposerHex === this.peer.publicKeyHex) lost.push(n.height)
+      }
       n = n.parentHex === undefined ? undefined : this.peer.chain.get(n.parentHex)
     }
+    if (announced === 0) return
     if (lost.length > 0) {
       const which = lost.reverse().map((h) => `#${h}`)
       this.emit(
@@ -80,8 +129,17 @@ export class TextNarrator {
     } else if (!this.catchingUp(from)) this.emit(`reorg: switched to another branch (depth ${depth})`)
   }
 
-  /** Finality can move several blocks at once: one line for the highest. */
+  /**
+   * Finality can move several blocks at once: one line for the highest. A final block still
+   * waiting for its slot to end is announced now (before its "final" line); its rivals lost.
+   */
   finalized(node: BlockNode): void {
+    for (const [hash, d] of this.deferred) {
+      if (d.node.height > node.height) continue
+      clearTimeout(d.timer)
+      this.deferred.delete(hash)
+      if (hash === node.hashHex) this.announce(d.node)
+    }
     const first = this.pendingFinal === undefined
     if (first || node.height > (this.pendingFinal?.height ?? 0)) this.pendingFinal = node
     if (!first) return

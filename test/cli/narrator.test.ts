@@ -39,6 +39,9 @@ describe('the text of chain events', () => {
     const ours12 = node(12, OTHER, ours11)
     const lines: string[] = []
     const t = new TextNarrator(fakePeer([root, ours11, ours12], 113), (l) => lines.push(l), { statusEveryMs: 0 })
+    t.block(ours11)
+    t.block(ours12)
+    lines.length = 0
     t.reorg(ours12, 2)
     expect(lines).toEqual([
       'reorg: your block #11 left the chain: another branch (depth 2) won; readings in it go in the next block',
@@ -46,6 +49,33 @@ describe('the text of chain events', () => {
     lines.length = 0
     t.reorg(ours12, 1)
     expect(lines).toEqual(['reorg: switched to another branch (depth 1)'])
+  })
+
+  it('a block of the running slot is announced when the slot is over, and only if it is still on the chain', async () => {
+    const slotMs = 40
+    const params = { slotMs, genesisTime: 0 }
+    const root = node(10, undefined)
+    const nowSlot = () => Math.floor(Date.now() / slotMs)
+    const ours = { ...node(11, ME, root), slot: nowSlot() } as BlockNode
+    let head: BlockNode = ours
+    const peer = {
+      ...fakePeer([root, ours], 0),
+      currentSlot: nowSlot,
+      head: () => head,
+      config: { params },
+    } as unknown as Peer
+    const lines: string[] = []
+    const t = new TextNarrator(peer, (l) => lines.push(l), { statusEveryMs: 0 })
+    t.block(ours)
+    expect(lines).toEqual([]) // not yet: the slot is still running
+    // Another candidate of the same slot wins before the slot is over: nothing to take back.
+    const theirs = { ...node(11, OTHER, root), hashHex: 'o11', slot: ours.slot } as BlockNode
+    head = theirs
+    t.reorg(ours, 1)
+    t.block(theirs)
+    await new Promise((r) => setTimeout(r, slotMs * 3))
+    expect(lines).toEqual([expect.stringMatching(/^#11 won by (?!you)/)])
+    t.stop()
   })
 
   it('finality moving several blocks at once is one line for the highest', async () => {
