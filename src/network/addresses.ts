@@ -64,12 +64,13 @@ export async function chooseListenPort(
   host: string,
   port: number | undefined,
   bootstrap: readonly string[],
+  defaultPort = DEFAULT_PORT,
 ): Promise<{ port: number; bootstrap: Multiaddr[]; defaultPeer?: Multiaddr }> {
   const addrs = bootstrap.map(parseBootstrap)
   if (port === undefined) {
-    if (await portFree(host, DEFAULT_PORT)) return { port: DEFAULT_PORT, bootstrap: addrs }
+    if (await portFree(host, defaultPort)) return { port: defaultPort, bootstrap: addrs }
     const local = isLoopback(host) || host === '0.0.0.0' ? '127.0.0.1' : host
-    const defaultPeer = multiaddr(`/ip4/${local}/tcp/${DEFAULT_PORT}`)
+    const defaultPeer = multiaddr(`/ip4/${local}/tcp/${defaultPort}`)
     return { port: 0, bootstrap: [defaultPeer, ...addrs], defaultPeer }
   }
   if (port !== 0 && !(await portFree(host, port))) {

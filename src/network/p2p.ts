@@ -38,6 +38,8 @@ export interface P2POptions {
   /** libp2p's own metrics (e.g. @libp2p/prometheus-metrics), when the HTTP API serves /metrics. */
   readonly metrics?: Libp2pOptions['metrics']
   readonly log: Logger
+  /** Test seam: the port a peer without --port takes (or, taken, dials): 9090. */
+  readonly defaultPort?: number
   /** libp2p's own loggers (--log-level debug maps them into ours); libp2p's default otherwise. */
   readonly libp2pLogger?: ComponentLogger
 }
@@ -100,7 +102,12 @@ export class P2P {
   }
 
   static async create(opts: P2POptions): Promise<P2P> {
-    const { port, bootstrap, defaultPeer } = await chooseListenPort(opts.host, opts.port, opts.bootstrap)
+    const { port, bootstrap, defaultPeer } = await chooseListenPort(
+      opts.host,
+      opts.port,
+      opts.bootstrap,
+      opts.defaultPort,
+    )
     const denied = new DenyList()
     const isDenied = (peer: PeerId) => denied.has(peer)
     const loopbackOnly = isLoopback(opts.host)

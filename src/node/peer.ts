@@ -34,6 +34,8 @@ export interface PeerOptions {
   readonly mdns?: boolean
   readonly now?: () => number
   readonly log?: Logger
+  /** Test seam: the default port (9090), so a test does not depend on this machine's 9090. */
+  readonly defaultPort?: number
   /** libp2p's own loggers mapped into ours (--log-level debug). */
   readonly libp2pLogger?: P2POptions['libp2pLogger']
   /** Re-gossip unconfirmed own records every this many slots. */
@@ -153,7 +155,7 @@ export class Peer implements NodeView {
         checkpoint: opts.checkpoint,
         beganAlone: (other) =>
           this.warn(
-            `the peer on the default port 9090 is on another network (${other.slice(0, 16)}): this peer begins network ${this.config.idHex.slice(0, 16)} by itself on ${this.listenAddrs()[0] ?? 'a free port'}; others join it with --bootstrap`,
+            `the peer on the default port ${opts.defaultPort ?? 9090} is on another network (${other.slice(0, 16)}): this peer begins network ${this.config.idHex.slice(0, 16)} by itself on ${this.listenAddrs()[0] ?? 'a free port'}; others join it with --bootstrap`,
           ),
       })
       const clock = new ClockMonitor(this.config, this.now, (message) => this.warn(message))
@@ -170,6 +172,7 @@ export class Peer implements NodeView {
         log: this.log,
         metrics: opts.metrics,
         libp2pLogger: opts.libp2pLogger,
+        defaultPort: opts.defaultPort,
       })
       this.statusSync.begin()
     } catch (err) {
