@@ -66,6 +66,7 @@ export async function runInteractive(
   const pending: string[] = []
   let abortMenu: (() => void) | undefined
   let syncLine: string | undefined
+  let lastProgressDraw = 0
   const detach = attachOutput(
     peer,
     'text',
@@ -77,6 +78,10 @@ export async function runInteractive(
       // The sync progress is the menu's own title line while catching up: redrawn, not repeated.
       progress: (line) => {
         syncLine = line
+        // At most four redraws a second, however fast the batches come (and one when it ends).
+        const now = Date.now()
+        if (line !== undefined && now - lastProgressDraw < 250) return
+        lastProgressDraw = now
         abortMenu?.()
       },
     },
