@@ -1,7 +1,7 @@
 import type { BlockNode } from '../core/chain.js'
+import { addressOf } from '../core/crypto.js'
 import { slotStart } from '../core/params.js'
 import type { Peer } from '../node/peer.js'
-import { blockViewOn } from '../node/views.js'
 import { pct, shortId } from './format.js'
 
 export interface TextOptions {
@@ -86,8 +86,7 @@ export class TextNarrator {
   /** True while `node` is on the head chain (a final one was settled by `finalized`). */
   private onChain(node: BlockNode): boolean {
     let n: BlockNode | undefined = this.peer.head()
-    while (n !== undefined && n.height > node.height)
-      n = n.parentHex === undefined ? undefined : this.peer.chain.get(n.parentHex)
+    while (n !== undefined && n.height > node.height) n = this.peer.chain.parentOf(n)
     return n?.hashHex === node.hashHex
   }
 
@@ -95,7 +94,7 @@ export class TextNarrator {
     if (this.announced.has(node.hashHex)) return
     this.announced.add(node.hashHex)
     if (this.announced.size > 256) this.announced.delete(this.announced.values().next().value as string)
-    const proposer = blockViewOn(this.peer, node).proposer ?? ''
+    const proposer = node.block === undefined ? '' : addressOf(node.block.proposer)
     const row = this.peer.validators().find((r) => r.address === proposer)
     const mine = node.proposerHex === this.peer.publicKeyHex
     const share = row === undefined ? '' : ` (stake ${num(row.stake)}, ${pct(row.stakeShare)})`
@@ -118,7 +117,7 @@ export class TextNarrator {
         announced++
         if (n.proposerHex === this.peer.publicKeyHex) lost.push(n.height)
       }
-      n = n.parentHex === undefined ? undefined : this.peer.chain.get(n.parentHex)
+      n = this.peer.chain.parentOf(n)
     }
     if (announced === 0) return
     if (lost.length > 0) {

@@ -104,11 +104,7 @@ export class PeerManager {
   isOnlyDefaultPeer(peer: PeerId): boolean {
     const d = this.opts.defaultPeer
     if (d === undefined || this.opts.bootstrap.length !== 1) return false
-    const want = d.nodeAddress()
-    return this.node.getConnections(peer).some((c) => {
-      const a = c.remoteAddr.nodeAddress()
-      return a.address === want.address && a.port === want.port
-    })
+    return this.node.getConnections(peer).some((c) => sameTarget(c.remoteAddr, d))
   }
 
   /** Disconnect a peer and refuse it for `ms`. */

@@ -8,16 +8,7 @@ import pretty from 'pino-pretty'
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
 export type LogFormat = 'pretty' | 'json'
 
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
-
 export type Logger = (level: Exclude<LogLevel, 'silent'>, msg: string) => void
-
-/** A leveled logger writing one plain line per message to `sink` (tests, tools). */
-export function createLogger(level: LogLevel, sink: (line: string) => void): Logger {
-  return (lvl, msg) => {
-    if (ORDER[lvl] >= ORDER[level]) sink(`${new Date().toISOString()} ${lvl.padEnd(5)} ${msg}`)
-  }
-}
 
 export const silentLogger: Logger = () => {}
 

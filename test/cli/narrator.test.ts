@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { TextNarrator } from '../../src/cli/narrator.js'
+import { TextNarrator, type TextOptions } from '../../src/cli/narrator.js'
 import type { BlockNode } from '../../src/core/chain.js'
 import type { Peer } from '../../src/node/peer.js'
 
@@ -11,7 +11,7 @@ function fakePeer(nodes: BlockNode[], slot: number): Peer {
   const byHash = new Map(nodes.map((n) => [n.hashHex, n]))
   return {
     publicKeyHex: ME,
-    chain: { get: (h: string) => byHash.get(h) },
+    chain: { parentOf: (n: BlockNode) => (n.parentHex === undefined ? undefined : byHash.get(n.parentHex)) },
     currentSlot: () => slot,
     validators: () => [],
     head: () => nodes.at(-1),
@@ -19,6 +19,13 @@ function fakePeer(nodes: BlockNode[], slot: number): Peer {
     connectedPeers: () => [],
     config: { params: { slotMs: 1000 } },
   } as unknown as Peer
+}
+
+/** A narrator on `peer` whose lines are collected in `lines`. */
+function narrate(peer: Peer, opts: TextOptions = {}) {
+  const lines: string[] = []
+  const t = new TextNarrator(peer, (l) => lines.push(l), { statusEveryMs: 0, ...opts })
+  return { t, lines }
 }
 
 const node = (height: number, proposerHex: string | undefined, parent?: BlockNode): BlockNode =>
@@ -37,8 +44,7 @@ describe('the text of chain events', () => {
     const root = node(10, undefined)
     const ours11 = node(11, ME, root)
     const ours12 = node(12, OTHER, ours11)
-    const lines: string[] = []
-    const t = new TextNarrator(fakePeer([root, ours11, ours12], 113), (l) => lines.push(l), { statusEveryMs: 0 })
+    const { t, lines } = narrate(fakePeer([root, ours11, ours12], 113))
     t.block(ours11)
     t.block(ours12)
     lines.length = 0
@@ -64,8 +70,7 @@ describe('the text of chain events', () => {
       head: () => head,
       config: { params },
     } as unknown as Peer
-    const lines: string[] = []
-    const t = new TextNarrator(peer, (l) => lines.push(l), { statusEveryMs: 0 })
+    const { t, lines } = narrate(peer)
     t.block(ours)
     expect(lines).toEqual([]) // not yet: the slot is still running
     // Another candidate of the same slot wins before the slot is over: nothing to take back.
@@ -82,8 +87,7 @@ describe('the text of chain events', () => {
     const root = node(10, undefined)
     const a = node(11, OTHER, root)
     const b = node(12, ME, a)
-    const lines: string[] = []
-    const t = new TextNarrator(fakePeer([root, a, b], 113), (l) => lines.push(l), { statusEveryMs: 0 })
+    const { t, lines } = narrate(fakePeer([root, a, b], 113))
     t.finalized(a)
     t.finalized(b)
     await Promise.resolve()
@@ -94,11 +98,7 @@ describe('the text of chain events', () => {
     const root = node(10, undefined)
     const old = node(11, OTHER, root)
     const progress: (string | undefined)[] = []
-    const lines: string[] = []
-    const t = new TextNarrator(fakePeer([root, old], 200), (l) => lines.push(l), {
-      statusEveryMs: 0,
-      progress: (l) => progress.push(l),
-    })
+    const { t, lines } = narrate(fakePeer([root, old], 200), { progress: (l) => progress.push(l) })
     t.progress(11, 100)
     t.block(old)
     expect(lines).toEqual([])
