@@ -11,7 +11,7 @@ import { Chain } from '../src/core/chain.js'
 import { sha256, signerFromSeed } from '../src/core/crypto.js'
 import { Mempool } from '../src/core/mempool.js'
 import { makeChainConfig, slotStart } from '../src/core/params.js'
-import { buildCandidate } from '../src/core/proposer.js'
+import { buildSignedCandidate } from '../src/core/proposer.js'
 import { createReading, createStake } from '../src/core/records.js'
 import { Store } from '../src/storage/store.js'
 
@@ -216,7 +216,7 @@ async function buildChain(dir: string) {
       for (const [i, s] of signers.entries()) mempool.addStake(createStake(net, s, 10 * (i + 1), ++seqs[i]))
     mempool.addReading(createReading(net, signers[slot % 3], 60 + (slot % 50), slotStart(net.params, slot)))
     // every validator builds on the same head, then all candidates are imported (as on the network)
-    const candidates = signers.map((s) => buildCandidate(chain, mempool, s, slot))
+    const candidates = signers.map((s) => buildSignedCandidate(chain, mempool, s, slot))
     for (const b of candidates) {
       if (b !== undefined) await store.saveImport(chain.import(b, slotStart(net.params, slot) + 10))
     }

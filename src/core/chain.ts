@@ -1,10 +1,11 @@
 import { toHex } from './bytes.js'
 import { BlockError } from './errors.js'
+import { type CheckpointRef, checkpointRef, Justification } from './ffg.js'
 import { compareEntrants, ticketFor } from './lottery.js'
 import type { ChainConfig } from './params.js'
-import type { Block } from './records.js'
-import { activeValidators, type ChainState, EMPTY_STATE } from './state.js'
-import { validateBlock } from './validation.js'
+import { type Block, type Checkpoint, createEvidence, type Evidence } from './records.js'
+import { type ChainState, EMPTY_STATE } from './state.js'
+import { conflictOf, validateBlock } from './validation.js'
 
 /** A block in the tree of not-yet-final blocks (the root is the last finalized block). */
 export interface BlockNode {
@@ -40,10 +41,12 @@ export interface ChainRoot {
   readonly height: number
   readonly slot: number
   readonly state: ChainState
+  /** The epoch of the finalized checkpoint (root block, epoch); 0 at genesis. */
+  readonly epoch: number
 }
 
 export function genesisRoot(net: ChainConfig): ChainRoot {
-  return { block: undefined, hash: net.id, height: 0, slot: 0, state: EMPTY_STATE }
+  return { block: undefined, hash: net.id, height: 0, slot: 0, state: EMPTY_STATE, epoch: 0 }
 }
 
 export interface ImportResult {
@@ -58,34 +61,36 @@ export interface ImportResult {
   readonly finalized: readonly BlockNode[]
   /** Hashes of blocks dropped because they do not descend from the new finalized block. */
   readonly pruned: readonly string[]
+  /** The finalized checkpoint after this import (its block is the root). */
+  readonly finalizedCheckpoint: CheckpointRef<BlockNode>
+  /** True when this import moved the finalized checkpoint (a new root, or the root at a later epoch). */
+  readonly finalityMoved: boolean
+  /** Evidence this import revealed (the block's proposer broke a slashing rule). */
+  readonly evidence: readonly Evidence[]
+  /** Votes the block names as its source's justification that we do not hold (to fetch by hash). */
+  readonly missingRefs: readonly string[]
 }
 
 /** A block the user vouches for (`--checkpoint`): a chain without it at its height is refused. */
-export interface Checkpoint {
+export interface TrustedCheckpoint {
   readonly height: number
   readonly hashHex: string
 }
 
 export interface ChainOptions {
   readonly root?: ChainRoot
-  readonly checkpoint?: Checkpoint
+  readonly checkpoint?: TrustedCheckpoint
   /** Ids of every reading in the finalized chain (root included); the chain adds to it. */
   readonly finalReadings?: Set<string>
 }
 
-/** Stake counted for finality of a block (docs/PROTOCOL.md, "Counted stake"). */
-function countedStake(members: Map<string, number>, parentActive: Map<string, number>): Map<string, number> {
-  const out = new Map<string, number>()
-  for (const [validator, stake] of parentActive) {
-    const m = members.get(validator)
-    if (m !== undefined) out.set(validator, Math.min(m, stake))
-  }
-  return out.size === 0 ? parentActive : out
-}
+/** Where a block's FFG source is in the tree (see ValidationContext.sourceCheck). */
+type SourceWhere = { where: 'ok'; node: BlockNode } | { where: 'bad' | 'stale' | 'unknown' }
 
 /**
- * Block tree, latest votes, fork choice (LMD-GHOST with candidates as votes and the lottery as
- * tie-break) and stake-supermajority finality. Pure: time is passed in, nothing is stored here.
+ * Block tree, latest votes, fork choice (LMD-GHOST from the highest justified checkpoint, with
+ * candidates as votes and the lottery as tie-break), Casper FFG finality (`ffg.ts`) and
+ * equivocation detection. Pure: time is passed in, nothing is stored here.
  * (Over 300 lines, one concern: the tree and the rules that read it.)
  */
 export class Chain {
@@ -95,7 +100,12 @@ export class Chain {
   private readonly votes = new Map<string, Vote>()
   private rootNode: BlockNode
   private headNode: BlockNode
-  private readonly checkpoint: Checkpoint | undefined
+  private readonly checkpoint: TrustedCheckpoint | undefined
+  private readonly ffg: Justification<BlockNode>
+  /** Validators we hold evidence against: their votes no longer count here. */
+  private readonly excluded = new Set<string>()
+  /** Each validator's blocks in the tree, to find two that break a slashing rule. */
+  private readonly votesBy = new Map<string, BlockNode[]>()
 
   constructor(net: ChainConfig, opts: ChainOptions = {}) {
     this.net = net
@@ -118,6 +128,48 @@ export class Chain {
     }
     this.nodes.set(this.rootNode.hashHex, this.rootNode)
     this.headNode = this.rootNode
+    this.ffg = new Justification(net.params, checkpointRef(this.rootNode, r.epoch), this.excluded)
+  }
+
+  /** The highest justified checkpoint (fork choice starts at its block). */
+  justified(): CheckpointRef<BlockNode> {
+    return this.ffg.best()
+  }
+
+  /** The finalized checkpoint: the root block and the epoch it was finalized at. */
+  finalizedCheckpoint(): CheckpointRef<BlockNode> {
+    return this.ffg.finalized()
+  }
+
+  /**
+   * The FFG source for a vote at `slot` on `base`: the highest justified checkpoint of an earlier
+   * epoch on base's chain.
+   */
+  sourceFor(slot: number, base: BlockNode): Checkpoint {
+    const c = this.ffg.sourceFor(slot, (n) => this.isAncestor(n, base))
+    return { hash: c.node.hash, epoch: c.epoch }
+  }
+
+  /** The votes (block hashes) that justified `source` in our view, at most maxRefsPerBlock. */
+  refsFor(source: Checkpoint): Uint8Array[] {
+    return this.ffg
+      .proof(`${toHex(source.hash)}@${source.epoch}`)
+      .slice(0, this.net.params.maxRefsPerBlock)
+      .map((h) => Buffer.from(h, 'hex'))
+  }
+
+  /** True when we hold evidence against the validator (hex key). */
+  isExcluded(validator: string): boolean {
+    return this.excluded.has(validator)
+  }
+
+  /** Evidence from the network or a block: the offender's votes stop counting here. True if new. */
+  noteEvidence(e: Evidence): boolean {
+    const key = toHex(e.a.proposer)
+    if (this.excluded.has(key)) return false
+    this.excluded.add(key)
+    this.headNode = this.selectHead()
+    return true
   }
 
   get root(): BlockNode {
@@ -159,24 +211,17 @@ export class Chain {
     return this.finalReadings.has(idHex)
   }
 
+  /**
+   * Every rule `import` applies except the signature: our own candidate, before our slashing
+   * protection lets us sign it. Throws the BlockError import would.
+   */
+  check(block: Block, nowMs: number): void {
+    this.validate(block, nowMs, undefined, true)
+  }
+
   /** Validate and import one block; throws a BlockError (IGNORE or REJECT) when it cannot be. */
   import(block: Block, nowMs: number, expectedHash?: Uint8Array): ImportResult {
-    if (this.nodes.has(block.hashHex)) throw new BlockError('IGNORE', 'ALREADY_KNOWN', { hash: block.hashHex })
-    if (block.height <= this.rootNode.height) {
-      throw new BlockError('IGNORE', 'BELOW_FINALIZED', { height: block.height, finalized: this.rootNode.height })
-    }
-    const cp = this.checkpoint
-    if (cp !== undefined && block.height === cp.height && block.hashHex !== cp.hashHex) {
-      throw new BlockError('REJECT', 'CHECKPOINT_CONFLICT', { height: block.height, hash: block.hashHex })
-    }
-    const parent = this.nodes.get(toHex(block.parent))
-    const { state, weight } = validateBlock(this.net, block, {
-      parent,
-      nowMs,
-      expectedHash,
-      readingInChain: (id) => parent !== undefined && this.readingInChain(id, parent),
-    })
-    if (parent === undefined) throw new Error('unreachable: validateBlock accepted an unknown parent')
+    const { parent, state, weight, source } = this.validate(block, nowMs, expectedHash, false)
     const node: BlockNode = {
       block,
       hash: block.hash,
@@ -194,7 +239,86 @@ export class Chain {
     this.nodes.set(node.hashHex, node)
     parent.children.add(node.hashHex)
     this.recordVote(node)
-    return this.update(node)
+    const evidence = this.detectEquivocation(node)
+    for (const e of block.evidence) this.excluded.add(toHex(e.a.proposer))
+    const src = source as SourceWhere
+    const finalized =
+      src.where === 'ok'
+        ? this.ffg.addVote(
+            node.proposerHex as string,
+            node.hashHex,
+            checkpointRef(src.node, block.source.epoch),
+            checkpointRef(parent, block.slot),
+          )
+        : undefined
+    // A source we have not seen justified: the votes that did it are named in `refs`; fetch those we lack.
+    const missingRefs =
+      src.where === 'ok' && !this.ffg.isJustified(checkpointRef(src.node, block.source.epoch).key)
+        ? block.refs.map(toHex).filter((h) => !this.nodes.has(h))
+        : []
+    return { ...this.update(node, finalized, evidence), missingRefs }
+  }
+
+  private validate(
+    block: Block,
+    nowMs: number,
+    expectedHash: Uint8Array | undefined,
+    unsigned: boolean,
+  ): { parent: BlockNode; state: ChainState; weight: number; source: SourceWhere } {
+    if (this.nodes.has(block.hashHex)) throw new BlockError('IGNORE', 'ALREADY_KNOWN', { hash: block.hashHex })
+    if (block.height <= this.rootNode.height) {
+      throw new BlockError('IGNORE', 'BELOW_FINALIZED', { height: block.height, finalized: this.rootNode.height })
+    }
+    const cp = this.checkpoint
+    if (cp !== undefined && block.height === cp.height && block.hashHex !== cp.hashHex) {
+      throw new BlockError('REJECT', 'CHECKPOINT_CONFLICT', { height: block.height, hash: block.hashHex })
+    }
+    const parent = this.nodes.get(toHex(block.parent))
+    let source: SourceWhere = { where: 'stale' }
+    const { state, weight } = validateBlock(this.net, block, {
+      parent,
+      nowMs,
+      expectedHash,
+      unsigned,
+      readingInChain: (id) => parent !== undefined && this.readingInChain(id, parent),
+      sourceCheck: (src) => {
+        source = this.whereIs(src, parent as BlockNode)
+        return source.where
+      },
+    })
+    if (parent === undefined) throw new Error('unreachable: validateBlock accepted an unknown parent')
+    return { parent, state, weight, source }
+  }
+
+  /** Find the source checkpoint on the path from `parent` down to the root. */
+  private whereIs(src: Checkpoint, parent: BlockNode): SourceWhere {
+    const hex = toHex(src.hash)
+    for (let n: BlockNode | undefined = parent; n !== undefined; n = this.parentOf(n)) {
+      if (n.hashHex !== hex) continue
+      const genesis = n.block === undefined && n.height === 0
+      return n.slot < src.epoch || (genesis && src.epoch === 0) ? { where: 'ok', node: n } : { where: 'bad' }
+    }
+    return { where: src.epoch <= this.ffg.finalized().epoch ? 'stale' : 'unknown' }
+  }
+
+  /** Two blocks of one proposer in the tree that break a slashing rule: evidence (once per offender). */
+  private detectEquivocation(node: BlockNode): Evidence[] {
+    const key = node.proposerHex as string
+    let list = this.votesBy.get(key)
+    if (list === undefined) this.votesBy.set(key, (list = []))
+    const block = node.block as Block
+    let found: Evidence | undefined
+    if (!this.excluded.has(key)) {
+      for (const other of list) {
+        if (other.block !== undefined && conflictOf(block, other.block) !== undefined) {
+          found = createEvidence(block, other.block)
+          this.excluded.add(key)
+          break
+        }
+      }
+    }
+    list.push(node)
+    return found === undefined ? [] : [found]
   }
 
   private recordVote(node: BlockNode): void {
@@ -217,10 +341,11 @@ export class Chain {
     return n.parentHex === undefined ? undefined : this.nodes.get(n.parentHex)
   }
 
-  /** Subtree vote weight of every node that has votes in or below it. */
+  /** Subtree vote weight of every node that has votes in or below it (no votes of the excluded). */
   subtreeWeights(): Map<string, number> {
     const weights = new Map<string, number>()
-    for (const v of this.votes.values()) {
+    for (const [validator, v] of this.votes) {
+      if (this.excluded.has(validator)) continue
       for (let n = this.nodes.get(v.target); n !== undefined; n = this.parentOf(n)) {
         weights.set(n.hashHex, (weights.get(n.hashHex) ?? 0) + v.weight)
       }
@@ -228,8 +353,8 @@ export class Chain {
     return weights
   }
 
-  /** LMD-GHOST from the finalized root: heaviest child; equal weight: lowest ticket, then hash. */
-  selectHead(weights: Map<string, number> = this.subtreeWeights(), from: BlockNode = this.rootNode): BlockNode {
+  /** LMD-GHOST from the justified block: heaviest child; equal weight: lowest ticket, then hash. */
+  selectHead(weights: Map<string, number> = this.subtreeWeights(), from: BlockNode = this.ffg.best().node): BlockNode {
     let n = from
     for (;;) {
       let best: BlockNode | undefined
@@ -247,64 +372,40 @@ export class Chain {
     }
   }
 
-  /**
-   * The new final block, if any: the highest block anywhere in the tree whose subtree holds the
-   * latest votes of more than 2/3 of its counted stake (docs/PROTOCOL.md, "Finality").
-   */
-  private findFinalizable(): BlockNode | undefined {
-    // Who votes in each block's subtree: walk every latest vote up to the root.
-    const voters = new Map<string, string[]>()
-    for (const [validator, v] of this.votes) {
-      for (let n = this.nodes.get(v.target); n !== undefined && n !== this.rootNode; n = this.parentOf(n)) {
-        const list = voters.get(n.hashHex)
-        if (list === undefined) voters.set(n.hashHex, [validator])
-        else list.push(validator)
-      }
-    }
-    let best: BlockNode | undefined
-    const membersBySlot = new Map<number, Map<string, number>>()
-    for (const [hashHex, list] of voters) {
-      const b = this.nodes.get(hashHex) as BlockNode
-      if (best !== undefined && (b.height < best.height || (b.height === best.height && b.hashHex > best.hashHex)))
-        continue
-      let members = membersBySlot.get(b.slot)
-      if (members === undefined) {
-        members = activeValidators(this.net.params, this.rootNode.state, b.slot)
-        membersBySlot.set(b.slot, members)
-      }
-      const counted = countedStake(
-        members,
-        activeValidators(this.net.params, (this.parentOf(b) as BlockNode).state, b.slot),
-      )
-      let total = 0
-      for (const s of counted.values()) total += s
-      let voted = 0
-      for (const validator of list) voted += counted.get(validator) ?? 0
-      if (total > 0 && voted * 3 > total * 2) best = b
-    }
-    return best
-  }
-
-  private update(imported: BlockNode): ImportResult {
+  private update(
+    imported: BlockNode,
+    finalCp: CheckpointRef<BlockNode> | undefined,
+    evidence: Evidence[],
+  ): Omit<ImportResult, 'missingRefs'> {
     const oldHead = this.headNode
     let head = this.selectHead()
     let finalized: BlockNode[] = []
-    const target = this.findFinalizable()
-    if (target !== undefined) {
+    const target = finalCp?.node
+    if (target !== undefined && target !== this.rootNode) {
       finalized = this.chainTo(target)
       for (const n of finalized) for (const id of n.readingIds) this.finalReadings.add(id)
     }
-    // Finality reached on a branch our fork choice did not prefer: follow it.
-    if (target !== undefined && !this.isAncestor(target, head)) head = this.selectHead(undefined, target)
     // Reorg and newly canonical blocks are measured before pruning drops the old branch.
     const { canonical, reorgDepth } = this.diff(oldHead, head)
     let pruned: string[] = []
-    if (target !== undefined) {
-      pruned = this.prune(target)
+    if (finalCp !== undefined) {
+      pruned = target === this.rootNode ? [] : this.prune(target as BlockNode)
+      this.ffg.prune(finalCp, (n) => this.nodes.has(n.hashHex))
       head = this.selectHead()
     }
     this.headNode = head
-    return { node: imported, oldHead, head, canonical, reorgDepth, finalized, pruned }
+    return {
+      node: imported,
+      oldHead,
+      head,
+      canonical,
+      reorgDepth,
+      finalized,
+      pruned,
+      finalizedCheckpoint: this.ffg.finalized(),
+      finalityMoved: finalCp !== undefined,
+      evidence,
+    }
   }
 
   /** True when `a` is `b` or one of its ancestors in the tree. */
@@ -345,6 +446,12 @@ export class Chain {
     for (let n = this.parentOf(newRoot); n !== undefined; n = this.parentOf(n)) this.nodes.delete(n.hashHex)
     for (const h of pruned) this.nodes.delete(h)
     this.rootNode = newRoot
+    for (const [v, list] of this.votesBy) {
+      const kept = list.filter((n) => this.nodes.has(n.hashHex) && n !== newRoot)
+      if (kept.length === 0) this.votesBy.delete(v)
+      else this.votesBy.set(v, kept)
+    }
+    for (const [v, vote] of this.votes) if (!this.nodes.has(vote.target)) this.votes.delete(v)
     return pruned
   }
 }

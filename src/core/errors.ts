@@ -17,6 +17,8 @@ export type RecordErrorCode =
   | 'TIME_OUT_OF_RANGE'
   | 'STALE_SEQ'
   | 'DUPLICATE'
+  | 'INVALID_EVIDENCE'
+  | 'SLASHED'
 
 export type BlockErrorCode =
   | RecordErrorCode
@@ -32,6 +34,9 @@ export type BlockErrorCode =
   | 'BELOW_FINALIZED'
   | 'ALREADY_KNOWN'
   | 'CHECKPOINT_CONFLICT'
+  | 'BAD_SOURCE'
+  | 'UNKNOWN_SOURCE'
+  | 'ALREADY_SLASHED'
 
 export class PosError<Code extends string = string> extends Error {
   readonly action: ErrorAction

@@ -1,6 +1,7 @@
 import { toHex } from './bytes.js'
 import type { BlockNode, Chain } from './chain.js'
-import type { Reading, StakeAnnouncement } from './records.js'
+import type { Evidence, Reading, StakeAnnouncement } from './records.js'
+import { isSlashed } from './state.js'
 
 export interface MempoolOptions {
   /** Bound on pending readings (all authors). */
@@ -14,7 +15,11 @@ export interface MempoolOptions {
 export interface Pending {
   readonly readings: Reading[]
   readonly stakes: StakeAnnouncement[]
+  readonly evidence: Evidence[]
 }
+
+/** Evidence kept per offender until a final block slashes it. */
+const MAX_EVIDENCE = 256
 
 /** Why a reading was not taken in: already pending, its author at quota, or the pool full of own readings. */
 export type AddResult = 'added' | 'known' | 'author-quota' | 'full'
@@ -34,6 +39,8 @@ export class Mempool {
   /** Pending reading ids by author (hex), in arrival order. */
   private readonly byAuthor = new Map<string, Set<string>>()
   private readonly stakes = new Map<string, StakeAnnouncement>()
+  /** One piece of evidence per offender (hex key). */
+  private readonly evidence = new Map<string, Evidence>()
   private readonly maxReadings: number
   private readonly maxPerAuthor: number
   private readonly maxStakes: number
@@ -111,6 +118,18 @@ export class Mempool {
     return true
   }
 
+  /** Keeps one piece of evidence per offender; false when it has one (or the pool is full). */
+  addEvidence(e: Evidence): boolean {
+    const key = toHex(e.a.proposer)
+    if (this.evidence.has(key) || this.evidence.size >= MAX_EVIDENCE) return false
+    this.evidence.set(key, e)
+    return true
+  }
+
+  hasEvidenceAgainst(key: string): boolean {
+    return this.evidence.has(key)
+  }
+
   /**
    * Records not yet in the chain ending at `tip`, in a deterministic order, within the limits;
    * readings dated after `latestTime` (not valid in the block being built yet) are left for later.
@@ -143,10 +162,14 @@ export class Mempool {
       if (!any) break
     }
     const stakes = [...this.stakes.entries()]
-      .filter(([key, s]) => s.seq > (tip.state.stakes.get(key)?.seq ?? -1))
+      .filter(([key, s]) => s.seq > (tip.state.stakes.get(key)?.seq ?? -1) && !isSlashed(tip.state, key))
       .map(([, s]) => s)
       .slice(0, p.maxStakesPerBlock)
-    return { readings, stakes }
+    const evidence = [...this.evidence.entries()]
+      .filter(([key]) => !isSlashed(tip.state, key))
+      .map(([, e]) => e)
+      .slice(0, p.maxEvidencePerBlock)
+    return { readings, stakes, evidence }
   }
 
   /** Drop what the finalized chain now holds. Returns the dropped ids. */
@@ -158,8 +181,9 @@ export class Mempool {
         dropped.push(id)
       }
     }
+    for (const key of [...this.evidence.keys()]) if (isSlashed(chain.root.state, key)) this.evidence.delete(key)
     for (const [key, s] of this.stakes) {
-      if (s.seq <= (chain.root.state.stakes.get(key)?.seq ?? -1)) {
+      if (s.seq <= (chain.root.state.stakes.get(key)?.seq ?? -1) || isSlashed(chain.root.state, key)) {
         this.stakes.delete(key)
         dropped.push(s.idHex)
       }

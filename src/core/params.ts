@@ -14,10 +14,19 @@ export interface NetworkParams {
   readonly slotMs: number
   /** A stake announcement counts for this many slots after the block that included it. */
   readonly stakeTtlSlots: number
+  /**
+   * A lower stake (a leave or a cut) takes effect this many slots after the block that holds it;
+   * until then the validator keeps its previous stake and votes with it (docs/PROTOCOL.md 5).
+   */
+  readonly exitDelaySlots: number
   /** Tokens credited to the proposer of each canonical block. */
   readonly reward: number
   readonly maxReadingsPerBlock: number
   readonly maxStakesPerBlock: number
+  /** Slashing evidence records per block. */
+  readonly maxEvidencePerBlock: number
+  /** Vote hashes (`refs`: the votes that justified the block's source) per block. */
+  readonly maxRefsPerBlock: number
   readonly maxBlockBytes: number
   readonly minBpm: number
   readonly maxBpm: number
@@ -35,9 +44,12 @@ export const DEFAULT_PARAMS: NetworkParams = Object.freeze({
   genesisTime: Date.UTC(2026, 0, 1),
   slotMs: 1000,
   stakeTtlSlots: 600,
+  exitDelaySlots: 4,
   reward: 1,
   maxReadingsPerBlock: 1024,
   maxStakesPerBlock: 256,
+  maxEvidencePerBlock: 8,
+  maxRefsPerBlock: 128,
   maxBlockBytes: 256 * 1024,
   minBpm: 20,
   maxBpm: 300,
@@ -50,9 +62,12 @@ export function checkParams(p: NetworkParams): void {
     'genesisTime',
     'slotMs',
     'stakeTtlSlots',
+    'exitDelaySlots',
     'reward',
     'maxReadingsPerBlock',
     'maxStakesPerBlock',
+    'maxEvidencePerBlock',
+    'maxRefsPerBlock',
     'maxBlockBytes',
     'minBpm',
     'maxBpm',
@@ -79,14 +94,17 @@ export function genesisHash(p: NetworkParams): Uint8Array {
   checkParams(p)
   return sha256(
     encodeCanonical([
-      'pos-peer/genesis/v1',
+      'pos-peer/genesis/v2',
       p.name,
       p.genesisTime,
       p.slotMs,
       p.stakeTtlSlots,
+      p.exitDelaySlots,
       p.reward,
       p.maxReadingsPerBlock,
       p.maxStakesPerBlock,
+      p.maxEvidencePerBlock,
+      p.maxRefsPerBlock,
       p.maxBlockBytes,
       p.minBpm,
       p.maxBpm,

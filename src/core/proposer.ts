@@ -3,7 +3,7 @@ import type { BlockNode, Chain } from './chain.js'
 import type { Signer } from './crypto.js'
 import { compareEntrants, ticketFor } from './lottery.js'
 import type { Mempool } from './mempool.js'
-import { type Block, createBlock } from './records.js'
+import { type Block, signBlock, unsignedBlock } from './records.js'
 import { activeStake, activeValidators } from './state.js'
 import { latestBlockReadingTime } from './validation.js'
 
@@ -27,28 +27,35 @@ export function proposalBase(chain: Chain, slot: number): BlockNode | undefined 
 }
 
 /**
- * The candidate this validator proposes at `slot`, or undefined when it has no weight or nothing
- * to do (no pending records and nothing left to finalize: the network goes quiet).
+ * The candidate this validator proposes at `slot`, unsigned (the caller checks it, asks its
+ * slashing protection, then signs it), or undefined when it has no weight or nothing to do (no
+ * pending records and nothing left to finalize: the network goes quiet). Its FFG source is the
+ * highest justified checkpoint on its parent's chain.
  */
-export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, slot: number): Block | undefined {
+export function buildCandidate(chain: Chain, mempool: Mempool, proposer: Uint8Array, slot: number): Block | undefined {
   const head = proposalBase(chain, slot)
   if (head === undefined) return undefined
   // The block rules apply to what we build: a reading dated after this slot's bound waits.
   const pending = mempool.pending(chain, head, latestBlockReadingTime(chain.net, slot))
-  const hasWork = pending.readings.length > 0 || pending.stakes.length > 0 || needsVotes(chain, head)
+  const hasWork =
+    pending.readings.length > 0 || pending.stakes.length > 0 || pending.evidence.length > 0 || needsVotes(chain, head)
   if (!hasWork) return undefined
-  const weight = activeStake(chain.net.params, head.state, toHex(signer.publicKey), slot)
-  const joining = pending.stakes.some((s) => equalBytes(s.validator, signer.publicKey) && s.stake > 0)
+  const weight = activeStake(chain.net.params, head.state, toHex(proposer), slot)
+  const joining = pending.stakes.some((s) => equalBytes(s.validator, proposer) && s.stake > 0)
   if (weight === 0 && !joining) return undefined
+  const source = chain.sourceFor(slot, head)
   // Counts are bounded by the mempool; bytes are bounded here: halve the readings until it fits.
   let readings = pending.readings
   for (;;) {
-    const block = createBlock(chain.net, signer, {
+    const block = unsignedBlock(chain.net, proposer, {
       height: head.height + 1,
       slot,
       parent: head.hash,
       readings,
       stakes: pending.stakes,
+      evidence: pending.evidence,
+      source,
+      refs: chain.refsFor(source),
     })
     if (block.bytes.byteLength <= chain.net.params.maxBlockBytes || readings.length === 0) return block
     readings = readings.slice(0, Math.floor(readings.length / 2))
@@ -73,4 +80,10 @@ export function proposalRank(chain: Chain, publicKey: Uint8Array, slot: number):
     if (compareEntrants({ ticket: ticketFor(base.hash, pk), weight, hash: pk }, me) < 0) rank++
   }
   return rank
+}
+
+/** `buildCandidate` signed at once: for tests and benchmarks that run without slashing protection. */
+export function buildSignedCandidate(chain: Chain, mempool: Mempool, signer: Signer, slot: number): Block | undefined {
+  const b = buildCandidate(chain, mempool, signer.publicKey, slot)
+  return b === undefined ? undefined : signBlock(chain.net, signer, b)
 }

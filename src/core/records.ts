@@ -1,4 +1,4 @@
-import { concatBytes, toHex, utf8 } from './bytes.js'
+import { concatBytes, equalBytes, toHex, utf8 } from './bytes.js'
 import {
   addressOf,
   HASH_BYTES,
@@ -16,7 +16,7 @@ import type { ChainConfig } from './params.js'
 export const DOMAIN = {
   reading: 'pos-peer/reading/v1',
   stake: 'pos-peer/stake/v1',
-  block: 'pos-peer/block/v1',
+  block: 'pos-peer/block/v2',
 } as const
 
 export type Domain = keyof typeof DOMAIN
@@ -45,17 +45,53 @@ export interface StakeAnnouncement {
   readonly idHex: string
 }
 
-export interface Block {
+/**
+ * A Casper FFG checkpoint: a block and an epoch (here an epoch is one slot). The genesis checkpoint
+ * is (network id, 0); any other has `block.slot < epoch`.
+ */
+export interface Checkpoint {
+  readonly hash: Uint8Array
+  readonly epoch: number
+}
+
+/**
+ * A block's signed header: everything the block hash covers, the records by their hash. Two of
+ * them by one proposer are all the evidence an equivocation needs (a few hundred bytes).
+ */
+export interface BlockHeader {
   readonly height: number
   readonly slot: number
   readonly parent: Uint8Array
   readonly proposer: Uint8Array
-  readonly readings: readonly Reading[]
-  readonly stakes: readonly StakeAnnouncement[]
+  /** The FFG source of this block's vote: the highest justified checkpoint in its proposer's view. */
+  readonly source: Checkpoint
+  /** sha256 of the canonical encoding of [readings, stakes, evidence, refs]. */
+  readonly bodyHash: Uint8Array
   readonly signature: Uint8Array
-  /** sha256 of the canonical encoding of every field except the signature. */
+  /** sha256 of the canonical encoding of the header without its signature: the block hash. */
   readonly hash: Uint8Array
   readonly hashHex: string
+}
+
+/** Two signed headers of one proposer that break a slashing rule (docs/PROTOCOL.md section 5). */
+export interface Evidence {
+  readonly a: BlockHeader
+  readonly b: BlockHeader
+  /** sha256 of the evidence's encoding (lower header hash first): its identity. */
+  readonly idHex: string
+  readonly bytes: Uint8Array
+}
+
+export interface Block extends BlockHeader {
+  readonly readings: readonly Reading[]
+  readonly stakes: readonly StakeAnnouncement[]
+  readonly evidence: readonly Evidence[]
+  /**
+   * Hashes of the votes (blocks) that justified this block's source, as its proposer saw them: a
+   * peer that missed some fetches them by hash, so every view learns the same justifications
+   * (without them, two views could wait for each other's sources for good).
+   */
+  readonly refs: readonly Uint8Array[]
   /** The canonical wire encoding, signature included. */
   readonly bytes: Uint8Array
 }
@@ -65,6 +101,38 @@ type StakeTuple = [Uint8Array, number, number, Uint8Array]
 
 const readingTuple = (r: Reading): ReadingTuple => [r.author, r.bpm, r.time, r.signature]
 const stakeTuple = (s: StakeAnnouncement): StakeTuple => [s.validator, s.stake, s.seq, s.signature]
+const checkpointTuple = (c: Checkpoint): [Uint8Array, number] => [c.hash, c.epoch]
+type UnsignedHeader = Omit<BlockHeader, 'signature' | 'hash' | 'hashHex'>
+const headerFields = (h: UnsignedHeader): unknown[] => [
+  h.height,
+  h.slot,
+  h.parent,
+  h.proposer,
+  checkpointTuple(h.source),
+  h.bodyHash,
+]
+const headerTuple = (h: BlockHeader): unknown[] => [...headerFields(h), h.signature]
+interface Body {
+  readonly readings: readonly Reading[]
+  readonly stakes: readonly StakeAnnouncement[]
+  readonly evidence: readonly Evidence[]
+  readonly refs: readonly Uint8Array[]
+}
+const bodyTuple = (b: Body): unknown[] => [
+  b.readings.map(readingTuple),
+  b.stakes.map(stakeTuple),
+  b.evidence.map(evidenceTuple),
+  b.refs,
+]
+const bodyHash = (b: Body) => sha256(encodeCanonical(bodyTuple(b)))
+function evidenceTuple(e: Evidence): unknown[] {
+  return [headerTuple(e.a), headerTuple(e.b)]
+}
+
+/** The genesis checkpoint of a network: (network id, epoch 0). */
+export const genesisCheckpoint = (net: ChainConfig): Checkpoint => ({ hash: net.id, epoch: 0 })
+export const checkpointKey = (c: { readonly hash: Uint8Array; readonly epoch: number }): string =>
+  `${toHex(c.hash)}@${c.epoch}`
 
 function readingId(author: Uint8Array, bpm: number, time: number): Uint8Array {
   return sha256(encodeCanonical([DOMAIN.reading, author, bpm, time]))
@@ -72,10 +140,6 @@ function readingId(author: Uint8Array, bpm: number, time: number): Uint8Array {
 
 function stakeId(validator: Uint8Array, stake: number, seq: number): Uint8Array {
   return sha256(encodeCanonical([DOMAIN.stake, validator, stake, seq]))
-}
-
-function blockBody(b: Omit<Block, 'signature' | 'hash' | 'hashHex' | 'bytes'>): unknown[] {
-  return [b.height, b.slot, b.parent, b.proposer, b.readings.map(readingTuple), b.stakes.map(stakeTuple)]
 }
 
 export function createReading(net: ChainConfig, signer: Signer, bpm: number, time: number): Reading {
@@ -96,18 +160,84 @@ export interface BlockContent {
   parent: Uint8Array
   readings: readonly Reading[]
   stakes: readonly StakeAnnouncement[]
+  /** Default: the genesis checkpoint (always valid; its vote counts only while genesis is the root). */
+  source?: Checkpoint
+  evidence?: readonly Evidence[]
+  refs?: readonly Uint8Array[]
+}
+
+const ZERO_SIGNATURE = new Uint8Array(SIGNATURE_BYTES)
+
+/**
+ * A block with a placeholder signature: what the proposer checks (size, every rule but the
+ * signature) before its slashing protection lets it sign (`signBlock`).
+ */
+export function unsignedBlock(net: ChainConfig, proposer: Uint8Array, content: BlockContent): Block {
+  const body: Body = {
+    readings: content.readings,
+    stakes: content.stakes,
+    evidence: content.evidence ?? [],
+    refs: content.refs ?? [],
+  }
+  const header: UnsignedHeader = {
+    height: content.height,
+    slot: content.slot,
+    parent: content.parent,
+    proposer,
+    source: content.source ?? genesisCheckpoint(net),
+    bodyHash: bodyHash(body),
+  }
+  return assemble(header, body, ZERO_SIGNATURE)
+}
+
+export function signBlock(net: ChainConfig, signer: Signer, b: Block): Block {
+  if (!equalBytes(signer.publicKey, b.proposer)) throw new Error('signBlock: not the proposer')
+  return assemble(b, b, signer.sign(signingMessage('block', net.id, b.hash)))
 }
 
 export function createBlock(net: ChainConfig, signer: Signer, content: BlockContent): Block {
-  const unsigned = { ...content, proposer: signer.publicKey }
-  const body = blockBody(unsigned)
-  const hash = sha256(encodeCanonical(body))
-  const signature = signer.sign(signingMessage('block', net.id, hash))
-  const bytes = encodeCanonical([...body, signature])
-  return { ...unsigned, signature, hash, hashHex: toHex(hash), bytes }
+  return signBlock(net, signer, unsignedBlock(net, signer.publicKey, content))
+}
+
+function assemble(h: UnsignedHeader, body: Body, signature: Uint8Array): Block {
+  const fields = headerFields(h)
+  const hash = sha256(encodeCanonical(fields))
+  const bytes = encodeCanonical([...fields.slice(0, 5), ...bodyTuple(body), signature])
+  const { height, slot, parent, proposer, source, bodyHash } = h
+  const { readings, stakes, evidence, refs } = body
+  return {
+    height,
+    slot,
+    parent,
+    proposer,
+    source,
+    bodyHash,
+    readings,
+    stakes,
+    evidence,
+    refs,
+    signature,
+    hash,
+    hashHex: toHex(hash),
+    bytes,
+  }
+}
+
+/** The signed header of a block (what evidence carries). */
+export function headerOf(b: BlockHeader): BlockHeader {
+  const { height, slot, parent, proposer, source, bodyHash, signature, hash, hashHex } = b
+  return { height, slot, parent, proposer, source, bodyHash, signature, hash, hashHex }
+}
+
+/** Evidence from two headers (any order: it is stored lower hash first, so it has one form). */
+export function createEvidence(x: BlockHeader, y: BlockHeader): Evidence {
+  const [a, b] = x.hashHex < y.hashHex ? [headerOf(x), headerOf(y)] : [headerOf(y), headerOf(x)]
+  const bytes = encodeCanonical([headerTuple(a), headerTuple(b)])
+  return { a, b, idHex: toHex(sha256(bytes)), bytes }
 }
 
 export const encodeReading = (r: Reading): Uint8Array => encodeCanonical(readingTuple(r))
+export const encodeEvidence = (e: Evidence): Uint8Array => e.bytes
 export const encodeStake = (s: StakeAnnouncement): Uint8Array => encodeCanonical(stakeTuple(s))
 
 function readingFromTuple(v: unknown, field: string): Reading {
@@ -146,29 +276,87 @@ export function decodeStake(bytes: Uint8Array): StakeAnnouncement {
   return stakeFromTuple(decodeCanonical(bytes, MAX_RECORD_BYTES), 'stake')
 }
 
+function checkpointFromTuple(v: unknown, field: string): Checkpoint {
+  const [hash, epoch] = expectArray(v, field, 2)
+  return { hash: expectBytes(hash, `${field}.hash`, HASH_BYTES), epoch: expectUint(epoch, `${field}.epoch`) }
+}
+
+function headerFromTuple(v: unknown, field: string): BlockHeader {
+  const t = expectArray(v, field, 7)
+  const h: UnsignedHeader = {
+    height: expectUint(t[0], `${field}.height`),
+    slot: expectUint(t[1], `${field}.slot`),
+    parent: expectBytes(t[2], `${field}.parent`, HASH_BYTES),
+    proposer: expectBytes(t[3], `${field}.proposer`, PUBLIC_KEY_BYTES),
+    source: checkpointFromTuple(t[4], `${field}.source`),
+    bodyHash: expectBytes(t[5], `${field}.bodyHash`, HASH_BYTES),
+  }
+  const signature = expectBytes(t[6], `${field}.signature`, SIGNATURE_BYTES)
+  const hash = sha256(encodeCanonical(headerFields(h)))
+  return { ...h, signature, hash, hashHex: toHex(hash) }
+}
+
+function evidenceFromTuple(v: unknown, field: string): Evidence {
+  const [a, b] = expectArray(v, field, 2)
+  const e = createEvidence(headerFromTuple(a, `${field}.a`), headerFromTuple(b, `${field}.b`))
+  return e
+}
+
+/** Size limit of one evidence record on the wire (two headers). */
+export const MAX_EVIDENCE_BYTES = 1024
+
+/** Evidence from untrusted bytes; it must be in its one form (lower header hash first). */
+export function decodeEvidence(bytes: Uint8Array): Evidence {
+  const e = evidenceFromTuple(decodeCanonical(bytes, MAX_EVIDENCE_BYTES), 'evidence')
+  if (!equalBytes(e.bytes, bytes)) throw new RecordError('REJECT', 'BAD_ENCODING', { reason: 'evidence order' })
+  return e
+}
+
 /**
  * Decode a block from untrusted bytes: a typed Block or a RecordError. Counts are bounded by the
  * network limits before any record is looked at.
  */
 export function decodeBlock(net: ChainConfig, bytes: Uint8Array): Block {
   const p = net.params
-  const v = expectArray(decodeCanonical(bytes, p.maxBlockBytes), 'block', 7)
-  const rawReadings = expectArray(v[4], 'readings')
-  const rawStakes = expectArray(v[5], 'stakes')
-  if (rawReadings.length > p.maxReadingsPerBlock || rawStakes.length > p.maxStakesPerBlock) {
-    throw new RecordError('REJECT', 'OVERSIZED', { readings: rawReadings.length, stakes: rawStakes.length })
+  const v = expectArray(decodeCanonical(bytes, p.maxBlockBytes), 'block', 10)
+  const rawReadings = expectArray(v[5], 'readings')
+  const rawStakes = expectArray(v[6], 'stakes')
+  const rawEvidence = expectArray(v[7], 'evidence')
+  const rawRefs = expectArray(v[8], 'refs')
+  if (
+    rawRefs.length > p.maxRefsPerBlock ||
+    rawReadings.length > p.maxReadingsPerBlock ||
+    rawStakes.length > p.maxStakesPerBlock ||
+    rawEvidence.length > p.maxEvidencePerBlock
+  ) {
+    throw new RecordError('REJECT', 'OVERSIZED', {
+      readings: rawReadings.length,
+      stakes: rawStakes.length,
+      evidence: rawEvidence.length,
+      refs: rawRefs.length,
+    })
   }
-  const partial = {
+  const readings = rawReadings.map((r, i) => readingFromTuple(r, `readings[${i}]`))
+  const stakes = rawStakes.map((s, i) => stakeFromTuple(s, `stakes[${i}]`))
+  const evidence = rawEvidence.map((e, i) => evidenceFromTuple(e, `evidence[${i}]`))
+  const body: Body = {
+    readings,
+    stakes,
+    evidence,
+    refs: rawRefs.map((r, i) => expectBytes(r, `refs[${i}]`, HASH_BYTES)),
+  }
+  const header: UnsignedHeader = {
     height: expectUint(v[0], 'height'),
     slot: expectUint(v[1], 'slot'),
     parent: expectBytes(v[2], 'parent', HASH_BYTES),
     proposer: expectBytes(v[3], 'proposer', PUBLIC_KEY_BYTES),
-    readings: rawReadings.map((r, i) => readingFromTuple(r, `readings[${i}]`)),
-    stakes: rawStakes.map((s, i) => stakeFromTuple(s, `stakes[${i}]`)),
+    source: checkpointFromTuple(v[4], 'source'),
+    bodyHash: bodyHash(body),
   }
-  const signature = expectBytes(v[6], 'signature', SIGNATURE_BYTES)
-  const hash = sha256(encodeCanonical(blockBody(partial)))
-  return { ...partial, signature, hash, hashHex: toHex(hash), bytes }
+  const block = assemble(header, body, expectBytes(v[9], 'signature', SIGNATURE_BYTES))
+  // Evidence is re-encoded in its one form: a block carrying another order is not this encoding.
+  if (!equalBytes(block.bytes, bytes)) throw new RecordError('REJECT', 'BAD_ENCODING', { reason: 'not canonical' })
+  return block
 }
 
 /** One Ed25519 check: what verifySignature is called with. */
@@ -188,7 +376,7 @@ const stakeCheck = (net: ChainConfig, s: StakeAnnouncement): SignatureCheck => (
   message: signingMessage('stake', net.id, s.id),
   signature: s.signature,
 })
-const blockCheck = (net: ChainConfig, b: Block): SignatureCheck => ({
+const blockCheck = (net: ChainConfig, b: BlockHeader): SignatureCheck => ({
   publicKey: b.proposer,
   message: signingMessage('block', net.id, b.hash),
   signature: b.signature,
@@ -203,7 +391,7 @@ export function verifyStakeSignature(net: ChainConfig, s: StakeAnnouncement): bo
   return verifyCheck(stakeCheck(net, s))
 }
 
-export function verifyBlockSignature(net: ChainConfig, b: Block): boolean {
+export function verifyBlockSignature(net: ChainConfig, b: BlockHeader): boolean {
   return verifyCheck(blockCheck(net, b))
 }
 
@@ -213,6 +401,7 @@ export function signatureChecks(net: ChainConfig, b: Block): SignatureCheck[] {
     blockCheck(net, b),
     ...b.readings.map((r) => readingCheck(net, r)),
     ...b.stakes.map((st) => stakeCheck(net, st)),
+    ...b.evidence.flatMap((e) => [blockCheck(net, e.a), blockCheck(net, e.b)]),
   ]
 }
 

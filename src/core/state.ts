@@ -9,6 +9,10 @@ export interface StakeEntry {
   readonly seq: number
   /** Slot of the block that included the latest announcement; the stake lapses stakeTtlSlots later. */
   readonly renewedSlot: number
+  /** The stake that still counts until `renewedSlot + exitDelaySlots` when this entry lowered it. */
+  readonly before?: number
+  /** Set by slashing evidence in a block: stake 0 for good, every later announcement refused. */
+  readonly slashed?: true
 }
 
 export interface Account {
@@ -27,10 +31,14 @@ export interface ChainState {
 
 export const EMPTY_STATE: ChainState = { stakes: new Map(), accounts: new Map() }
 
-/** Stake that counts at `slot`: registered, not retired (stake 0), renewed within the TTL. */
+/**
+ * Stake that counts at `slot`: registered, renewed within the TTL, not slashed; a lower stake
+ * (leave or cut) counts from `exitDelaySlots` after the block that announced it.
+ */
 export function activeStake(p: NetworkParams, state: ChainState, key: string, slot: number): number {
   const e = state.stakes.get(key)
-  if (e === undefined || e.stake === 0 || slot - e.renewedSlot > p.stakeTtlSlots) return 0
+  if (e === undefined || e.slashed === true || slot - e.renewedSlot > p.stakeTtlSlots) return 0
+  if (e.before !== undefined && slot < e.renewedSlot + p.exitDelaySlots) return e.before
   return e.stake
 }
 
@@ -43,24 +51,47 @@ export function activeValidators(p: NetworkParams, state: ChainState, slot: numb
   return out
 }
 
+/** True when the state holds slashing evidence against the validator (hex key). */
+export const isSlashed = (state: ChainState, key: string): boolean => state.stakes.get(key)?.slashed === true
+
 /**
- * The state transition. Stake announcements must carry a seq above the one in the parent state
- * (one announcement per validator per block); the proposer is credited the block reward.
+ * The state transition. Evidence first: each offender (not slashed before, once per block) loses
+ * its stake and balance for good. Then stake announcements, which must carry a seq above the one
+ * in the parent state (one per validator per block) and not be a slashed validator's; the
+ * proposer is credited the block reward.
  */
 export function applyBlock(p: NetworkParams, parent: ChainState, block: Block): ChainState {
   const stakes = new Map(parent.stakes)
+  const accounts = new Map(parent.accounts)
+  for (const e of block.evidence) {
+    const key = toHex(e.a.proposer)
+    if (isSlashed({ stakes, accounts }, key)) {
+      throw new BlockError('REJECT', 'ALREADY_SLASHED', { validator: key, evidence: e.idHex })
+    }
+    const prev = stakes.get(key)
+    stakes.set(key, { stake: 0, seq: prev?.seq ?? 0, renewedSlot: block.slot, slashed: true })
+    const acc = accounts.get(key)
+    if (acc !== undefined) accounts.set(key, { ...acc, balance: 0 })
+  }
   const seen = new Set<string>()
   for (const a of block.stakes) {
     const key = toHex(a.validator)
     if (seen.has(key)) throw new BlockError('REJECT', 'DUPLICATE_IN_BLOCK', { record: 'stake', validator: key })
     seen.add(key)
     const prev = stakes.get(key)
+    if (prev?.slashed === true) throw new BlockError('REJECT', 'SLASHED', { validator: key })
     if (prev !== undefined && a.seq <= prev.seq) {
       throw new BlockError('REJECT', 'STALE_SEQ', { validator: key, seq: a.seq, current: prev.seq })
     }
-    stakes.set(key, { stake: a.stake, seq: a.seq, renewedSlot: block.slot })
+    // A cut or a leave keeps the stake that counted until the exit delay is over.
+    const counted = activeStake(p, { stakes, accounts }, key, block.slot)
+    stakes.set(key, {
+      stake: a.stake,
+      seq: a.seq,
+      renewedSlot: block.slot,
+      ...(counted > a.stake ? { before: counted } : {}),
+    })
   }
-  const accounts = new Map(parent.accounts)
   const proposer = toHex(block.proposer)
   const acc = accounts.get(proposer) ?? { balance: 0, won: 0 }
   accounts.set(proposer, { balance: acc.balance + p.reward, won: acc.won + 1 })
@@ -68,7 +99,14 @@ export function applyBlock(p: NetworkParams, parent: ChainState, block: Block): 
 }
 
 export function encodeState(state: ChainState): Uint8Array {
-  const stakes = [...state.stakes].map(([k, e]) => [Buffer.from(k, 'hex'), e.stake, e.seq, e.renewedSlot])
+  const stakes = [...state.stakes].map(([k, e]) => [
+    Buffer.from(k, 'hex'),
+    e.stake,
+    e.seq,
+    e.renewedSlot,
+    e.slashed === true ? 1 : 0,
+    e.before ?? 0,
+  ])
   const accounts = [...state.accounts].map(([k, a]) => [Buffer.from(k, 'hex'), a.balance, a.won])
   return encodeCanonical([stakes, accounts])
 }
@@ -77,11 +115,13 @@ export function decodeState(bytes: Uint8Array): ChainState {
   const [s, a] = expectArray(decodeCanonical(bytes, 64 * 1024 * 1024), 'state', 2)
   const stakes = new Map<string, StakeEntry>()
   for (const row of expectArray(s, 'state.stakes')) {
-    const [k, stake, seq, renewedSlot] = expectArray(row, 'state.stake', 4)
+    const [k, stake, seq, renewedSlot, slashed, before] = expectArray(row, 'state.stake', 6)
     stakes.set(toHex(expectBytes(k, 'key', 32)), {
       stake: expectUint(stake, 'stake'),
       seq: expectUint(seq, 'seq'),
       renewedSlot: expectUint(renewedSlot, 'renewedSlot'),
+      ...(expectUint(slashed, 'slashed') === 1 ? { slashed: true as const } : {}),
+      ...(expectUint(before, 'before') > 0 ? { before: expectUint(before, 'before') } : {}),
     })
   }
   const accounts = new Map<string, Account>()

@@ -3,6 +3,8 @@ import { BlockError, type ErrorAction, RecordError } from './errors.js'
 import { type ChainConfig, type NetworkParams, slotStart } from './params.js'
 import {
   type Block,
+  type BlockHeader,
+  type Evidence,
   type Reading,
   type StakeAnnouncement,
   verifyBlockSignature,
@@ -27,6 +29,15 @@ export interface ValidationContext {
   readonly readingInChain: (idHex: string) => boolean
   /** When the block was fetched by hash, the hash asked for. */
   readonly expectedHash?: Uint8Array
+  /**
+   * Where the block's FFG source is, as the tree sees it: 'ok' (the parent or one of its ancestors,
+   * and a valid checkpoint of that block), 'bad' (on that path but not a checkpoint of it),
+   * 'stale' (not on the path, at or below our finalized epoch), 'unknown' (not on the path, above
+   * it). Default 'ok' (a block checked outside a tree).
+   */
+  readonly sourceCheck?: (source: Block['source']) => 'ok' | 'bad' | 'stale' | 'unknown'
+  /** Our own candidate before signing: every rule but the signature. */
+  readonly unsigned?: boolean
 }
 
 export interface ValidBlock {
@@ -81,6 +92,28 @@ export function validateStake(net: ChainConfig, s: StakeAnnouncement): void {
   if (!verifyStakeSignature(net, s)) throw new RecordError('REJECT', 'INVALID_SIGNATURE', { record: 'stake' })
 }
 
+/** How two signed headers of one proposer conflict, if they do (docs/PROTOCOL.md section 5). */
+export function conflictOf(a: BlockHeader, b: BlockHeader): 'double' | 'surround' | undefined {
+  if (!equalBytes(a.proposer, b.proposer) || equalBytes(a.hash, b.hash)) return undefined
+  if (a.slot === b.slot) return 'double'
+  const surrounds = (x: BlockHeader, y: BlockHeader) => x.source.epoch < y.source.epoch && y.slot < x.slot
+  return surrounds(a, b) || surrounds(b, a) ? 'surround' : undefined
+}
+
+/**
+ * Slashing evidence: two headers by one proposer, both signed, that break a slashing rule (two
+ * blocks in one slot, or one vote surrounding the other). Stateless: whether the offender still
+ * has stake to lose is the block's (or the pool's) question.
+ */
+export function validateEvidence(net: ChainConfig, e: Evidence): void {
+  if (conflictOf(e.a, e.b) === undefined) {
+    throw new RecordError('REJECT', 'INVALID_EVIDENCE', { evidence: e.idHex, reason: 'no conflict' })
+  }
+  if (!verifyBlockSignature(net, e.a) || !verifyBlockSignature(net, e.b)) {
+    throw new RecordError('REJECT', 'INVALID_SIGNATURE', { record: 'evidence', evidence: e.idHex })
+  }
+}
+
 /**
  * Every consensus rule of docs/PROTOCOL.md ("Block validity"). Returns the post-state and the
  * proposer's weight, or throws a BlockError naming the rule.
@@ -93,15 +126,23 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
   if (block.bytes.byteLength > p.maxBlockBytes) {
     throw new BlockError('REJECT', 'OVERSIZED', { bytes: block.bytes.byteLength, max: p.maxBlockBytes })
   }
-  if (block.readings.length > p.maxReadingsPerBlock || block.stakes.length > p.maxStakesPerBlock) {
-    throw new BlockError('REJECT', 'TOO_MANY_RECORDS', { readings: block.readings.length, stakes: block.stakes.length })
+  if (
+    block.readings.length > p.maxReadingsPerBlock ||
+    block.stakes.length > p.maxStakesPerBlock ||
+    block.evidence.length > p.maxEvidencePerBlock
+  ) {
+    throw new BlockError('REJECT', 'TOO_MANY_RECORDS', {
+      readings: block.readings.length,
+      stakes: block.stakes.length,
+      evidence: block.evidence.length,
+    })
   }
   const slotStartMs = slotStart(p, block.slot)
   if (slotStartMs > ctx.nowMs + p.maxClockDriftMs) {
     // Measured against our clock, which may be the wrong one: not proof of a bad sender.
     throw new BlockError('IGNORE', 'FUTURE_SLOT', { slot: block.slot, aheadMs: slotStartMs - ctx.nowMs })
   }
-  if (!verifyBlockSignature(net, block)) {
+  if (ctx.unsigned !== true && !verifyBlockSignature(net, block)) {
     throw new BlockError('REJECT', 'INVALID_SIGNATURE', { record: 'block', hash: block.hashHex })
   }
   const parent = ctx.parent
@@ -113,6 +154,18 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
   }
   if (block.slot <= parent.slot) {
     throw new BlockError('REJECT', 'SLOT_NOT_AFTER_PARENT', { slot: block.slot, parentSlot: parent.slot })
+  }
+  if (block.source.epoch >= block.slot) {
+    throw new BlockError('REJECT', 'BAD_SOURCE', { epoch: block.source.epoch, slot: block.slot })
+  }
+  const where = ctx.sourceCheck?.(block.source) ?? 'ok'
+  if (where === 'bad' || where === 'unknown') {
+    // 'unknown' is a source above our finalized checkpoint that is not an ancestor: it conflicts
+    // with our view, which may be the one that is behind, so it is not proof of a bad sender.
+    throw new BlockError(where === 'bad' ? 'REJECT' : 'IGNORE', where === 'bad' ? 'BAD_SOURCE' : 'UNKNOWN_SOURCE', {
+      source: toHex(block.source.hash),
+      epoch: block.source.epoch,
+    })
   }
 
   const latestTime = latestBlockReadingTime(net, block.slot)
@@ -135,6 +188,18 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
     } catch (err) {
       throw asBlockError(err, s.idHex)
     }
+  }
+
+  const offenders = new Set<string>()
+  for (const e of block.evidence) {
+    try {
+      validateEvidence(net, e)
+    } catch (err) {
+      throw asBlockError(err, e.idHex)
+    }
+    const key = toHex(e.a.proposer)
+    if (offenders.has(key)) throw new BlockError('REJECT', 'DUPLICATE_IN_BLOCK', { record: 'evidence', validator: key })
+    offenders.add(key)
   }
 
   const proposer = toHex(block.proposer)

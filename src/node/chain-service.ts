@@ -1,14 +1,22 @@
 import { toHex } from '../core/bytes.js'
-import { type BlockNode, Chain, type Checkpoint, type ImportResult } from '../core/chain.js'
+import { type BlockNode, Chain, type ImportResult, type TrustedCheckpoint } from '../core/chain.js'
 import type { Signer } from '../core/crypto.js'
 import { BlockError, type Verdict } from '../core/errors.js'
 import { Mempool } from '../core/mempool.js'
 import { OrphanPool } from '../core/orphans.js'
 import { type ChainConfig, slotAt } from '../core/params.js'
 import { buildCandidate, proposalRank } from '../core/proposer.js'
-import { type Block, createReading, createStake, type Reading, type StakeAnnouncement } from '../core/records.js'
-import { activeValidators } from '../core/state.js'
-import { latestGossipReadingTime, validateReading, validateStake } from '../core/validation.js'
+import {
+  type Block,
+  createReading,
+  createStake,
+  type Evidence,
+  type Reading,
+  type StakeAnnouncement,
+  signBlock,
+} from '../core/records.js'
+import { isSlashed } from '../core/state.js'
+import { latestGossipReadingTime, validateEvidence, validateReading, validateStake } from '../core/validation.js'
 import type { Store } from '../storage/store.js'
 import { TypedEmitter } from '../util/emitter.js'
 
@@ -22,6 +30,10 @@ export interface ChainEvents {
   finalized: { node: BlockNode }
   /** One of this peer's candidates joined the head chain. */
   won: { node: BlockNode }
+  /** Slashing protection refused to sign this slot's candidate (after a restart, until our view catches up). */
+  protected: { slot: number; sourceEpoch: number }
+  /** Evidence of a slashable offence: found in our tree, received, or in a block. */
+  evidence: { evidence: Evidence; offender: string }
   /** A parent we do not have; sync fetches it by hash, first from `source` (who sent the child). */
   'missing-parent': { parentHex: string; childHex: string; source?: string }
 }
@@ -43,7 +55,7 @@ export class BusyError extends Error {
 /** The data dir's final chain contradicts --checkpoint. */
 export class CheckpointError extends Error {
   override name = 'CheckpointError'
-  constructor(cp: Checkpoint, ours: string | undefined) {
+  constructor(cp: TrustedCheckpoint, ours: string | undefined) {
     super(
       `this data dir's final block at height ${cp.height} is ${ours?.slice(0, 16) ?? 'missing'}, not the --checkpoint ${cp.hashHex.slice(0, 16)}: it followed another chain; start with another --data-dir (or --name)`,
     )
@@ -59,7 +71,7 @@ export interface ChainServiceOptions {
   /** The stake this peer wants (0: observer). */
   readonly stake: number
   /** --checkpoint: a final block this chain must hold. */
-  readonly checkpoint?: Checkpoint
+  readonly checkpoint?: TrustedCheckpoint
   readonly maxOrphans?: number
 }
 
@@ -156,8 +168,11 @@ export class ChainService {
     this.writes = this.writes.then(() => this.store.saveImport(result))
   }
 
-  private importAndPersist(block: Block, local: boolean, expectedHash?: Uint8Array): ImportResult {
+  private importAndPersist(block: Block, local: boolean, expectedHash?: Uint8Array, source?: string): ImportResult {
     const result = this.chain.import(block, this.now(), expectedHash)
+    for (const ref of result.missingRefs) {
+      this.events.emit('missing-parent', { parentHex: ref, childHex: block.hashHex, source })
+    }
     this.persist(result)
     // Every record of every candidate is kept until final: a losing candidate loses nothing.
     for (const r of block.readings) if (!this.chain.finalReadings.has(r.idHex)) this.mempool.addReading(r)
@@ -179,7 +194,23 @@ export class ChainService {
       this.events.emit('finalized', { node })
       for (const r of node.block?.readings ?? []) this.outbox.delete(r.idHex)
     }
+    for (const e of [...result.evidence, ...(result.node.block?.evidence ?? [])]) this.learnEvidence(e)
     if (result.finalized.length > 0) this.mempool.pruneFinal(this.chain)
+  }
+
+  /** Evidence we had not seen: kept until a final block slashes the offender, told to the network. */
+  private learnEvidence(e: Evidence): boolean {
+    const offender = toHex(e.a.proposer)
+    this.chain.noteEvidence(e)
+    if (isSlashed(this.chain.root.state, offender) || !this.mempool.addEvidence(e)) return false
+    this.events.emit('evidence', { evidence: e, offender })
+    return true
+  }
+
+  /** Evidence from the network: valid and new (accept), known or already slashed (ignore). */
+  receiveEvidence(e: Evidence): Verdict {
+    validateEvidence(this.net, e)
+    return this.learnEvidence(e) ? 'accept' : 'ignore'
   }
 
   /**
@@ -189,7 +220,7 @@ export class ChainService {
    */
   receiveBlock(block: Block, opts: { expectedHash?: Uint8Array; source?: string } = {}): Verdict {
     try {
-      this.importAndPersist(block, false, opts.expectedHash)
+      this.importAndPersist(block, false, opts.expectedHash, opts.source)
     } catch (err) {
       if (!(err instanceof BlockError)) throw err
       if (err.code === 'UNKNOWN_PARENT') {
@@ -232,6 +263,7 @@ export class ChainService {
   receiveStake(s: StakeAnnouncement): Verdict {
     validateStake(this.net, s)
     const key = toHex(s.validator)
+    if (isSlashed(this.chain.head.state, key) || this.chain.isExcluded(key)) return 'ignore'
     if (s.seq <= (this.chain.root.state.stakes.get(key)?.seq ?? 0)) return 'ignore'
     return this.mempool.addStake(s) ? 'accept' : 'ignore'
   }
@@ -281,24 +313,11 @@ export class ChainService {
   }
 
   /**
-   * True once another validator has built on a block that holds this peer's latest announcement
-   * (so the network has it, not just us), or no other validator is active there.
+   * True once a final block holds this peer's latest announcement (a leave: the network has it
+   * for good, and our vote is no longer needed for the blocks around it).
    */
-  ownStakeSeen(): boolean {
-    if (!this.ownStakeIncluded()) return false
-    const chain = this.chain
-    const holds = (n: BlockNode) => (n.state.stakes.get(this.me)?.seq ?? 0) >= this.ownSeq
-    if (holds(chain.root)) return true // already final
-    // The lowest block of the head chain that holds it.
-    let holder = chain.head
-    for (let n = chain.parentOf(holder); n !== undefined && holds(n); n = chain.parentOf(n)) holder = n
-    const others = [...activeValidators(this.net.params, holder.state, holder.slot).keys()].filter((v) => v !== this.me)
-    if (others.length === 0) return true
-    for (const [validator, vote] of chain.latestVotes()) {
-      const target = chain.get(vote.target)
-      if (validator !== this.me && target !== undefined && chain.isAncestor(holder, target)) return true
-    }
-    return false
+  ownLeaveFinal(): boolean {
+    return (this.chain.root.state.stakes.get(this.me)?.seq ?? 0) >= this.ownSeq
   }
 
   /** This validator's ticket rank at `slot` among the active validators (0: likely winner). */
@@ -306,24 +325,35 @@ export class ChainService {
     return proposalRank(this.chain, this.signer.publicKey, slot)
   }
 
-  /** Slot tick: renew stake when due, then propose a candidate if there is work. */
+  /**
+   * Slot tick: renew stake when due, then propose a candidate if there is work. The candidate is
+   * checked by every block rule before it is signed, and signed only if the slashing protection
+   * in the store allows it (docs/PROTOCOL.md section 5), so this key never signs two blocks of
+   * one slot or a vote that surrounds one of its own, across restarts too.
+   */
   async onSlot(slot: number): Promise<Block | undefined> {
     const due = this.stakeDue(slot)
     if (due !== undefined) await this.announceStake(due)
-    if (this.desiredStake === 0 && this.ownStakeIncluded()) return undefined
-    // Our own candidate goes through the same import as anyone's. Should a record still break a
-    // block rule (the mempool accepted it under another bound), it is dropped and the candidate
-    // built again once, rather than losing our turn (and vote) to one bad record.
+    if (this.desiredStake === 0 && this.ownLeaveFinal()) return undefined
+    // Should a record still break a block rule (the mempool accepted it under another bound), it
+    // is dropped and the candidate built again once, rather than losing our turn (and vote).
     for (let attempt = 0; ; attempt++) {
-      const block = buildCandidate(this.chain, this.mempool, this.signer, slot)
-      if (block === undefined) return undefined
+      const unsigned = buildCandidate(this.chain, this.mempool, this.signer.publicKey, slot)
+      if (unsigned === undefined) return undefined
       try {
-        this.importAndPersist(block, true)
-        return block
+        this.chain.check(unsigned, this.now())
       } catch (err) {
         const record = err instanceof BlockError ? err.details.record : undefined
         if (attempt > 0 || typeof record !== 'string' || !this.mempool.dropReading(record)) throw err
+        continue
       }
+      if (!(await this.store.mayPropose(unsigned.slot, unsigned.source.epoch))) {
+        this.events.emit('protected', { slot, sourceEpoch: unsigned.source.epoch })
+        return undefined
+      }
+      const block = signBlock(this.net, this.signer, unsigned)
+      this.importAndPersist(block, true)
+      return block
     }
   }
 

@@ -1,4 +1,4 @@
-import { decodeBlock, decodeReading, decodeStake } from '../core/records.js'
+import { decodeBlock, decodeEvidence, decodeReading, decodeStake } from '../core/records.js'
 import type { GossipHandler, GossipHandlers } from '../network/gossip.js'
 import type { Topic } from '../network/topics.js'
 import type { ChainService } from './chain-service.js'
@@ -19,6 +19,7 @@ export function gossipHandlers(svc: ChainService, clock?: ClockMonitor): GossipH
     },
     stakes: (_from, data) => svc.receiveStake(decodeStake(data)),
     readings: (_from, data) => svc.receiveReading(decodeReading(data)),
+    evidence: (_from, data) => svc.receiveEvidence(decodeEvidence(data)),
   }
 }
 
@@ -31,5 +32,6 @@ export function wrapHandlers(handlers: GossipHandlers, wrap: GossipHandlerWrappe
     candidates: wrap('candidates', handlers.candidates),
     stakes: wrap('stakes', handlers.stakes),
     readings: wrap('readings', handlers.readings),
+    evidence: wrap('evidence', handlers.evidence),
   }
 }

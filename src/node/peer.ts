@@ -1,7 +1,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import type { BlockNode, Chain, Checkpoint } from '../core/chain.js'
+import type { BlockNode, Chain, TrustedCheckpoint } from '../core/chain.js'
 import { signerFromLibp2pKey } from '../core/crypto.js'
 import type { ChainConfig } from '../core/params.js'
 import { decodeBlock, encodeReading, encodeStake, type Reading } from '../core/records.js'
@@ -43,7 +43,7 @@ export interface PeerOptions {
   /** libp2p metrics implementation (see P2POptions.metrics). */
   readonly metrics?: P2POptions['metrics']
   /** --checkpoint: a final block (height and hash) no chain we accept may contradict. */
-  readonly checkpoint?: Checkpoint
+  readonly checkpoint?: TrustedCheckpoint
   /** Test seam: wrap the gossip handlers (e.g. drop every candidate). */
   readonly wrapGossip?: GossipHandlerWrapper
 }
@@ -199,8 +199,20 @@ export class Peer implements NodeView {
   }
 
   private forwardChainEvents(): void {
-    const names: (keyof ChainEvents)[] = ['candidate', 'block', 'head', 'reorg', 'finalized', 'won', 'missing-parent']
+    const names: (keyof ChainEvents)[] = [
+      'candidate',
+      'block',
+      'head',
+      'reorg',
+      'finalized',
+      'won',
+      'missing-parent',
+      'evidence',
+      'protected',
+    ]
     for (const name of names) this.svc.events.on(name, (payload) => this.events.emit(name, payload as never))
+    // Evidence we found or received goes to every peer: their fork choice drops the offender's votes.
+    this.svc.events.on('evidence', ({ evidence }) => this.publish('evidence', evidence.bytes))
   }
 
   private forwardNetworkEvents(): void {
@@ -352,13 +364,13 @@ export class Peer implements NodeView {
   // --- shutdown ---------------------------------------------------------------------------------
 
   /**
-   * Stop. Graceful: announce leave (stake 0) when we have stake and wait up to `leaveSlots` slots
-   * for another validator to build on a block holding it (in our head chain alone, a lost gossip
-   * message would leave our stake counted until it expires), then close libp2p and storage.
+   * Stop. Graceful: announce leave (stake 0) when we have stake and keep voting up to `leaveSlots`
+   * slots until a final block holds it (our stake counts until the leave is final and its exit
+   * delay is over: leaving earlier would hold finality back), then close libp2p and storage.
    * Idempotent.
    */
   stop(opts: { graceful?: boolean; leaveSlots?: number; onLeaving?: () => void } = {}): Promise<StopResult> {
-    this.stopping ??= this.doStop(opts.graceful ?? true, opts.leaveSlots ?? 3, opts.onLeaving)
+    this.stopping ??= this.doStop(opts.graceful ?? true, opts.leaveSlots ?? 6, opts.onLeaving)
     return this.stopping
   }
 
@@ -369,8 +381,8 @@ export class Peer implements NodeView {
       await this.setStake(0).catch(() => {})
       onLeaving?.()
       const deadline = this.now() + leaveSlots * this.config.params.slotMs + 200
-      while (!this.svc.ownStakeSeen() && this.now() < deadline) await sleep(50)
-      leave = this.svc.ownStakeSeen() ? 'seen' : 'timeout'
+      while (!this.svc.ownLeaveFinal() && this.now() < deadline) await sleep(50)
+      leave = this.svc.ownLeaveFinal() ? 'seen' : 'timeout'
     }
     this.slots.stop()
     this.parents.close()

@@ -28,7 +28,8 @@ type Level = AbstractLevel<string | Buffer | Uint8Array, string, Uint8Array>
  *   r/<id>        hash of the final block holding that reading
  *   o/r/<id>      outbox: a reading typed on this peer, until final
  *   o/s           outbox: this peer's latest stake announcement
- *   m/network     network id; m/finalized [hash, height, slot]; m/state the finalized state
+ *   m/network     network id; m/finalized [hash, height, slot, epoch]; m/state the finalized state
+ *   m/protection  slashing protection: [last slot signed, highest source epoch signed]
  */
 const K = {
   block: (h: string) => `b/${h}`,
@@ -38,6 +39,7 @@ const K = {
   outReading: (id: string) => `o/r/${id}`,
   outStake: 'o/s',
   network: 'm/network',
+  protection: 'm/protection',
   finalized: 'm/finalized',
   state: 'm/state',
 }
@@ -131,7 +133,7 @@ export class Store {
     const fin = await this.db.get(K.finalized)
     if (fin !== undefined) {
       try {
-        const [hash, height, slot] = expectArray(decodeCanonical(fin, 1024), 'finalized', 3)
+        const [hash, height, slot, epoch] = expectArray(decodeCanonical(fin, 1024), 'finalized', 4)
         const hashHex = text.decode(hash as Uint8Array)
         const bytes = await this.db.get(K.block(hashHex))
         const stateBytes = await this.db.get(K.state)
@@ -144,6 +146,7 @@ export class Store {
           height: expectUint(height, 'height'),
           slot: expectUint(slot, 'slot'),
           state: decodeState(stateBytes),
+          epoch: expectUint(epoch, 'epoch'),
         }
       } catch (err) {
         throw this.corrupt('finalized block', err)
@@ -226,9 +229,10 @@ export class Store {
         batch.del(K.outReading(r.idHex))
       }
     }
-    const last = result.finalized.at(-1)
-    if (last !== undefined) {
-      batch.put(K.finalized, encodeCanonical([utf8.encode(last.hashHex), last.height, last.slot]))
+    // (Genesis finalized at a later epoch is not written: it reloads as (genesis, 0), which is safe.)
+    if (result.finalityMoved && result.finalizedCheckpoint.node.block !== undefined) {
+      const { node: last, epoch } = result.finalizedCheckpoint
+      batch.put(K.finalized, encodeCanonical([utf8.encode(last.hashHex), last.height, last.slot, epoch]))
       batch.put(K.state, encodeState(last.state))
     }
     for (const h of result.pruned) {
@@ -236,6 +240,30 @@ export class Store {
       batch.del(K.unfinal(h))
     }
     await batch.write()
+  }
+
+  private signed: { slot: number; source: number } | undefined
+
+  /**
+   * Slashing protection (docs/PROTOCOL.md section 5): may this key sign a block of `slot` whose
+   * source epoch is `sourceEpoch`? Only for a slot after every slot it signed and a source no
+   * lower than any it signed, which can never make a slashable pair with what it signed before.
+   * A yes is on disk before it is returned, so a crash right after signing cannot forget it.
+   */
+  async mayPropose(slot: number, sourceEpoch: number): Promise<boolean> {
+    if (this.signed === undefined) {
+      const raw = await this.db.get(K.protection)
+      if (raw === undefined) this.signed = { slot: -1, source: 0 }
+      else {
+        const [last, source] = expectArray(decodeCanonical(raw, 64), 'protection', 2)
+        this.signed = { slot: expectUint(last, 'slot'), source: expectUint(source, 'source') }
+      }
+    }
+    if (slot <= this.signed.slot || sourceEpoch < this.signed.source) return false
+    this.signed = { slot, source: sourceEpoch }
+    // sync: on the disk itself, not only in the OS cache, before the block is signed.
+    await this.db.put(K.protection, encodeCanonical([slot, sourceEpoch]), { sync: true } as object)
+    return true
   }
 
   async addOutboxReading(r: Reading): Promise<void> {

@@ -3,7 +3,7 @@ import { Chain, type ImportResult } from '../../src/core/chain.js'
 import type { Signer } from '../../src/core/crypto.js'
 import { Mempool } from '../../src/core/mempool.js'
 import type { ChainConfig } from '../../src/core/params.js'
-import { buildCandidate } from '../../src/core/proposer.js'
+import { buildSignedCandidate } from '../../src/core/proposer.js'
 import { createReading, createStake } from '../../src/core/records.js'
 import { timeOf } from './fixtures.js'
 
@@ -49,7 +49,7 @@ export class LockstepChain {
   step(onImport?: (r: ImportResult) => void): ImportResult[] {
     if (this.slot % Math.floor(this.net.params.stakeTtlSlots / 2) === 0) this.announce()
     const now = timeOf(this.net, this.slot)
-    const candidates = this.signers.map((s) => buildCandidate(this.chain, this.mempool, s, this.slot))
+    const candidates = this.signers.map((s) => buildSignedCandidate(this.chain, this.mempool, s, this.slot))
     const results: ImportResult[] = []
     for (const c of candidates) {
       if (c === undefined) continue

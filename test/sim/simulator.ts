@@ -4,8 +4,10 @@ import { type ChainConfig, slotStart } from '../../src/core/params.js'
 import {
   type Block,
   decodeBlock,
+  decodeEvidence,
   decodeReading,
   decodeStake,
+  type Evidence,
   type Reading,
   type StakeAnnouncement,
 } from '../../src/core/records.js'
@@ -31,6 +33,7 @@ type Message =
   | { kind: 'block'; block: Block }
   | { kind: 'reading'; reading: Reading }
   | { kind: 'stake'; stake: StakeAnnouncement }
+  | { kind: 'evidence'; evidence: Evidence }
 
 interface Event {
   readonly at: number
@@ -75,6 +78,7 @@ export class Simulator {
         stake: opts.stakes[i],
       })
       peer.events.on('missing-parent', ({ parentHex }) => sim.fetchParent(i, parentHex))
+      peer.events.on('evidence', ({ evidence }) => sim.broadcast(i, { kind: 'evidence', evidence }))
       sim.peers.push(peer)
       sim.loops.push(
         new SlotLoop({
@@ -104,10 +108,11 @@ export class Simulator {
   private message(topic: Topic, data: Uint8Array): Message {
     if (topic === 'candidates') return { kind: 'block', block: decodeBlock(this.opts.net, data) }
     if (topic === 'readings') return { kind: 'reading', reading: decodeReading(data) }
+    if (topic === 'evidence') return { kind: 'evidence', evidence: decodeEvidence(data) }
     return { kind: 'stake', stake: decodeStake(data) }
   }
 
-  private broadcast(from: number, msg: Message): void {
+  broadcast(from: number, msg: Message): void {
     for (let to = 0; to < this.peers.length; to++) {
       if (to === from) continue
       if (this.partition?.(from, to) === true) continue
@@ -124,6 +129,8 @@ export class Simulator {
         if (peer.receiveBlock(decodeBlock(this.opts.net, msg.block.bytes)) === 'accept') this.broadcastRelay(to, msg)
       } else if (msg.kind === 'reading') {
         peer.receiveReading(msg.reading)
+      } else if (msg.kind === 'evidence') {
+        peer.receiveEvidence(msg.evidence)
       } else {
         peer.receiveStake(msg.stake)
       }
