@@ -5,7 +5,7 @@ import type { Signer } from '../../src/core/crypto.js'
 import { BlockError } from '../../src/core/errors.js'
 import { compareEntrants, lotteryWinner, ticketFor } from '../../src/core/lottery.js'
 import { Mempool } from '../../src/core/mempool.js'
-import { buildCandidate, proposalRank } from '../../src/core/proposer.js'
+import { buildSignedCandidate, proposalRank } from '../../src/core/proposer.js'
 import { type Block, createBlock, createReading, createStake, type StakeAnnouncement } from '../../src/core/records.js'
 import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
 
@@ -24,13 +24,37 @@ function stake(v: Signer, amount: number): StakeAnnouncement {
   return createStake(net, v, amount, seq)
 }
 
+/** Every chain (peer view) of the running test; a block votes as the latest view holding its parent would. */
+let views: Chain[] = []
+/** Every block built in the running test, in order (to replay into a fresh view). */
+let history: Block[] = []
+
+function track(chain: Chain): Chain {
+  views.push(chain)
+  return chain
+}
+
 function blockOn(
   v: Signer,
   parent: { hash: Uint8Array; height: number },
   slot: number,
   stakes: StakeAnnouncement[] = [],
 ): Block {
-  return createBlock(net, v, { height: parent.height + 1, slot, parent: parent.hash, readings: [], stakes })
+  const parentHex = toHex(parent.hash)
+  const view = [...views].reverse().find((c) => c.has(parentHex))
+  const node = view?.get(parentHex)
+  const source = view !== undefined && node !== undefined ? view.sourceFor(slot, node) : undefined
+  const block = createBlock(net, v, {
+    height: parent.height + 1,
+    slot,
+    parent: parent.hash,
+    readings: [],
+    stakes,
+    source,
+    refs: source === undefined || view === undefined ? [] : view.refsFor(source),
+  })
+  history.push(block)
+  return block
 }
 
 function importAll(chain: Chain, blocks: Block[], slot: number): void {
@@ -39,11 +63,14 @@ function importAll(chain: Chain, blocks: Block[], slot: number): void {
 
 /**
  * Validators 0..n-1 with the given stakes: block 1 registers everyone, block 2 follows, then every
- * validator votes for block 2 at slot 3, which makes block 2 final. Returns the chain and block 2.
+ * validator votes for block 2 at slot 3, which justifies (b2, 3) (final once the next slot's
+ * votes link to it). Returns the chain and block 2.
  */
 function bootstrap(stakes: number[], reverse = false, offset = 0): { chain: Chain; b2: Block; votes: Block[] } {
   seqs.clear()
-  const chain = new Chain(net)
+  views = []
+  history = []
+  const chain = track(new Chain(net))
   const vs = signers.slice(offset, offset + stakes.length)
   const b1 = blockOn(
     vs[0],
@@ -54,7 +81,7 @@ function bootstrap(stakes: number[], reverse = false, offset = 0): { chain: Chai
   const b2 = blockOn(vs[0], b1, 2)
   const votes = vs.map((v) => blockOn(v, b2, 3))
   importAll(chain, [b1, b2, ...(reverse ? [...votes].reverse() : votes)], 3)
-  expect(chain.root.hashHex).toBe(b2.hashHex)
+  expect(chain.justified().node.hashHex).toBe(b2.hashHex)
   return { chain, b2, votes }
 }
 
@@ -85,7 +112,7 @@ describe('fork choice', () => {
     const mempool = new Mempool()
     mempool.addStake(createStake(net, late, 5, 1))
     mempool.addReading(createReading(net, late, 80, timeOf(net, 3)))
-    const c = buildCandidate(chain, mempool, late, 3) as Block
+    const c = buildSignedCandidate(chain, mempool, late, 3) as Block
     expect(c).toBeDefined()
     expect(toHex(c.parent)).toBe(b2.hashHex)
     expect(c.readings).toHaveLength(1)
@@ -108,7 +135,9 @@ describe('fork choice', () => {
   it('once votes land, a later candidate with a better ticket does not take over', () => {
     const stakes = [25, 25, 25, 25]
     seqs.clear()
-    const chain = new Chain(net)
+    views = []
+    history = []
+    const chain = track(new Chain(net))
     const vs = signers.slice(0, 4)
     const b1 = blockOn(
       vs[0],
@@ -129,7 +158,7 @@ describe('fork choice', () => {
       .slice(0, 2)
       .map((v) => blockOn(v, early.block as Block, 4))
     importAll(chain, votes, 4)
-    expect(chain.root.height).toBe(2)
+    expect(chain.root.height).toBe(0) // nothing final: the fork choice alone decides
     chain.import(best, timeOf(net, 4))
     expect(chain.get(best.hashHex)).toBeDefined()
     // Without those votes the late candidate would have won the lottery.
@@ -162,7 +191,7 @@ describe('fork choice', () => {
         )
         pub = chain.head.block as Block
       }
-      expect(chain.root.height).toBe(2)
+      expect(chain.root.height).toBe(0) // nothing final: the fork choice alone decides
       const firstPublic = chain.chainTo().find((n) => n.height === base.height + 1) as BlockNode
       importAll(chain, privateChain, 20)
       expect(chain.head.hashHex).toBe(pub.hashHex)
@@ -178,14 +207,10 @@ function partition(stakes: number[], sideA: number[], slots: number, slowA = fal
   const { chain, b2, votes } = bootstrap(stakes, false, offset)
   const vs = signers.slice(offset, offset + stakes.length)
   const start = chain.head.block as Block
-  const viewA = new Chain(net, {
-    root: { block: b2, hash: b2.hash, height: b2.height, slot: b2.slot, state: chain.root.state },
-  })
-  const viewB = new Chain(net, {
-    root: { block: b2, hash: b2.hash, height: b2.height, slot: b2.slot, state: chain.root.state },
-  })
-  importAll(viewA, votes, 3)
-  importAll(viewB, votes, 3)
+  // Two views that saw the same history up to the split.
+  const viewA = track(new Chain(net))
+  const viewB = track(new Chain(net))
+  for (const view of [viewA, viewB]) importAll(view, [...history], 3)
   const blocks: Block[] = []
   const grow = (view: Chain, members: Signer[], slot: number) => {
     const parent = view.head.block as Block
@@ -209,8 +234,8 @@ describe('partitions and finality', () => {
       // side A (60%) proposes every other slot only, so B's branch (40%) is twice as long.
       const { viewA, viewB, blocks, start } = partition([60, 20, 20], [0], 8, true, offset)
       expect(viewB.head.height).toBeGreaterThan(viewA.head.height + 2)
-      expect(viewA.root.height).toBe(2)
-      expect(viewB.root.height).toBe(2)
+      expect(viewA.root.height).toBe(0)
+      expect(viewB.root.height).toBe(0)
       const forkA = viewA.chainTo().find((n) => n.height === start.height + 1) as BlockNode
       const forkB = viewB.chainTo().find((n) => n.height === start.height + 1) as BlockNode
       if (compareEntrants(forkB, forkA) < 0) minorityWonLottery++
@@ -233,7 +258,7 @@ describe('partitions and finality', () => {
   it('70/30 split: only the 70% side finalizes, and the 30% side joins it on healing', () => {
     const { viewA, viewB, blocks } = partition([40, 30, 30], [0, 1], 6)
     expect(viewA.root.height).toBeGreaterThan(3)
-    expect(viewB.root.height).toBe(2)
+    expect(viewB.root.height).toBe(0)
     const finalA = viewA.root.hashHex
     for (const b of blocks) {
       try {
@@ -258,51 +283,70 @@ describe('partitions and finality', () => {
     expect(viewA.root).toBe(root)
   })
 
-  it('a peer whose fork choice prefers another branch follows the finality the members reached', () => {
+  it('a peer whose fork choice prefers another branch follows the justification the members reached', () => {
     seqs.clear()
-    const chain = new Chain(net)
+    views = []
+    history = []
+    const chain = track(new Chain(net))
     const [a, b, c] = signers
-    // A alone founds the network: b2 is final with A (10) as its only member.
+    // A alone founds the network: b1 is final, (b2, 3) justified, with A (10) as the only member.
     const b1 = blockOn(a, { hash: net.id, height: 0 }, 1, [stake(a, 10)])
+    importAll(chain, [b1], 1)
     const b2 = blockOn(a, b1, 2)
+    importAll(chain, [b2], 2)
     const x3 = blockOn(a, b2, 3)
-    importAll(chain, [b1, b2, x3], 3)
-    expect(chain.root.hashHex).toBe(b2.hashHex)
+    importAll(chain, [x3], 3)
+    expect(chain.root.hashHex).toBe(b1.hashHex)
     // B and C join on a sibling branch and vote for it: 90 of fork-choice weight against A's 10.
     const y4 = blockOn(b, b2, 4, [stake(b, 30), stake(c, 60)])
-    importAll(chain, [y4, blockOn(c, y4, 5), blockOn(b, y4, 5)], 5)
+    importAll(chain, [y4], 4)
+    importAll(chain, [blockOn(c, y4, 5), blockOn(b, y4, 5)], 5)
     expect(chain.head.parentHex).toBe(y4.hashHex)
-    // A votes for x3: the only member of the finalized state holds all the counted stake, so x3
-    // is final, and this peer must leave the branch it preferred (or it would stall for good).
+    // A votes for x3: the only validator of the justified state holds all the counted stake, so
+    // (x3, 5) is justified and fork choice starts there; its next vote finalizes x3.
     const a5 = blockOn(a, x3, 5)
     importAll(chain, [a5], 5)
-    expect(chain.root.hashHex).toBe(x3.hashHex)
+    expect(chain.justified().node.hashHex).toBe(x3.hashHex)
     expect(chain.head.hashHex).toBe(a5.hashHex)
+    const a6 = blockOn(a, a5, 6)
+    importAll(chain, [a6], 6)
+    expect(chain.root.hashHex).toBe(x3.hashHex)
+    expect(chain.head.hashHex).toBe(a6.hashHex)
     expect(chain.get(y4.hashHex)).toBeUndefined()
   })
 
   it('when every member of the finalized state has left, the validators who joined since decide', () => {
     seqs.clear()
-    const chain = new Chain(net)
+    views = []
+    history = []
+    const chain = track(new Chain(net))
     const [a, b, c, d] = signers
     const b1 = blockOn(a, { hash: net.id, height: 0 }, 1, [stake(a, 40)])
+    importAll(chain, [b1], 1)
     const b2 = blockOn(a, b1, 2)
+    importAll(chain, [b2], 2)
     const x3 = blockOn(a, b2, 3)
-    importAll(chain, [b1, b2, x3], 3)
-    expect(chain.root.hashHex).toBe(b2.hashHex)
-    // B, C and D join (not final yet: A, the only member, has not voted since), then A leaves.
+    importAll(chain, [x3], 3)
+    // B, C and D join, then A leaves; A keeps voting until its exit delay is over (as a leaving
+    // peer does), then goes silent.
     const y4 = blockOn(b, x3, 4, [stake(b, 20), stake(c, 20), stake(d, 20)])
+    importAll(chain, [y4], 4)
     const l5 = blockOn(b, y4, 5, [stake(a, 0)])
-    importAll(chain, [y4, l5], 5)
-    for (let s = 6; s < 8; s++) {
+    importAll(chain, [l5], 5)
+    const exit = 5 + net.params.exitDelaySlots
+    let rootWhenSilent = -1
+    for (let s = 6; s < 16; s++) {
+      if (s === exit) rootWhenSilent = chain.root.height
       const head = chain.head.block as Block
+      const voters = s < exit ? [a, b, c, d] : [b, c, d]
       importAll(
         chain,
-        [b, c, d].map((v) => blockOn(v, head, s)),
+        voters.map((v) => blockOn(v, head, s)),
         s,
       )
     }
-    expect(chain.root.height).toBeGreaterThanOrEqual(6)
+    expect(rootWhenSilent).toBeGreaterThanOrEqual(3)
+    expect(chain.root.height).toBeGreaterThan(rootWhenSilent + 3)
   })
 
   it('a stake raise on a branch counts for finality only once final', () => {
@@ -321,25 +365,39 @@ describe('partitions and finality', () => {
     expect(chain.root.height).toBe(root)
   })
 
-  it('finality resumes after a validator leaves (stake 0)', () => {
+  it('finality goes on after a validator leaves (stake 0) and stops voting once its exit delay is over', () => {
     const { chain } = bootstrap([30, 30, 40])
     const [a, b, c] = signers
     let head = chain.head.block as Block
-    // C is silent: 60% of the stake votes, nothing new becomes final.
-    for (let s = 4; s < 8; s++) {
-      importAll(
-        chain,
-        [a, b].map((v) => blockOn(v, head, s)),
-        s,
-      )
-      head = chain.head.block as Block
-    }
-    const stuck = chain.root.height
-    expect(stuck).toBeLessThanOrEqual(3)
-    // C's leave is included in a block by A; then A and B are all the active stake.
-    importAll(chain, [blockOn(a, head, 8, [stake(c, 0)])], 8)
+    // C (40%) announces its leave at slot 4 and votes until its exit delay is over.
+    importAll(
+      chain,
+      [blockOn(a, head, 4, [stake(c, 0)]), blockOn(b, head, 4, [stake(c, 0)]), blockOn(c, head, 4)],
+      4,
+    )
     head = chain.head.block as Block
-    for (let s = 9; s < 12; s++) {
+    const exit = 4 + net.params.exitDelaySlots
+    let rootAtExit = -1
+    for (let s = 5; s < exit + 6; s++) {
+      if (s === exit) rootAtExit = chain.root.height
+      const voters = s < exit ? [a, b, c] : [a, b]
+      importAll(
+        chain,
+        voters.map((v) => blockOn(v, head, s)),
+        s,
+      )
+      head = chain.head.block as Block
+    }
+    // A and B (60% before, 100% now) finalize alone once C's stake is gone.
+    expect(chain.root.height).toBeGreaterThan(rootAtExit + 3)
+  })
+
+  it('a silent validator holding over 1/3 stalls finality (no vote can move its stake away)', () => {
+    const { chain } = bootstrap([30, 30, 40])
+    const [a, b] = signers
+    let head = chain.head.block as Block
+    const root = chain.root.height
+    for (let s = 4; s < 10; s++) {
       importAll(
         chain,
         [a, b].map((v) => blockOn(v, head, s)),
@@ -347,7 +405,7 @@ describe('partitions and finality', () => {
       )
       head = chain.head.block as Block
     }
-    expect(chain.root.height).toBeGreaterThan(stuck + 2)
+    expect(chain.root.height).toBe(root)
   })
 
   it("finality resumes after a crashed validator's stake expires (and not before)", () => {

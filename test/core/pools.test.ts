@@ -4,7 +4,7 @@ import { Chain } from '../../src/core/chain.js'
 import { Mempool } from '../../src/core/mempool.js'
 import { OrphanPool } from '../../src/core/orphans.js'
 import { createBlock, createReading, createStake } from '../../src/core/records.js'
-import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
+import { testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
 
 const net = testNetwork({ maxReadingsPerBlock: 3, maxStakesPerBlock: 2 })
 
@@ -68,7 +68,7 @@ describe('mempool', () => {
     expect(pool.pending(chain).stakes.map((s) => [toHex(s.validator), s.stake])).toEqual([[toHex(a.publicKey), 30]])
     const r = createReading(net, b, 70, timeOf(net, 1))
     expect(pool.addReading(r)).toBe('added')
-    // a alone finalizes: b1 (a's stake), b2 (the reading), b3 (a vote for b2).
+    // a alone finalizes: b1 (a's stake), b2 (the reading), b3 and b4 (votes justifying b2, then b3).
     const b1 = createBlock(net, a, {
       height: 1,
       slot: 2,
@@ -77,9 +77,11 @@ describe('mempool', () => {
       stakes: [createStake(net, a, 30, 3)],
     })
     chain.import(b1, timeOf(net, 2))
-    const b2 = createBlock(net, a, { height: 2, slot: 3, parent: b1.hash, readings: [r], stakes: [] })
+    const b2 = voteOn(chain, a, b1.hashHex, 3, { readings: [r] })
     chain.import(b2, timeOf(net, 3))
-    chain.import(createBlock(net, a, { height: 3, slot: 4, parent: b2.hash, readings: [], stakes: [] }), timeOf(net, 4))
+    const b3 = voteOn(chain, a, b2.hashHex, 4)
+    chain.import(b3, timeOf(net, 4))
+    chain.import(voteOn(chain, a, b3.hashHex, 5), timeOf(net, 5))
     expect(chain.root.height).toBe(2)
     const dropped = pool.pruneFinal(chain)
     expect(dropped).toContain(r.idHex)

@@ -14,7 +14,8 @@ import {
   type Reading,
 } from '../../src/core/records.js'
 import { validateStake } from '../../src/core/validation.js'
-import { testNetwork, testSigner, timeOf } from '../helpers/fixtures.js'
+import { activeStake } from '../../src/core/state.js'
+import { testNetwork, testSigner, timeOf, voteOn } from '../helpers/fixtures.js'
 
 const net = testNetwork({ maxReadingsPerBlock: 8, maxStakesPerBlock: 4, maxBlockBytes: 4096 })
 
@@ -100,10 +101,10 @@ describe('block validation: one test per rule', () => {
   it('missing signature (zero bytes) is refused at decoding', () => {
     setup()
     const good = child()
-    const tuple = [2, 11, b1.hash, a.publicKey, [], [], new Uint8Array(0)]
+    const tuple = [2, 11, b1.hash, a.publicKey, [net.id, 0], [], [], [], [], new Uint8Array(0)]
     expect(() => decodeBlock(net, encodeCanonical(tuple))).toThrow(/BAD_FIELD/)
     // The same tuple with the real signature decodes and imports: only the signature was wrong.
-    const whole = decodeBlock(net, encodeCanonical([...tuple.slice(0, 6), good.signature]))
+    const whole = decodeBlock(net, encodeCanonical([...tuple.slice(0, 9), good.signature]))
     expect(whole.hashHex).toBe(good.hashHex)
     expect(chain.import(whole, timeOf(net, 11)).node.hashHex).toBe(good.hashHex)
   })
@@ -111,7 +112,7 @@ describe('block validation: one test per rule', () => {
   it('tampered proposer field: the hash covers the proposer, so the signature no longer matches', () => {
     setup()
     const good = child()
-    const tampered = encodeCanonical([2, 11, b1.hash, b.publicKey, [], [], good.signature])
+    const tampered = encodeCanonical([2, 11, b1.hash, b.publicKey, [net.id, 0], [], [], [], [], good.signature])
     expectCode(() => chain.import(decodeBlock(net, tampered), timeOf(net, 11)), 'INVALID_SIGNATURE')
   })
 
@@ -224,22 +225,26 @@ describe('block validation: one test per rule', () => {
   it('a known block and a block below the finalized height are ignored', () => {
     setup()
     expectCode(() => chain.import(b1, timeOf(net, 11)), 'ALREADY_KNOWN', 'IGNORE')
-    // a (all the stake, from b1's state on) builds two more blocks; its vote for b2 makes b2 final.
-    const b2 = chain.import(child({ readings: [createReading(net, a, 71, timeOf(net, 10))] }), timeOf(net, 11)).node
-    chain.import(
-      createBlock(net, a, { height: 3, slot: 12, parent: b2.hash, readings: [], stakes: [] }),
-      timeOf(net, 12),
-    )
+    // a (all the stake, from b1's state on) builds three more blocks: b2's vote justifies b1 at
+    // epoch 11, b3's b2 at 12 (finalizing b1), b4's b3 at 13 (finalizing b2).
+    const b2 = chain.import(
+      voteOn(chain, a, b1.hashHex, 11, { readings: [createReading(net, a, 71, timeOf(net, 10))] }),
+      timeOf(net, 11),
+    ).node
+    const b3 = chain.import(voteOn(chain, a, b2.hashHex, 12), timeOf(net, 12)).node
+    expect([chain.root.height, chain.root.hashHex]).toEqual([1, b1.hashHex])
+    chain.import(voteOn(chain, a, b3.hashHex, 13), timeOf(net, 13))
     expect([chain.root.height, chain.root.hashHex]).toEqual([2, b2.hashHex])
+    expect(chain.finalizedCheckpoint().epoch).toBe(12)
     // A new block on b1 (height 2, where a final block already is): ignored, never imported.
     const sibling = createBlock(net, b, {
       height: 2,
-      slot: 13,
+      slot: 14,
       parent: b1.hash,
       readings: [],
       stakes: [createStake(net, b, 10, 1)],
     })
-    expectCode(() => chain.import(sibling, timeOf(net, 13)), 'BELOW_FINALIZED', 'IGNORE')
+    expectCode(() => chain.import(sibling, timeOf(net, 14)), 'BELOW_FINALIZED', 'IGNORE')
     expect(chain.has(sibling.hashHex)).toBe(false)
   })
 })
@@ -250,6 +255,10 @@ describe('chain state', () => {
     const leave = chain.import(child({ stakes: [createStake(net, a, 0, 2)], slot: 11 }), timeOf(net, 11))
     const key = toHex(a.publicKey)
     expect(leave.node.state.accounts.get(key)).toEqual({ balance: 2, won: 2 })
-    expect(leave.node.state.stakes.get(key)).toEqual({ stake: 0, seq: 2, renewedSlot: 11 })
+    // The leave is in the table at once; the stake still counts until the exit delay is over.
+    expect(leave.node.state.stakes.get(key)).toEqual({ stake: 0, seq: 2, renewedSlot: 11, before: 100 })
+    const exit = 11 + net.params.exitDelaySlots
+    expect(activeStake(net.params, leave.node.state, key, exit - 1)).toBe(100)
+    expect(activeStake(net.params, leave.node.state, key, exit)).toBe(0)
   })
 })

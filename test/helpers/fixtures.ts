@@ -1,7 +1,9 @@
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { utf8 } from '../../src/core/bytes.js'
 import { type Signer, sha256, signerFromLibp2pKey } from '../../src/core/crypto.js'
+import type { Chain } from '../../src/core/chain.js'
 import { type ChainConfig, makeChainConfig, type NetworkParams, slotStart } from '../../src/core/params.js'
+import { type Block, type BlockContent, createBlock } from '../../src/core/records.js'
 
 /** A deterministic signer: the same name gives the same key in every run. */
 export async function testSigner(name: string): Promise<Signer> {
@@ -34,4 +36,30 @@ export function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
+}
+
+/**
+ * A block by `signer` on `parent` (hash hex, in `chain`) at `slot`, voting as an honest
+ * proposer would: its FFG source is the highest justified checkpoint on the parent's chain.
+ */
+export function voteOn(
+  chain: Chain,
+  signer: Signer,
+  parentHex: string,
+  slot: number,
+  content: Partial<BlockContent> = {},
+): Block {
+  const parent = chain.get(parentHex)
+  if (parent === undefined) throw new Error(`voteOn: ${parentHex.slice(0, 8)} is not in the tree`)
+  const source = chain.sourceFor(slot, parent)
+  return createBlock(chain.net, signer, {
+    height: parent.height + 1,
+    slot,
+    parent: parent.hash,
+    readings: [],
+    stakes: [],
+    source,
+    refs: chain.refsFor(source),
+    ...content,
+  })
 }

@@ -186,12 +186,13 @@ describe('store consistency check at open', () => {
   it('a finalized height that the final blocks do not reach is reported, not carried on from', async () => {
     const dir = await storedChain()
     const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
-    const [hash, , slot] = decodeCanonical((await db.get('m/finalized')) as Uint8Array, 1024) as [
+    const [hash, , slot, epoch] = decodeCanonical((await db.get('m/finalized')) as Uint8Array, 1024) as [
       Uint8Array,
       number,
       number,
+      number,
     ]
-    await db.put('m/finalized', encodeCanonical([hash, 999_999, slot]))
+    await db.put('m/finalized', encodeCanonical([hash, 999_999, slot, epoch]))
     await db.close()
     const err = await loadError(dir)
     expect(err).toBeInstanceOf(StoreError)
