@@ -3,7 +3,7 @@ import { BlockError } from './errors.js'
 import { type CheckpointRef, checkpointRef, Justification } from './ffg.js'
 import { compareEntrants, ticketFor } from './lottery.js'
 import type { ChainConfig } from './params.js'
-import { type Block, type Checkpoint, createEvidence, type Evidence } from './records.js'
+import { type Block, type BlockHeader, type Checkpoint, createEvidence, type Evidence, headerOf } from './records.js'
 import { type ChainState, EMPTY_STATE } from './state.js'
 import { conflictOf, validateBlock } from './validation.js'
 
@@ -67,8 +67,6 @@ export interface ImportResult {
   readonly finalityMoved: boolean
   /** Evidence this import revealed (the block's proposer broke a slashing rule). */
   readonly evidence: readonly Evidence[]
-  /** Votes the block names as its source's justification that we do not hold (to fetch by hash). */
-  readonly missingRefs: readonly string[]
 }
 
 /** A block the user vouches for (`--checkpoint`): a chain without it at its height is refused. */
@@ -150,12 +148,14 @@ export class Chain {
     return { hash: c.node.hash, epoch: c.epoch }
   }
 
-  /** The votes (block hashes) that justified `source` in our view, at most maxRefsPerBlock. */
-  refsFor(source: Checkpoint): Uint8Array[] {
-    return this.ffg
-      .proof(`${toHex(source.hash)}@${source.epoch}`)
-      .slice(0, this.net.params.maxRefsPerBlock)
-      .map((h) => Buffer.from(h, 'hex'))
+  /** The signed headers of the votes that justified `source` in our view, at most maxVotesPerBlock. */
+  votesFor(source: Checkpoint): BlockHeader[] {
+    const out: BlockHeader[] = []
+    for (const hex of this.ffg.proof(`${toHex(source.hash)}@${source.epoch}`)) {
+      const b = this.nodes.get(hex)?.block ?? this.headerVotes.get(hex)
+      if (b !== undefined && out.length < this.net.params.maxVotesPerBlock) out.push(headerOf(b))
+    }
+    return out
   }
 
   /** True when we hold evidence against the validator (hex key). */
@@ -241,22 +241,39 @@ export class Chain {
     this.recordVote(node)
     const evidence = this.detectEquivocation(node)
     for (const e of block.evidence) this.excluded.add(toHex(e.a.proposer))
+    const finalBefore = this.ffg.finalized()
+    // The votes the block carries first (they justify its source), then its own.
+    for (const h of block.votes) this.countHeaderVote(h)
     const src = source as SourceWhere
-    const finalized =
-      src.where === 'ok'
-        ? this.ffg.addVote(
-            node.proposerHex as string,
-            node.hashHex,
-            checkpointRef(src.node, block.source.epoch),
-            checkpointRef(parent, block.slot),
-          )
-        : undefined
-    // A source we have not seen justified: the votes that did it are named in `refs`; fetch those we lack.
-    const missingRefs =
-      src.where === 'ok' && !this.ffg.isJustified(checkpointRef(src.node, block.source.epoch).key)
-        ? block.refs.map(toHex).filter((h) => !this.nodes.has(h))
-        : []
-    return { ...this.update(node, finalized, evidence), missingRefs }
+    if (src.where === 'ok') {
+      this.ffg.addVote(
+        node.proposerHex as string,
+        node.hashHex,
+        checkpointRef(src.node, block.source.epoch),
+        checkpointRef(parent, block.slot),
+      )
+    }
+    const finalAfter = this.ffg.finalized()
+    return this.update(node, finalAfter === finalBefore ? undefined : finalAfter, evidence)
+  }
+
+  /** Signed vote headers carried by blocks, by hash (bounded: pruned with the tree). */
+  private readonly headerVotes = new Map<string, BlockHeader>()
+
+  /** A vote known only by its signed header (carried in a block): counted like the block itself. */
+  private countHeaderVote(h: BlockHeader): void {
+    if (this.nodes.has(h.hashHex) || this.headerVotes.has(h.hashHex)) return
+    const target = this.nodes.get(toHex(h.parent))
+    if (target === undefined || h.slot <= target.slot || h.source.epoch >= h.slot) return
+    const src = this.whereIs(h.source, target)
+    if (src.where !== 'ok') return
+    this.headerVotes.set(h.hashHex, h)
+    this.ffg.addVote(
+      toHex(h.proposer),
+      h.hashHex,
+      checkpointRef(src.node, h.source.epoch),
+      checkpointRef(target, h.slot),
+    )
   }
 
   private validate(
@@ -376,7 +393,7 @@ export class Chain {
     imported: BlockNode,
     finalCp: CheckpointRef<BlockNode> | undefined,
     evidence: Evidence[],
-  ): Omit<ImportResult, 'missingRefs'> {
+  ): ImportResult {
     const oldHead = this.headNode
     let head = this.selectHead()
     let finalized: BlockNode[] = []
@@ -452,6 +469,7 @@ export class Chain {
       else this.votesBy.set(v, kept)
     }
     for (const [v, vote] of this.votes) if (!this.nodes.has(vote.target)) this.votes.delete(v)
+    for (const [h, header] of this.headerVotes) if (!this.nodes.has(toHex(header.parent))) this.headerVotes.delete(h)
     return pruned
   }
 }

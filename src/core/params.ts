@@ -25,8 +25,8 @@ export interface NetworkParams {
   readonly maxStakesPerBlock: number
   /** Slashing evidence records per block. */
   readonly maxEvidencePerBlock: number
-  /** Vote hashes (`refs`: the votes that justified the block's source) per block. */
-  readonly maxRefsPerBlock: number
+  /** Vote headers (the votes that justified the block's source) per block. */
+  readonly maxVotesPerBlock: number
   readonly maxBlockBytes: number
   readonly minBpm: number
   readonly maxBpm: number
@@ -49,7 +49,7 @@ export const DEFAULT_PARAMS: NetworkParams = Object.freeze({
   maxReadingsPerBlock: 1024,
   maxStakesPerBlock: 256,
   maxEvidencePerBlock: 8,
-  maxRefsPerBlock: 128,
+  maxVotesPerBlock: 128,
   maxBlockBytes: 256 * 1024,
   minBpm: 20,
   maxBpm: 300,
@@ -67,7 +67,7 @@ export function checkParams(p: NetworkParams): void {
     'maxReadingsPerBlock',
     'maxStakesPerBlock',
     'maxEvidencePerBlock',
-    'maxRefsPerBlock',
+    'maxVotesPerBlock',
     'maxBlockBytes',
     'minBpm',
     'maxBpm',
@@ -104,7 +104,7 @@ export function genesisHash(p: NetworkParams): Uint8Array {
       p.maxReadingsPerBlock,
       p.maxStakesPerBlock,
       p.maxEvidencePerBlock,
-      p.maxRefsPerBlock,
+      p.maxVotesPerBlock,
       p.maxBlockBytes,
       p.minBpm,
       p.maxBpm,

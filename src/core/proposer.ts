@@ -55,7 +55,7 @@ export function buildCandidate(chain: Chain, mempool: Mempool, proposer: Uint8Ar
       stakes: pending.stakes,
       evidence: pending.evidence,
       source,
-      refs: chain.refsFor(source),
+      votes: chain.votesFor(source),
     })
     if (block.bytes.byteLength <= chain.net.params.maxBlockBytes || readings.length === 0) return block
     readings = readings.slice(0, Math.floor(readings.length / 2))

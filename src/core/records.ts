@@ -65,7 +65,7 @@ export interface BlockHeader {
   readonly proposer: Uint8Array
   /** The FFG source of this block's vote: the highest justified checkpoint in its proposer's view. */
   readonly source: Checkpoint
-  /** sha256 of the canonical encoding of [readings, stakes, evidence, refs]. */
+  /** sha256 of the canonical encoding of [readings, stakes, evidence, votes]. */
   readonly bodyHash: Uint8Array
   readonly signature: Uint8Array
   /** sha256 of the canonical encoding of the header without its signature: the block hash. */
@@ -87,11 +87,12 @@ export interface Block extends BlockHeader {
   readonly stakes: readonly StakeAnnouncement[]
   readonly evidence: readonly Evidence[]
   /**
-   * Hashes of the votes (blocks) that justified this block's source, as its proposer saw them: a
-   * peer that missed some fetches them by hash, so every view learns the same justifications
-   * (without them, two views could wait for each other's sources for good).
+   * The signed headers of the votes (blocks) that justified this block's source, as its proposer
+   * saw them: every peer that imports the block counts them, so a view that missed those votes
+   * (lost messages, a partition, a restart, a late join that syncs only the canonical chain) learns
+   * the same justifications from the chain itself.
    */
-  readonly refs: readonly Uint8Array[]
+  readonly votes: readonly BlockHeader[]
   /** The canonical wire encoding, signature included. */
   readonly bytes: Uint8Array
 }
@@ -116,13 +117,13 @@ interface Body {
   readonly readings: readonly Reading[]
   readonly stakes: readonly StakeAnnouncement[]
   readonly evidence: readonly Evidence[]
-  readonly refs: readonly Uint8Array[]
+  readonly votes: readonly BlockHeader[]
 }
 const bodyTuple = (b: Body): unknown[] => [
   b.readings.map(readingTuple),
   b.stakes.map(stakeTuple),
   b.evidence.map(evidenceTuple),
-  b.refs,
+  b.votes.map(headerTuple),
 ]
 const bodyHash = (b: Body) => sha256(encodeCanonical(bodyTuple(b)))
 function evidenceTuple(e: Evidence): unknown[] {
@@ -163,7 +164,7 @@ export interface BlockContent {
   /** Default: the genesis checkpoint (always valid; its vote counts only while genesis is the root). */
   source?: Checkpoint
   evidence?: readonly Evidence[]
-  refs?: readonly Uint8Array[]
+  votes?: readonly BlockHeader[]
 }
 
 const ZERO_SIGNATURE = new Uint8Array(SIGNATURE_BYTES)
@@ -177,7 +178,7 @@ export function unsignedBlock(net: ChainConfig, proposer: Uint8Array, content: B
     readings: content.readings,
     stakes: content.stakes,
     evidence: content.evidence ?? [],
-    refs: content.refs ?? [],
+    votes: (content.votes ?? []).map(headerOf),
   }
   const header: UnsignedHeader = {
     height: content.height,
@@ -204,7 +205,7 @@ function assemble(h: UnsignedHeader, body: Body, signature: Uint8Array): Block {
   const hash = sha256(encodeCanonical(fields))
   const bytes = encodeCanonical([...fields.slice(0, 5), ...bodyTuple(body), signature])
   const { height, slot, parent, proposer, source, bodyHash } = h
-  const { readings, stakes, evidence, refs } = body
+  const { readings, stakes, evidence, votes } = body
   return {
     height,
     slot,
@@ -215,7 +216,7 @@ function assemble(h: UnsignedHeader, body: Body, signature: Uint8Array): Block {
     readings,
     stakes,
     evidence,
-    refs,
+    votes,
     signature,
     hash,
     hashHex: toHex(hash),
@@ -322,9 +323,9 @@ export function decodeBlock(net: ChainConfig, bytes: Uint8Array): Block {
   const rawReadings = expectArray(v[5], 'readings')
   const rawStakes = expectArray(v[6], 'stakes')
   const rawEvidence = expectArray(v[7], 'evidence')
-  const rawRefs = expectArray(v[8], 'refs')
+  const rawVotes = expectArray(v[8], 'votes')
   if (
-    rawRefs.length > p.maxRefsPerBlock ||
+    rawVotes.length > p.maxVotesPerBlock ||
     rawReadings.length > p.maxReadingsPerBlock ||
     rawStakes.length > p.maxStakesPerBlock ||
     rawEvidence.length > p.maxEvidencePerBlock
@@ -333,7 +334,7 @@ export function decodeBlock(net: ChainConfig, bytes: Uint8Array): Block {
       readings: rawReadings.length,
       stakes: rawStakes.length,
       evidence: rawEvidence.length,
-      refs: rawRefs.length,
+      votes: rawVotes.length,
     })
   }
   const readings = rawReadings.map((r, i) => readingFromTuple(r, `readings[${i}]`))
@@ -343,7 +344,7 @@ export function decodeBlock(net: ChainConfig, bytes: Uint8Array): Block {
     readings,
     stakes,
     evidence,
-    refs: rawRefs.map((r, i) => expectBytes(r, `refs[${i}]`, HASH_BYTES)),
+    votes: rawVotes.map((h, i) => headerFromTuple(h, `votes[${i}]`)),
   }
   const header: UnsignedHeader = {
     height: expectUint(v[0], 'height'),
@@ -402,6 +403,7 @@ export function signatureChecks(net: ChainConfig, b: Block): SignatureCheck[] {
     ...b.readings.map((r) => readingCheck(net, r)),
     ...b.stakes.map((st) => stakeCheck(net, st)),
     ...b.evidence.flatMap((e) => [blockCheck(net, e.a), blockCheck(net, e.b)]),
+    ...b.votes.map((h) => blockCheck(net, h)),
   ]
 }
 

@@ -129,7 +129,8 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
   if (
     block.readings.length > p.maxReadingsPerBlock ||
     block.stakes.length > p.maxStakesPerBlock ||
-    block.evidence.length > p.maxEvidencePerBlock
+    block.evidence.length > p.maxEvidencePerBlock ||
+    block.votes.length > p.maxVotesPerBlock
   ) {
     throw new BlockError('REJECT', 'TOO_MANY_RECORDS', {
       readings: block.readings.length,
@@ -190,6 +191,11 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
     }
   }
 
+  for (const h of block.votes) {
+    if (!verifyBlockSignature(net, h)) {
+      throw new BlockError('REJECT', 'INVALID_SIGNATURE', { record: 'vote', vote: h.hashHex })
+    }
+  }
   const offenders = new Set<string>()
   for (const e of block.evidence) {
     try {

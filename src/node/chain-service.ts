@@ -168,11 +168,8 @@ export class ChainService {
     this.writes = this.writes.then(() => this.store.saveImport(result))
   }
 
-  private importAndPersist(block: Block, local: boolean, expectedHash?: Uint8Array, source?: string): ImportResult {
+  private importAndPersist(block: Block, local: boolean, expectedHash?: Uint8Array): ImportResult {
     const result = this.chain.import(block, this.now(), expectedHash)
-    for (const ref of result.missingRefs) {
-      this.events.emit('missing-parent', { parentHex: ref, childHex: block.hashHex, source })
-    }
     this.persist(result)
     // Every record of every candidate is kept until final: a losing candidate loses nothing.
     for (const r of block.readings) if (!this.chain.finalReadings.has(r.idHex)) this.mempool.addReading(r)
@@ -220,7 +217,7 @@ export class ChainService {
    */
   receiveBlock(block: Block, opts: { expectedHash?: Uint8Array; source?: string } = {}): Verdict {
     try {
-      this.importAndPersist(block, false, opts.expectedHash, opts.source)
+      this.importAndPersist(block, false, opts.expectedHash)
     } catch (err) {
       if (!(err instanceof BlockError)) throw err
       if (err.code === 'UNKNOWN_PARENT') {

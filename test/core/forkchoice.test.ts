@@ -51,7 +51,7 @@ function blockOn(
     readings: [],
     stakes,
     source,
-    refs: source === undefined || view === undefined ? [] : view.refsFor(source),
+    votes: source === undefined || view === undefined ? [] : view.votesFor(source),
   })
   history.push(block)
   return block
@@ -370,11 +370,7 @@ describe('partitions and finality', () => {
     const [a, b, c] = signers
     let head = chain.head.block as Block
     // C (40%) announces its leave at slot 4 and votes until its exit delay is over.
-    importAll(
-      chain,
-      [blockOn(a, head, 4, [stake(c, 0)]), blockOn(b, head, 4, [stake(c, 0)]), blockOn(c, head, 4)],
-      4,
-    )
+    importAll(chain, [blockOn(a, head, 4, [stake(c, 0)]), blockOn(b, head, 4, [stake(c, 0)]), blockOn(c, head, 4)], 4)
     head = chain.head.block as Block
     const exit = 4 + net.params.exitDelaySlots
     let rootAtExit = -1

@@ -13,8 +13,8 @@ import {
   decodeBlock,
   type Reading,
 } from '../../src/core/records.js'
-import { validateStake } from '../../src/core/validation.js'
 import { activeStake } from '../../src/core/state.js'
+import { validateStake } from '../../src/core/validation.js'
 import { testNetwork, testSigner, timeOf, voteOn } from '../helpers/fixtures.js'
 
 const net = testNetwork({ maxReadingsPerBlock: 8, maxStakesPerBlock: 4, maxBlockBytes: 4096 })

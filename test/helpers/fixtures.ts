@@ -1,7 +1,7 @@
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { utf8 } from '../../src/core/bytes.js'
-import { type Signer, sha256, signerFromLibp2pKey } from '../../src/core/crypto.js'
 import type { Chain } from '../../src/core/chain.js'
+import { type Signer, sha256, signerFromLibp2pKey } from '../../src/core/crypto.js'
 import { type ChainConfig, makeChainConfig, type NetworkParams, slotStart } from '../../src/core/params.js'
 import { type Block, type BlockContent, createBlock } from '../../src/core/records.js'
 
@@ -59,7 +59,7 @@ export function voteOn(
     readings: [],
     stakes: [],
     source,
-    refs: chain.refsFor(source),
+    votes: chain.votesFor(source),
     ...content,
   })
 }
