@@ -321,8 +321,8 @@ export class Chain {
   /** Two blocks of one proposer in the tree that break a slashing rule: evidence (once per offender). */
   private detectEquivocation(node: BlockNode): Evidence[] {
     const key = node.proposerHex as string
-    let list = this.votesBy.get(key)
-    if (list === undefined) this.votesBy.set(key, (list = []))
+    const list = this.votesBy.get(key) ?? []
+    this.votesBy.set(key, list)
     const block = node.block as Block
     let found: Evidence | undefined
     if (!this.excluded.has(key)) {

@@ -103,8 +103,8 @@ export class Justification<N extends FfgNode> {
     if (link === undefined) {
       link = { source, target, voters: new Map() }
       this.links.set(linkKey, link)
-      let s = this.bySource.get(source.key)
-      if (s === undefined) this.bySource.set(source.key, (s = new Set()))
+      const s = this.bySource.get(source.key) ?? new Set<string>()
+      this.bySource.set(source.key, s)
       s.add(linkKey)
     }
     if (link.voters.has(validator)) return undefined

@@ -204,7 +204,7 @@ describe('fork choice', () => {
 
 /** Two sides build their own chains for `slots` slots from the common head. */
 function partition(stakes: number[], sideA: number[], slots: number, slowA = false, offset = 0) {
-  const { chain, b2, votes } = bootstrap(stakes, false, offset)
+  const { chain } = bootstrap(stakes, false, offset)
   const vs = signers.slice(offset, offset + stakes.length)
   const start = chain.head.block as Block
   // Two views that saw the same history up to the split.
