@@ -1,0 +1,265 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { toHex } from '../../src/core/bytes.js'
+import { Chain } from '../../src/core/chain.js'
+import type { Signer } from '../../src/core/crypto.js'
+import { BlockError, RecordError } from '../../src/core/errors.js'
+import { type Block, createBlock, createEvidence, createStake, decodeEvidence } from '../../src/core/records.js'
+import { activeStake } from '../../src/core/state.js'
+import { conflictOf, validateEvidence } from '../../src/core/validation.js'
+import { ChainService } from '../../src/node/chain-service.js'
+import { Store } from '../../src/storage/store.js'
+import { testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
+
+const net = testNetwork()
+let h1: Signer
+let h2: Signer
+let e: Signer
+
+beforeAll(async () => {
+  ;[h1, h2, e] = await testSigners(3, 'slash')
+})
+
+/** h1 35, h2 35, e 30 registered in b1 (slot 1), b2 (slot 2) on top: one chain, one view. */
+function setup(): { chain: Chain; b2: Block } {
+  const chain = new Chain(net)
+  const b1 = createBlock(net, h1, {
+    height: 1,
+    slot: 1,
+    parent: net.id,
+    readings: [],
+    stakes: [createStake(net, h1, 35, 1), createStake(net, h2, 35, 1), createStake(net, e, 30, 1)],
+  })
+  chain.import(b1, timeOf(net, 1))
+  const b2 = voteOn(chain, h1, b1.hashHex, 2)
+  chain.import(b2, timeOf(net, 2))
+  return { chain, b2 }
+}
+
+function expectBlockError(fn: () => unknown, code: string): void {
+  try {
+    fn()
+  } catch (err) {
+    expect(err).toBeInstanceOf(BlockError)
+    expect((err as BlockError).code).toBe(code)
+    return
+  }
+  expect.unreachable(`expected ${code}`)
+}
+
+describe('slashing conditions and evidence', () => {
+  it('two blocks of one proposer in one slot are found on import, and the evidence is valid and compact', () => {
+    const { chain, b2 } = setup()
+    const x = voteOn(chain, e, b2.hashHex, 3)
+    const y = voteOn(chain, e, b2.hashHex, 3, { stakes: [createStake(net, e, 30, 2)] })
+    expect(chain.import(x, timeOf(net, 3)).evidence).toEqual([])
+    const found = chain.import(y, timeOf(net, 3)).evidence
+    expect(found).toHaveLength(1)
+    expect(conflictOf(found[0].a, found[0].b)).toBe('double')
+    expect(() => validateEvidence(net, found[0])).not.toThrow()
+    expect(found[0].bytes.byteLength).toBeLessThan(600)
+    // One byte form: decoding gives the same evidence; the other order is refused.
+    expect(decodeEvidence(found[0].bytes).idHex).toBe(found[0].idHex)
+    expect(chain.isExcluded(toHex(e.publicKey))).toBe(true)
+  })
+
+  it('a vote that surrounds another is slashable; honest votes (source and target only growing) are not', () => {
+    const { chain, b2 } = setup()
+    const early = voteOn(chain, e, b2.hashHex, 3)
+    const late = voteOn(chain, e, b2.hashHex, 9)
+    expect(conflictOf(early, late)).toBeUndefined()
+    // Source epoch 0 -> target 9 around source 2 -> target 3: surround.
+    const inner = createBlock(net, e, {
+      height: 3,
+      slot: 3,
+      parent: b2.hash,
+      readings: [],
+      stakes: [],
+      source: { hash: b2.parent, epoch: 2 },
+    })
+    expect(conflictOf(late, inner)).toBe('surround')
+    expect(() => validateEvidence(net, createEvidence(late, inner))).not.toThrow()
+  })
+
+  it('evidence that proves nothing, or with a forged signature, is refused', () => {
+    const { chain, b2 } = setup()
+    const x = voteOn(chain, e, b2.hashHex, 3)
+    const y = voteOn(chain, e, b2.hashHex, 4)
+    expect(() => validateEvidence(net, createEvidence(x, y))).toThrow(RecordError)
+    const z = voteOn(chain, e, b2.hashHex, 3, { stakes: [createStake(net, e, 30, 2)] })
+    const sig = new Uint8Array(z.signature)
+    sig[3] ^= 1
+    try {
+      validateEvidence(net, createEvidence(x, { ...z, signature: sig }))
+      expect.unreachable()
+    } catch (err) {
+      expect((err as RecordError).code).toBe('INVALID_SIGNATURE')
+    }
+  })
+
+  it('evidence in a block slashes the offender for good: no stake, no balance, no new announcement', () => {
+    const { chain, b2 } = setup()
+    const x = voteOn(chain, e, b2.hashHex, 3)
+    const y = voteOn(chain, e, b2.hashHex, 3, { stakes: [createStake(net, e, 30, 2)] })
+    chain.import(x, timeOf(net, 3))
+    const [ev] = chain.import(y, timeOf(net, 3)).evidence
+    const key = toHex(e.publicKey)
+    const s4 = chain.import(voteOn(chain, h1, x.hashHex, 4, { evidence: [ev] }), timeOf(net, 4)).node
+    expect(s4.state.stakes.get(key)?.slashed).toBe(true)
+    expect(activeStake(net.params, s4.state, key, 5)).toBe(0)
+    expect(s4.state.accounts.get(key)?.balance ?? 0).toBe(0)
+    expectBlockError(
+      () => chain.import(voteOn(chain, h2, s4.hashHex, 5, { stakes: [createStake(net, e, 30, 9)] }), timeOf(net, 5)),
+      'SLASHED',
+    )
+    expectBlockError(
+      () => chain.import(voteOn(chain, h2, s4.hashHex, 5, { evidence: [ev] }), timeOf(net, 5)),
+      'ALREADY_SLASHED',
+    )
+  })
+
+  it('a 30% equivocator split across a partition finalizes nothing; healed, both views convict it and finalize one branch', () => {
+    const { chain } = setup()
+    // Two views that share b1, b2.
+    const blocks = [...chain.chainTo()].map((n) => n.block as Block)
+    const v1 = new Chain(net)
+    const v2 = new Chain(net)
+    for (const v of [v1, v2]) for (const b of blocks) v.import(b, timeOf(net, 2))
+    // Slots 3-8: h1 and e's first face on side 1, h2 and e's second face on side 2. e signs two
+    // blocks every slot (one per side): 65% per side, under the 2/3 needed.
+    const sides = [
+      { view: v1, honest: h1 },
+      { view: v2, honest: h2 },
+    ]
+    const sent: Block[][] = [[], []]
+    for (let s = 3; s < 9; s++) {
+      for (const [i, { view, honest }] of sides.entries()) {
+        const head = view.head.hashHex
+        for (const b of [
+          voteOn(view, honest, head, s),
+          voteOn(view, e, head, s, { stakes: [createStake(net, e, 30, 2 * s + i)] }),
+        ]) {
+          view.import(b, timeOf(net, s))
+          sent[i].push(b)
+        }
+      }
+    }
+    expect(v1.root.height).toBe(v2.root.height)
+    const rootBefore = v1.root.hashHex
+    expect(v2.root.hashHex).toBe(rootBefore)
+    // Heal: each view receives the other's blocks and finds e's double votes.
+    const evidence = [0, 0]
+    for (const [i, view] of [v1, v2].entries()) {
+      for (const b of sent[1 - i]) {
+        try {
+          evidence[i] += view.import(b, timeOf(net, 9)).evidence.length
+        } catch (err) {
+          expect(['ALREADY_KNOWN', 'BELOW_FINALIZED']).toContain((err as BlockError).code)
+        }
+      }
+    }
+    expect(evidence).toEqual([1, 1])
+    expect(v1.isExcluded(toHex(e.publicKey)) && v2.isExcluded(toHex(e.publicKey))).toBe(true)
+    // h1 and h2 (70%) now vote together on the same head in both views, and finalize.
+    for (let s = 9; s < 13; s++) {
+      const head = v1.head.hashHex
+      expect(v2.head.hashHex).toBe(head)
+      const round = [voteOn(v1, h1, head, s), voteOn(v2, h2, head, s)]
+      for (const v of [v1, v2]) for (const b of round) v.import(b, timeOf(net, s))
+    }
+    expect(v1.root.height).toBeGreaterThan(2)
+    expect(v1.root.hashHex).toBe(v2.root.hashHex)
+  })
+})
+
+describe('slashing protection', () => {
+  it('never allows a slot twice or a lower source, and remembers across a reopen', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pos-peer-prot-'))
+    try {
+      const store = new Store(net, { path: dir })
+      await store.open()
+      expect(await store.mayPropose(10, 3)).toBe(true)
+      expect(await store.mayPropose(10, 3)).toBe(false)
+      expect(await store.mayPropose(9, 3)).toBe(false)
+      expect(await store.mayPropose(11, 2)).toBe(false)
+      expect(await store.mayPropose(11, 3)).toBe(true)
+      await store.close()
+      const again = new Store(net, { path: dir })
+      await again.open()
+      expect(await again.mayPropose(11, 5)).toBe(false)
+      expect(await again.mayPropose(12, 5)).toBe(true)
+      await again.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('a restarted peer does not sign a second block for a slot it signed before', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pos-peer-prot-'))
+    try {
+      let now = timeOf(net, 5)
+      const start = async () => {
+        const store = new Store(net, { path: dir })
+        await store.open()
+        return { store, svc: await ChainService.create({ net, store, signer: h1, now: () => now, stake: 50 }) }
+      }
+      const first = await start()
+      await first.svc.announceStake(50)
+      const block = await first.svc.onSlot(5)
+      expect(block?.slot).toBe(5)
+      await first.svc.flush()
+      await first.store.close()
+      // Same data dir, same slot (a restart within the slot): the store says no.
+      const second = await start()
+      const refused: number[] = []
+      second.svc.events.on('protected', ({ slot }) => refused.push(slot))
+      await second.svc.submitReading(80)
+      expect(await second.svc.onSlot(5)).toBeUndefined()
+      expect(refused).toEqual([5])
+      now = timeOf(net, 6)
+      expect((await second.svc.onSlot(6))?.slot).toBe(6)
+      await second.svc.flush()
+      await second.store.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('SIGKILL right after a permission: the slot is on disk, a restart never signs it again', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pos-peer-prot-'))
+    try {
+      let last = -1
+      const child = spawn(
+        join('node_modules', '.bin', 'vite-node'),
+        ['test/helpers/protection-writer.ts', dir, '100'],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      )
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('writer made no progress')), 60_000)
+        child.stdout.on('data', (d: Buffer) => {
+          const lines = d.toString().trim().split('\n')
+          last = Number(lines.at(-1))
+          if (last >= 150) {
+            clearTimeout(timer)
+            child.kill('SIGKILL')
+            resolve()
+          }
+        })
+      })
+      await new Promise((r) => child.once('exit', r))
+      const store = new Store(net, { path: dir })
+      await store.open()
+      // Every slot the writer printed (and so may have signed) is refused.
+      for (let s = 100; s <= last; s += 7) expect(await store.mayPropose(s, 1)).toBe(false)
+      expect(await store.mayPropose(last, 1)).toBe(false)
+      await store.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 90_000)
+})
