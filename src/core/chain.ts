@@ -4,7 +4,7 @@ import { type CheckpointRef, checkpointRef, Justification } from './ffg.js'
 import { compareEntrants, ticketFor } from './lottery.js'
 import type { ChainConfig } from './params.js'
 import { type Block, type BlockHeader, type Checkpoint, createEvidence, type Evidence, headerOf } from './records.js'
-import { type ChainState, EMPTY_STATE } from './state.js'
+import { type ChainState, genesisState } from './state.js'
 import { conflictOf, validateBlock } from './validation.js'
 
 /** A block in the tree of not-yet-final blocks (the root is the last finalized block). */
@@ -46,7 +46,7 @@ export interface ChainRoot {
 }
 
 export function genesisRoot(net: ChainConfig): ChainRoot {
-  return { block: undefined, hash: net.id, height: 0, slot: 0, state: EMPTY_STATE, epoch: 0 }
+  return { block: undefined, hash: net.id, height: 0, slot: 0, state: genesisState(net.id), epoch: 0 }
 }
 
 export interface ImportResult {
@@ -231,7 +231,8 @@ export class Chain {
       slot: block.slot,
       state,
       weight,
-      ticket: ticketFor(block.parent, block.proposer),
+      // The lottery seed is the parent's RANDAO mix, which its proposer could not choose.
+      ticket: ticketFor(parent.state.mix, block.proposer),
       proposerHex: toHex(block.proposer),
       children: new Set(),
       readingIds: new Set(block.readings.map((r) => r.idHex)),

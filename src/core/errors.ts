@@ -37,6 +37,8 @@ export type BlockErrorCode =
   | 'BAD_SOURCE'
   | 'UNKNOWN_SOURCE'
   | 'ALREADY_SLASHED'
+  | 'BAD_REVEAL'
+  | 'NOT_CANONICAL_ORDER'
 
 export class PosError<Code extends string = string> extends Error {
   readonly action: ErrorAction

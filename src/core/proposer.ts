@@ -3,6 +3,7 @@ import type { BlockNode, Chain } from './chain.js'
 import type { Signer } from './crypto.js'
 import { compareEntrants, ticketFor } from './lottery.js'
 import type { Mempool } from './mempool.js'
+import { revealerOf } from './randao.js'
 import { type Block, signBlock, unsignedBlock } from './records.js'
 import { activeStake, activeValidators } from './state.js'
 import { latestBlockReadingTime } from './validation.js'
@@ -32,7 +33,8 @@ export function proposalBase(chain: Chain, slot: number): BlockNode | undefined 
  * pending records and nothing left to finalize: the network goes quiet). Its FFG source is the
  * highest justified checkpoint on its parent's chain.
  */
-export function buildCandidate(chain: Chain, mempool: Mempool, proposer: Uint8Array, slot: number): Block | undefined {
+export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, slot: number): Block | undefined {
+  const proposer = signer.publicKey
   const head = proposalBase(chain, slot)
   if (head === undefined) return undefined
   // The block rules apply to what we build: a reading dated after this slot's bound waits.
@@ -44,18 +46,30 @@ export function buildCandidate(chain: Chain, mempool: Mempool, proposer: Uint8Ar
   const joining = pending.stakes.some((s) => equalBytes(s.validator, proposer) && s.stake > 0)
   if (weight === 0 && !joining) return undefined
   const source = chain.sourceFor(slot, head)
+  // The reveal follows our point after our own announcement in this block, if any.
+  const own = pending.stakes.find((s) => equalBytes(s.validator, proposer))
+  const entry = head.state.stakes.get(toHex(proposer))
+  const from = own !== undefined ? { seq: own.seq, point: own.commit } : entry
+  const reveal = from === undefined ? undefined : revealerOf(chain.net, signer).revealFor(from.seq, from.point)
+  if (reveal === undefined) return undefined
+  const byHex =
+    <T>(key: (x: T) => string) =>
+    (a: T, b: T) =>
+      key(a) < key(b) ? -1 : 1
   // Counts are bounded by the mempool; bytes are bounded here: halve the readings until it fits.
   let readings = pending.readings
   for (;;) {
+    // Records in canonical order (a block rule): the order is no choice of the proposer.
     const block = unsignedBlock(chain.net, proposer, {
       height: head.height + 1,
       slot,
       parent: head.hash,
-      readings,
-      stakes: pending.stakes,
-      evidence: pending.evidence,
+      readings: [...readings].sort(byHex((r) => r.idHex)),
+      stakes: [...pending.stakes].sort(byHex((s) => toHex(s.validator))),
+      evidence: [...pending.evidence].sort(byHex((e) => e.idHex)),
       source,
-      votes: chain.votesFor(source),
+      reveal,
+      votes: chain.votesFor(source).sort(byHex((h) => h.hashHex)),
     })
     if (block.bytes.byteLength <= chain.net.params.maxBlockBytes || readings.length === 0) return block
     readings = readings.slice(0, Math.floor(readings.length / 2))
@@ -72,18 +86,18 @@ export function proposalRank(chain: Chain, publicKey: Uint8Array, slot: number):
   if (base === undefined) return 0
   const active = activeValidators(chain.net.params, base.state, slot)
   const meHex = toHex(publicKey)
-  const me = { ticket: ticketFor(base.hash, publicKey), weight: active.get(meHex) ?? 1, hash: publicKey }
+  const me = { ticket: ticketFor(base.state.mix, publicKey), weight: active.get(meHex) ?? 1, hash: publicKey }
   let rank = 0
   for (const [key, weight] of active) {
     if (key === meHex) continue
     const pk = Buffer.from(key, 'hex')
-    if (compareEntrants({ ticket: ticketFor(base.hash, pk), weight, hash: pk }, me) < 0) rank++
+    if (compareEntrants({ ticket: ticketFor(base.state.mix, pk), weight, hash: pk }, me) < 0) rank++
   }
   return rank
 }
 
 /** `buildCandidate` signed at once: for tests and benchmarks that run without slashing protection. */
 export function buildSignedCandidate(chain: Chain, mempool: Mempool, signer: Signer, slot: number): Block | undefined {
-  const b = buildCandidate(chain, mempool, signer.publicKey, slot)
+  const b = buildCandidate(chain, mempool, signer, slot)
   return b === undefined ? undefined : signBlock(chain.net, signer, b)
 }

@@ -11,12 +11,13 @@ import {
 import { decodeCanonical, encodeCanonical, expectArray, expectBytes, expectUint } from './encoding.js'
 import { RecordError } from './errors.js'
 import type { ChainConfig } from './params.js'
+import { revealerOf } from './randao.js'
 
 /** Domain tags: a signature made for one record type can never be replayed as another. */
 export const DOMAIN = {
   reading: 'pos-peer/reading/v1',
-  stake: 'pos-peer/stake/v1',
-  block: 'pos-peer/block/v2',
+  stake: 'pos-peer/stake/v2',
+  block: 'pos-peer/block/v3',
 } as const
 
 export type Domain = keyof typeof DOMAIN
@@ -40,6 +41,8 @@ export interface StakeAnnouncement {
   readonly validator: Uint8Array
   readonly stake: number
   readonly seq: number
+  /** The end of this announcement's RANDAO hash chain (src/core/randao.ts). */
+  readonly commit: Uint8Array
   readonly signature: Uint8Array
   readonly id: Uint8Array
   readonly idHex: string
@@ -65,6 +68,8 @@ export interface BlockHeader {
   readonly proposer: Uint8Array
   /** The FFG source of this block's vote: the highest justified checkpoint in its proposer's view. */
   readonly source: Checkpoint
+  /** The proposer's next RANDAO preimage: sha256(reveal) is its point in the parent state. */
+  readonly reveal: Uint8Array
   /** sha256 of the canonical encoding of [readings, stakes, evidence, votes]. */
   readonly bodyHash: Uint8Array
   readonly signature: Uint8Array
@@ -98,10 +103,10 @@ export interface Block extends BlockHeader {
 }
 
 type ReadingTuple = [Uint8Array, number, number, Uint8Array]
-type StakeTuple = [Uint8Array, number, number, Uint8Array]
+type StakeTuple = [Uint8Array, number, number, Uint8Array, Uint8Array]
 
 const readingTuple = (r: Reading): ReadingTuple => [r.author, r.bpm, r.time, r.signature]
-const stakeTuple = (s: StakeAnnouncement): StakeTuple => [s.validator, s.stake, s.seq, s.signature]
+const stakeTuple = (s: StakeAnnouncement): StakeTuple => [s.validator, s.stake, s.seq, s.commit, s.signature]
 const checkpointTuple = (c: Checkpoint): [Uint8Array, number] => [c.hash, c.epoch]
 type UnsignedHeader = Omit<BlockHeader, 'signature' | 'hash' | 'hashHex'>
 const headerFields = (h: UnsignedHeader): unknown[] => [
@@ -110,6 +115,7 @@ const headerFields = (h: UnsignedHeader): unknown[] => [
   h.parent,
   h.proposer,
   checkpointTuple(h.source),
+  h.reveal,
   h.bodyHash,
 ]
 const headerTuple = (h: BlockHeader): unknown[] => [...headerFields(h), h.signature]
@@ -139,8 +145,8 @@ function readingId(author: Uint8Array, bpm: number, time: number): Uint8Array {
   return sha256(encodeCanonical([DOMAIN.reading, author, bpm, time]))
 }
 
-function stakeId(validator: Uint8Array, stake: number, seq: number): Uint8Array {
-  return sha256(encodeCanonical([DOMAIN.stake, validator, stake, seq]))
+function stakeId(validator: Uint8Array, stake: number, seq: number, commit: Uint8Array): Uint8Array {
+  return sha256(encodeCanonical([DOMAIN.stake, validator, stake, seq, commit]))
 }
 
 export function createReading(net: ChainConfig, signer: Signer, bpm: number, time: number): Reading {
@@ -150,9 +156,10 @@ export function createReading(net: ChainConfig, signer: Signer, bpm: number, tim
 }
 
 export function createStake(net: ChainConfig, signer: Signer, stake: number, seq: number): StakeAnnouncement {
-  const id = stakeId(signer.publicKey, stake, seq)
+  const commit = revealerOf(net, signer).chain(seq).commit
+  const id = stakeId(signer.publicKey, stake, seq, commit)
   const signature = signer.sign(signingMessage('stake', net.id, id))
-  return { validator: signer.publicKey, stake, seq, signature, id, idHex: toHex(id) }
+  return { validator: signer.publicKey, stake, seq, commit, signature, id, idHex: toHex(id) }
 }
 
 export interface BlockContent {
@@ -163,6 +170,8 @@ export interface BlockContent {
   stakes: readonly StakeAnnouncement[]
   /** Default: the genesis checkpoint (always valid; its vote counts only while genesis is the root). */
   source?: Checkpoint
+  /** The RANDAO reveal; `proposeBlock` and the proposer compute it from the parent state. */
+  reveal?: Uint8Array
   evidence?: readonly Evidence[]
   votes?: readonly BlockHeader[]
 }
@@ -186,6 +195,7 @@ export function unsignedBlock(net: ChainConfig, proposer: Uint8Array, content: B
     parent: content.parent,
     proposer,
     source: content.source ?? genesisCheckpoint(net),
+    reveal: content.reveal ?? new Uint8Array(HASH_BYTES),
     bodyHash: bodyHash(body),
   }
   return assemble(header, body, ZERO_SIGNATURE)
@@ -203,8 +213,8 @@ export function createBlock(net: ChainConfig, signer: Signer, content: BlockCont
 function assemble(h: UnsignedHeader, body: Body, signature: Uint8Array): Block {
   const fields = headerFields(h)
   const hash = sha256(encodeCanonical(fields))
-  const bytes = encodeCanonical([...fields.slice(0, 5), ...bodyTuple(body), signature])
-  const { height, slot, parent, proposer, source, bodyHash } = h
+  const bytes = encodeCanonical([...fields.slice(0, 6), ...bodyTuple(body), signature])
+  const { height, slot, parent, proposer, source, reveal, bodyHash } = h
   const { readings, stakes, evidence, votes } = body
   return {
     height,
@@ -212,6 +222,7 @@ function assemble(h: UnsignedHeader, body: Body, signature: Uint8Array): Block {
     parent,
     proposer,
     source,
+    reveal,
     bodyHash,
     readings,
     stakes,
@@ -226,8 +237,8 @@ function assemble(h: UnsignedHeader, body: Body, signature: Uint8Array): Block {
 
 /** The signed header of a block (what evidence carries). */
 export function headerOf(b: BlockHeader): BlockHeader {
-  const { height, slot, parent, proposer, source, bodyHash, signature, hash, hashHex } = b
-  return { height, slot, parent, proposer, source, bodyHash, signature, hash, hashHex }
+  const { height, slot, parent, proposer, source, reveal, bodyHash, signature, hash, hashHex } = b
+  return { height, slot, parent, proposer, source, reveal, bodyHash, signature, hash, hashHex }
 }
 
 /** Evidence from two headers (any order: it is stored lower hash first, so it has one form). */
@@ -255,14 +266,15 @@ function readingFromTuple(v: unknown, field: string): Reading {
 }
 
 function stakeFromTuple(v: unknown, field: string): StakeAnnouncement {
-  const [val, stake, seq, sig] = expectArray(v, field, 4)
+  const [val, stake, seq, commit, sig] = expectArray(v, field, 5)
   const s = {
     validator: expectBytes(val, `${field}.validator`, PUBLIC_KEY_BYTES),
     stake: expectUint(stake, `${field}.stake`),
     seq: expectUint(seq, `${field}.seq`),
+    commit: expectBytes(commit, `${field}.commit`, HASH_BYTES),
     signature: expectBytes(sig, `${field}.signature`, SIGNATURE_BYTES),
   }
-  const id = stakeId(s.validator, s.stake, s.seq)
+  const id = stakeId(s.validator, s.stake, s.seq, s.commit)
   return { ...s, id, idHex: toHex(id) }
 }
 
@@ -283,16 +295,17 @@ function checkpointFromTuple(v: unknown, field: string): Checkpoint {
 }
 
 function headerFromTuple(v: unknown, field: string): BlockHeader {
-  const t = expectArray(v, field, 7)
+  const t = expectArray(v, field, 8)
   const h: UnsignedHeader = {
     height: expectUint(t[0], `${field}.height`),
     slot: expectUint(t[1], `${field}.slot`),
     parent: expectBytes(t[2], `${field}.parent`, HASH_BYTES),
     proposer: expectBytes(t[3], `${field}.proposer`, PUBLIC_KEY_BYTES),
     source: checkpointFromTuple(t[4], `${field}.source`),
-    bodyHash: expectBytes(t[5], `${field}.bodyHash`, HASH_BYTES),
+    reveal: expectBytes(t[5], `${field}.reveal`, HASH_BYTES),
+    bodyHash: expectBytes(t[6], `${field}.bodyHash`, HASH_BYTES),
   }
-  const signature = expectBytes(t[6], `${field}.signature`, SIGNATURE_BYTES)
+  const signature = expectBytes(t[7], `${field}.signature`, SIGNATURE_BYTES)
   const hash = sha256(encodeCanonical(headerFields(h)))
   return { ...h, signature, hash, hashHex: toHex(hash) }
 }
@@ -319,11 +332,11 @@ export function decodeEvidence(bytes: Uint8Array): Evidence {
  */
 export function decodeBlock(net: ChainConfig, bytes: Uint8Array): Block {
   const p = net.params
-  const v = expectArray(decodeCanonical(bytes, p.maxBlockBytes), 'block', 10)
-  const rawReadings = expectArray(v[5], 'readings')
-  const rawStakes = expectArray(v[6], 'stakes')
-  const rawEvidence = expectArray(v[7], 'evidence')
-  const rawVotes = expectArray(v[8], 'votes')
+  const v = expectArray(decodeCanonical(bytes, p.maxBlockBytes), 'block', 11)
+  const rawReadings = expectArray(v[6], 'readings')
+  const rawStakes = expectArray(v[7], 'stakes')
+  const rawEvidence = expectArray(v[8], 'evidence')
+  const rawVotes = expectArray(v[9], 'votes')
   if (
     rawVotes.length > p.maxVotesPerBlock ||
     rawReadings.length > p.maxReadingsPerBlock ||
@@ -352,9 +365,10 @@ export function decodeBlock(net: ChainConfig, bytes: Uint8Array): Block {
     parent: expectBytes(v[2], 'parent', HASH_BYTES),
     proposer: expectBytes(v[3], 'proposer', PUBLIC_KEY_BYTES),
     source: checkpointFromTuple(v[4], 'source'),
+    reveal: expectBytes(v[5], 'reveal', HASH_BYTES),
     bodyHash: bodyHash(body),
   }
-  const block = assemble(header, body, expectBytes(v[9], 'signature', SIGNATURE_BYTES))
+  const block = assemble(header, body, expectBytes(v[10], 'signature', SIGNATURE_BYTES))
   // Evidence is re-encoded in its one form: a block carrying another order is not this encoding.
   if (!equalBytes(block.bytes, bytes)) throw new RecordError('REJECT', 'BAD_ENCODING', { reason: 'not canonical' })
   return block

@@ -1,7 +1,9 @@
-import { toHex } from './bytes.js'
+import { equalBytes, toHex } from './bytes.js'
+import { sha256 } from './crypto.js'
 import { decodeCanonical, encodeCanonical, expectArray, expectBytes, expectUint } from './encoding.js'
 import { BlockError } from './errors.js'
 import type { NetworkParams } from './params.js'
+import { nextMix } from './randao.js'
 import type { Block } from './records.js'
 
 export interface StakeEntry {
@@ -11,6 +13,8 @@ export interface StakeEntry {
   readonly renewedSlot: number
   /** The stake that still counts until `renewedSlot + exitDelaySlots` when this entry lowered it. */
   readonly before?: number
+  /** The validator's RANDAO point: its commit, then each reveal (the next reveal hashes to it). */
+  readonly point: Uint8Array
   /** Set by slashing evidence in a block: stake 0 for good, every later announcement refused. */
   readonly slashed?: true
 }
@@ -27,9 +31,16 @@ export interface Account {
 export interface ChainState {
   readonly stakes: ReadonlyMap<string, StakeEntry>
   readonly accounts: ReadonlyMap<string, Account>
+  /** RANDAO mix: the network id at genesis, then sha256(parent mix || reveal) per block. */
+  readonly mix: Uint8Array
 }
 
-export const EMPTY_STATE: ChainState = { stakes: new Map(), accounts: new Map() }
+/** The state of genesis: no stake, no accounts, the mix is the network id. */
+export const genesisState = (networkId: Uint8Array): ChainState => ({
+  stakes: new Map(),
+  accounts: new Map(),
+  mix: networkId,
+})
 
 /**
  * Stake that counts at `slot`: registered, renewed within the TTL, not slashed; a lower stake
@@ -65,11 +76,17 @@ export function applyBlock(p: NetworkParams, parent: ChainState, block: Block): 
   const accounts = new Map(parent.accounts)
   for (const e of block.evidence) {
     const key = toHex(e.a.proposer)
-    if (isSlashed({ stakes, accounts }, key)) {
+    if (stakes.get(key)?.slashed === true) {
       throw new BlockError('REJECT', 'ALREADY_SLASHED', { validator: key, evidence: e.idHex })
     }
     const prev = stakes.get(key)
-    stakes.set(key, { stake: 0, seq: prev?.seq ?? 0, renewedSlot: block.slot, slashed: true })
+    stakes.set(key, {
+      stake: 0,
+      seq: prev?.seq ?? 0,
+      renewedSlot: block.slot,
+      point: prev?.point ?? new Uint8Array(32),
+      slashed: true,
+    })
     const acc = accounts.get(key)
     if (acc !== undefined) accounts.set(key, { ...acc, balance: 0 })
   }
@@ -84,18 +101,25 @@ export function applyBlock(p: NetworkParams, parent: ChainState, block: Block): 
       throw new BlockError('REJECT', 'STALE_SEQ', { validator: key, seq: a.seq, current: prev.seq })
     }
     // A cut or a leave keeps the stake that counted until the exit delay is over.
-    const counted = activeStake(p, { stakes, accounts }, key, block.slot)
+    const counted = activeStake(p, { stakes, accounts, mix: parent.mix }, key, block.slot)
     stakes.set(key, {
       stake: a.stake,
       seq: a.seq,
       renewedSlot: block.slot,
+      point: a.commit,
       ...(counted > a.stake ? { before: counted } : {}),
     })
   }
   const proposer = toHex(block.proposer)
+  // The reveal: the one preimage of the proposer's point (after its own announcement, if any).
+  const entry = stakes.get(proposer)
+  if (entry === undefined || !equalBytes(sha256(block.reveal), entry.point)) {
+    throw new BlockError('REJECT', 'BAD_REVEAL', { proposer, reveal: toHex(block.reveal) })
+  }
+  stakes.set(proposer, { ...entry, point: block.reveal })
   const acc = accounts.get(proposer) ?? { balance: 0, won: 0 }
   accounts.set(proposer, { balance: acc.balance + p.reward, won: acc.won + 1 })
-  return { stakes, accounts }
+  return { stakes, accounts, mix: nextMix(parent.mix, block.reveal) }
 }
 
 export function encodeState(state: ChainState): Uint8Array {
@@ -106,20 +130,22 @@ export function encodeState(state: ChainState): Uint8Array {
     e.renewedSlot,
     e.slashed === true ? 1 : 0,
     e.before ?? 0,
+    e.point,
   ])
   const accounts = [...state.accounts].map(([k, a]) => [Buffer.from(k, 'hex'), a.balance, a.won])
-  return encodeCanonical([stakes, accounts])
+  return encodeCanonical([stakes, accounts, state.mix])
 }
 
 export function decodeState(bytes: Uint8Array): ChainState {
-  const [s, a] = expectArray(decodeCanonical(bytes, 64 * 1024 * 1024), 'state', 2)
+  const [s, a, mix] = expectArray(decodeCanonical(bytes, 64 * 1024 * 1024), 'state', 3)
   const stakes = new Map<string, StakeEntry>()
   for (const row of expectArray(s, 'state.stakes')) {
-    const [k, stake, seq, renewedSlot, slashed, before] = expectArray(row, 'state.stake', 6)
+    const [k, stake, seq, renewedSlot, slashed, before, point] = expectArray(row, 'state.stake', 7)
     stakes.set(toHex(expectBytes(k, 'key', 32)), {
       stake: expectUint(stake, 'stake'),
       seq: expectUint(seq, 'seq'),
       renewedSlot: expectUint(renewedSlot, 'renewedSlot'),
+      point: expectBytes(point, 'point', 32),
       ...(expectUint(slashed, 'slashed') === 1 ? { slashed: true as const } : {}),
       ...(expectUint(before, 'before') > 0 ? { before: expectUint(before, 'before') } : {}),
     })
@@ -132,5 +158,5 @@ export function decodeState(bytes: Uint8Array): ChainState {
       won: expectUint(won, 'won'),
     })
   }
-  return { stakes, accounts }
+  return { stakes, accounts, mix: expectBytes(mix, 'mix', 32) }
 }

@@ -196,6 +196,15 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
       throw new BlockError('REJECT', 'INVALID_SIGNATURE', { record: 'vote', vote: h.hashHex })
     }
   }
+  const ascending = <T>(list: readonly T[], key: (x: T) => string, record: string) => {
+    for (let i = 1; i < list.length; i++) {
+      if (key(list[i - 1]) > key(list[i])) throw new BlockError('REJECT', 'NOT_CANONICAL_ORDER', { record, index: i })
+    }
+  }
+  ascending(block.readings, (r) => r.idHex, 'reading')
+  ascending(block.stakes, (s) => toHex(s.validator), 'stake')
+  ascending(block.evidence, (e) => e.idHex, 'evidence')
+  ascending(block.votes, (h) => h.hashHex, 'vote')
   const offenders = new Set<string>()
   for (const e of block.evidence) {
     try {

@@ -335,7 +335,7 @@ export class ChainService {
     // Should a record still break a block rule (the mempool accepted it under another bound), it
     // is dropped and the candidate built again once, rather than losing our turn (and vote).
     for (let attempt = 0; ; attempt++) {
-      const unsigned = buildCandidate(this.chain, this.mempool, this.signer.publicKey, slot)
+      const unsigned = buildCandidate(this.chain, this.mempool, this.signer, slot)
       if (unsigned === undefined) return undefined
       try {
         this.chain.check(unsigned, this.now())

@@ -6,7 +6,8 @@ import { BlockError } from '../../src/core/errors.js'
 import { compareEntrants, lotteryWinner, ticketFor } from '../../src/core/lottery.js'
 import { Mempool } from '../../src/core/mempool.js'
 import { buildSignedCandidate, proposalRank } from '../../src/core/proposer.js'
-import { type Block, createBlock, createReading, createStake, type StakeAnnouncement } from '../../src/core/records.js'
+import { type Block, createReading, createStake, type StakeAnnouncement } from '../../src/core/records.js'
+import { createBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
 
 const net = testNetwork({ stakeTtlSlots: 20 })
@@ -85,9 +86,11 @@ function bootstrap(stakes: number[], reverse = false, offset = 0): { chain: Chai
   return { chain, b2, votes }
 }
 
-function expectedWinner(parent: Block, candidates: Block[], weights: number[]): Block {
+/** The lottery winner among candidates on `parent` (seeded by the parent's RANDAO mix in `chain`). */
+function expectedWinner(chain: Chain, parent: Block, candidates: Block[], weights: number[]): Block {
+  const mix = (chain.get(parent.hashHex) as BlockNode).state.mix
   const entrants = candidates.map((c, i) => ({
-    ticket: ticketFor(parent.hash, c.proposer),
+    ticket: ticketFor(mix, c.proposer),
     weight: weights[i],
     hash: c.hash,
     c,
@@ -98,7 +101,7 @@ function expectedWinner(parent: Block, candidates: Block[], weights: number[]): 
 describe('fork choice', () => {
   it('fresh siblings: the lottery winner is the head, whatever the arrival order', () => {
     const { chain, b2, votes } = bootstrap([10, 30, 60])
-    const winner = expectedWinner(b2, votes, [10, 30, 60])
+    const winner = expectedWinner(chain, b2, votes, [10, 30, 60])
     expect(chain.head.hashHex).toBe(winner.hashHex)
     const reversed = bootstrap([10, 30, 60], true)
     expect(reversed.chain.head.hashHex).toBe(winner.hashHex)
@@ -127,7 +130,12 @@ describe('fork choice', () => {
     const ranks = vs.map((v) => proposalRank(chain, v.publicKey, slot))
     expect([...ranks].sort()).toEqual([0, 1, 2])
     const winner = lotteryWinner(
-      vs.map((v, i) => ({ ticket: ticketFor(base.hash, v.publicKey), weight: [10, 30, 60][i], hash: v.publicKey, i })),
+      vs.map((v, i) => ({
+        ticket: ticketFor(base.state.mix, v.publicKey),
+        weight: [10, 30, 60][i],
+        hash: v.publicKey,
+        i,
+      })),
     ) as { i: number }
     expect(ranks[winner.i]).toBe(0)
   })
@@ -148,7 +156,7 @@ describe('fork choice', () => {
     const b2 = blockOn(vs[0], b1, 2)
     importAll(chain, [b1, b2], 2)
     const candidates = vs.map((v) => blockOn(v, b2, 3))
-    const best = expectedWinner(b2, candidates, stakes)
+    const best = expectedWinner(chain, b2, candidates, stakes)
     const others = candidates.filter((c) => c !== best)
     importAll(chain, others, 3)
     const early = chain.head

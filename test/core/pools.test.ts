@@ -3,7 +3,8 @@ import { toHex } from '../../src/core/bytes.js'
 import { Chain } from '../../src/core/chain.js'
 import { Mempool } from '../../src/core/mempool.js'
 import { OrphanPool } from '../../src/core/orphans.js'
-import { createBlock, createReading, createStake } from '../../src/core/records.js'
+import { createReading, createStake } from '../../src/core/records.js'
+import { createBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
 
 const net = testNetwork({ maxReadingsPerBlock: 3, maxStakesPerBlock: 2 })

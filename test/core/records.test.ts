@@ -5,7 +5,6 @@ import { verifySignature } from '../../src/core/crypto.js'
 import { RecordError } from '../../src/core/errors.js'
 import { makeChainConfig } from '../../src/core/params.js'
 import {
-  createBlock,
   createReading,
   createStake,
   decodeBlock,
@@ -16,6 +15,7 @@ import {
   verifyBlockSignature,
   verifyReadingSignature,
 } from '../../src/core/records.js'
+import { createBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigner } from '../helpers/fixtures.js'
 
 const net = testNetwork()

@@ -7,11 +7,12 @@ import { toHex } from '../../src/core/bytes.js'
 import { Chain } from '../../src/core/chain.js'
 import type { Signer } from '../../src/core/crypto.js'
 import { BlockError, RecordError } from '../../src/core/errors.js'
-import { type Block, createBlock, createEvidence, createStake, decodeEvidence } from '../../src/core/records.js'
+import { type Block, createEvidence, createStake, decodeEvidence } from '../../src/core/records.js'
 import { activeStake } from '../../src/core/state.js'
 import { conflictOf, validateEvidence } from '../../src/core/validation.js'
 import { ChainService } from '../../src/node/chain-service.js'
 import { Store } from '../../src/storage/store.js'
+import { createBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
 
 const net = testNetwork()

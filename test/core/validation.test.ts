@@ -5,16 +5,10 @@ import type { Signer } from '../../src/core/crypto.js'
 import { encodeCanonical } from '../../src/core/encoding.js'
 import { BlockError, RecordError } from '../../src/core/errors.js'
 import { makeChainConfig } from '../../src/core/params.js'
-import {
-  type Block,
-  createBlock,
-  createReading,
-  createStake,
-  decodeBlock,
-  type Reading,
-} from '../../src/core/records.js'
+import { type Block, createReading, createStake, decodeBlock, type Reading } from '../../src/core/records.js'
 import { activeStake } from '../../src/core/state.js'
 import { validateStake } from '../../src/core/validation.js'
+import { createBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigner, timeOf, voteOn } from '../helpers/fixtures.js'
 
 const net = testNetwork({ maxReadingsPerBlock: 8, maxStakesPerBlock: 4, maxBlockBytes: 4096 })
@@ -101,10 +95,10 @@ describe('block validation: one test per rule', () => {
   it('missing signature (zero bytes) is refused at decoding', () => {
     setup()
     const good = child()
-    const tuple = [2, 11, b1.hash, a.publicKey, [net.id, 0], [], [], [], [], new Uint8Array(0)]
+    const tuple = [2, 11, b1.hash, a.publicKey, [net.id, 0], good.reveal, [], [], [], [], new Uint8Array(0)]
     expect(() => decodeBlock(net, encodeCanonical(tuple))).toThrow(/BAD_FIELD/)
     // The same tuple with the real signature decodes and imports: only the signature was wrong.
-    const whole = decodeBlock(net, encodeCanonical([...tuple.slice(0, 9), good.signature]))
+    const whole = decodeBlock(net, encodeCanonical([...tuple.slice(0, 10), good.signature]))
     expect(whole.hashHex).toBe(good.hashHex)
     expect(chain.import(whole, timeOf(net, 11)).node.hashHex).toBe(good.hashHex)
   })
@@ -112,7 +106,19 @@ describe('block validation: one test per rule', () => {
   it('tampered proposer field: the hash covers the proposer, so the signature no longer matches', () => {
     setup()
     const good = child()
-    const tampered = encodeCanonical([2, 11, b1.hash, b.publicKey, [net.id, 0], [], [], [], [], good.signature])
+    const tampered = encodeCanonical([
+      2,
+      11,
+      b1.hash,
+      b.publicKey,
+      [net.id, 0],
+      good.reveal,
+      [],
+      [],
+      [],
+      [],
+      good.signature,
+    ])
     expectCode(() => chain.import(decodeBlock(net, tampered), timeOf(net, 11)), 'INVALID_SIGNATURE')
   })
 
@@ -256,7 +262,7 @@ describe('chain state', () => {
     const key = toHex(a.publicKey)
     expect(leave.node.state.accounts.get(key)).toEqual({ balance: 2, won: 2 })
     // The leave is in the table at once; the stake still counts until the exit delay is over.
-    expect(leave.node.state.stakes.get(key)).toEqual({ stake: 0, seq: 2, renewedSlot: 11, before: 100 })
+    expect(leave.node.state.stakes.get(key)).toMatchObject({ stake: 0, seq: 2, renewedSlot: 11, before: 100 })
     const exit = 11 + net.params.exitDelaySlots
     expect(activeStake(net.params, leave.node.state, key, exit - 1)).toBe(100)
     expect(activeStake(net.params, leave.node.state, key, exit)).toBe(0)

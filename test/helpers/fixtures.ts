@@ -3,7 +3,8 @@ import { utf8 } from '../../src/core/bytes.js'
 import type { Chain } from '../../src/core/chain.js'
 import { type Signer, sha256, signerFromLibp2pKey } from '../../src/core/crypto.js'
 import { type ChainConfig, makeChainConfig, type NetworkParams, slotStart } from '../../src/core/params.js'
-import { type Block, type BlockContent, createBlock } from '../../src/core/records.js'
+import type { Block, BlockContent } from '../../src/core/records.js'
+import { createBlock } from './blocks.js'
 
 /** A deterministic signer: the same name gives the same key in every run. */
 export async function testSigner(name: string): Promise<Signer> {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { createBlock, createReading, createStake } from '../../src/core/records.js'
+import { createReading, createStake } from '../../src/core/records.js'
 import { BusyError, ChainService, MAX_OUTBOX } from '../../src/node/chain-service.js'
 import { Store } from '../../src/storage/store.js'
+import { createBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
 
 const net = testNetwork()

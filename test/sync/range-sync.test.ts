@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { createBlock, createStake } from '../../src/core/records.js'
+import { createStake } from '../../src/core/records.js'
 import { brokenResponse } from '../../src/sync/range-sync.js'
+import { createBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigners } from '../helpers/fixtures.js'
 
 const net = testNetwork()

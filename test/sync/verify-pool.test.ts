@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { knownValid, verifySignature } from '../../src/core/crypto.js'
-import { createBlock, createReading, signatureChecks } from '../../src/core/records.js'
+import { createReading, signatureChecks } from '../../src/core/records.js'
 import { VerifyPool } from '../../src/sync/verify-pool.js'
+import { createBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigners } from '../helpers/fixtures.js'
 
 describe('signature checks on worker threads (range sync)', () => {
