@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import type { ServerResponse } from 'node:http'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import { addressOf } from '../core/crypto.js'
 import { PosError } from '../core/errors.js'
 import { BusyError } from '../node/chain-service.js'
 import type { Peer, PeerEvents } from '../node/peer.js'
@@ -347,6 +348,9 @@ export class ApiServer {
     on('peer:connect', ({ peerId }) => send('peer:connect', { peerId }))
     on('peer:disconnect', ({ peerId }) => send('peer:disconnect', { peerId }))
     on('submitted', ({ reading }) => send('reading', readingJson(reading)))
+    on('slashed', ({ offender, node }) =>
+      send('slashed', { validator: addressOf(Buffer.from(offender, 'hex')), block: ref(node) }),
+    )
     // Comments keep idle streams open through proxies.
     this.keepAlive = setInterval(() => {
       for (const s of this.streams) s.write(': keep-alive\n\n')

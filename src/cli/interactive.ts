@@ -168,7 +168,7 @@ export async function runInteractive(
         const rows = peer
           .validators()
           .map((v) => [
-            shortId(v.address) + (v.address === peer.peerId ? ' (you)' : ''),
+            shortId(v.address) + (v.address === peer.peerId ? ' (you)' : '') + (v.slashed ? ' SLASHED' : ''),
             v.stake,
             pct(v.stakeShare),
             v.won,

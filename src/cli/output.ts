@@ -1,9 +1,19 @@
+import { addressOf } from '../core/crypto.js'
+import type { Evidence } from '../core/records.js'
+import { conflictOf } from '../core/validation.js'
 import type { Peer } from '../node/peer.js'
 import { blockViewOn, readingJson, ref } from '../node/views.js'
 import { shortId } from './format.js'
 import { TextNarrator, type TextOptions } from './narrator.js'
 
 export type Emit = (line: string) => void
+
+const fromHexKey = (hex: string) => new Uint8Array(Buffer.from(hex, 'hex'))
+
+/** What evidence proves, for people: the offence and the slots of the two blocks. */
+function offence(e: Evidence): { offence: 'double' | 'surround'; slots: number[] } {
+  return { offence: conflictOf(e.a, e.b) ?? 'double', slots: [e.a.slot, e.b.slot] }
+}
 
 /**
  * Subscribes to the peer's events and writes them: one JSON object per line (--json), or one
@@ -29,6 +39,12 @@ export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit, opts
     on('peer:refused', ({ peerId, reason }) => json('warning', { message: `refused peer ${peerId}: ${reason}` }))
     on('warning', ({ message }) => json('warning', { message }))
     on('submitted', ({ reading }) => json('reading', readingJson(reading)))
+    on('evidence', ({ evidence, offender }) =>
+      json('evidence', { validator: addressOf(fromHexKey(offender)), ...offence(evidence), id: evidence.idHex }),
+    )
+    on('slashed', ({ evidence, offender, node }) =>
+      json('slashed', { validator: addressOf(fromHexKey(offender)), ...offence(evidence), block: ref(node) }),
+    )
   } else {
     const text = new TextNarrator(peer, emit, opts)
     on('block', ({ node }) => text.block(node))
@@ -43,6 +59,17 @@ export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit, opts
     )
     on('peer:refused', ({ peerId, reason }) => emit(`refused peer ${shortId(peerId)}: ${reason}`))
     on('warning', ({ message }) => emit(`warning: ${message}`))
+    on('evidence', ({ evidence, offender }) => {
+      const o = offence(evidence)
+      emit(
+        `evidence: validator ${shortId(addressOf(fromHexKey(offender)))} ${o.offence === 'double' ? `signed two blocks in slot ${o.slots[0]}` : `made a surround vote (slots ${o.slots.join(' and ')})`}; its votes no longer count here`,
+      )
+    })
+    on('slashed', ({ offender, node }) =>
+      emit(
+        `slashed: validator ${shortId(addressOf(fromHexKey(offender)))} loses its stake and balance for good (evidence final in #${node.height})`,
+      ),
+    )
     offs.push(() => text.stop())
   }
   return () => {

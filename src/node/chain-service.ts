@@ -34,6 +34,8 @@ export interface ChainEvents {
   protected: { slot: number; sourceEpoch: number }
   /** Evidence of a slashable offence: found in our tree, received, or in a block. */
   evidence: { evidence: Evidence; offender: string }
+  /** A final block holds evidence: the offender (hex key) is slashed for good. */
+  slashed: { evidence: Evidence; offender: string; node: BlockNode }
   /** A parent we do not have; sync fetches it by hash, first from `source` (who sent the child). */
   'missing-parent': { parentHex: string; childHex: string; source?: string }
 }
@@ -189,6 +191,9 @@ export class ChainService {
     if (result.head !== result.oldHead) this.events.emit('head', { node: result.head })
     for (const node of result.finalized) {
       this.events.emit('finalized', { node })
+      for (const e of node.block?.evidence ?? []) {
+        this.events.emit('slashed', { evidence: e, offender: toHex(e.a.proposer), node })
+      }
       for (const r of node.block?.readings ?? []) this.outbox.delete(r.idHex)
     }
     for (const e of [...result.evidence, ...(result.node.block?.evidence ?? [])]) this.learnEvidence(e)

@@ -208,6 +208,7 @@ export class Peer implements NodeView {
       'won',
       'missing-parent',
       'evidence',
+      'slashed',
       'protected',
     ]
     for (const name of names) this.svc.events.on(name, (payload) => this.events.emit(name, payload as never))

@@ -56,6 +56,8 @@ export interface ValidatorRow {
   winShare: number
   balance: number
   active: boolean
+  /** Convicted of a slashable vote by evidence in a block: stake and balance burned, key barred. */
+  slashed: boolean
 }
 
 /** Validators as of the head: stake and its share, blocks won and their share, balance. */
@@ -79,6 +81,7 @@ export function validatorRows(node: NodeView): ValidatorRow[] {
       winShare: totalWon === 0 ? 0 : acc.won / totalWon,
       balance: acc.balance,
       active: stake > 0,
+      slashed: head.state.stakes.get(key)?.slashed === true,
     })
   }
   return rows.sort((a, b) => b.stake - a.stake || b.won - a.won)

@@ -115,7 +115,7 @@ function scheduleChart() {
 async function drawChart() {
   chartTimer = null
   const { validators } = await getJson('/api/validators')
-  const rows = validators.filter((v) => v.active || v.won > 0)
+  const rows = validators.filter((v) => v.active || v.won > 0 || v.slashed)
   const svg = $('shares')
   const rowH = 34
   const labelW = 110
@@ -134,7 +134,7 @@ async function drawChart() {
       const y = i * rowH
       return [
         shape('text', { x: 0, y: y + 13 }, short(v.address)),
-        shape('text', { x: 0, y: y + 27 }, `stake ${v.stake}`),
+        shape('text', { x: 0, y: y + 27 }, v.slashed ? 'slashed' : `stake ${v.stake}`),
         shape('rect', { class: 'stake', x: labelW, y: y + 4, height: 11, width: Math.max(1, v.stakeShare * barW) }),
         shape('rect', { class: 'wins', x: labelW, y: y + 17, height: 11, width: Math.max(1, v.winShare * barW) }),
         shape('text', { x: labelW + v.stakeShare * barW + 4, y: y + 13 }, pct(v.stakeShare)),
@@ -231,6 +231,7 @@ function connect() {
   })
   events.addEventListener('finalized', (e) => setFinal(JSON.parse(e.data).height))
   for (const name of ['peer:connect', 'peer:disconnect']) events.addEventListener(name, () => drawPeers())
+  events.addEventListener('slashed', () => scheduleChart())
 }
 
 async function start() {
