@@ -23,10 +23,14 @@ describe('equivocation over real TCP', () => {
     // The second block goes to `a` only: b and c drop it at gossip, so they learn of the
     // equivocation only from the evidence a makes and gossips.
     const conflicting = new Set<string>()
+    let dropped = 0
     const dropConflicting = (topic: string, handler: (from: never, data: Uint8Array) => unknown) =>
       topic === 'candidates'
-        ? (from: never, data: Uint8Array) =>
-            conflicting.has(decodeBlock(net, data).hashHex) ? 'ignore' : handler(from, data)
+        ? (from: never, data: Uint8Array) => {
+            if (!conflicting.has(decodeBlock(net, data).hashHex)) return handler(from, data)
+            dropped++
+            return 'ignore'
+          }
         : handler
     const a = await tn.start(30)
     const b = await tn.start(30, { wrapGossip: dropConflicting as never })
@@ -81,6 +85,7 @@ describe('equivocation over real TCP', () => {
         `equivocation at slot ${equivocatedAt}: evidence after ${[...evidenceOn.values()].map((s) => s - equivocatedAt).join('/')} slots, slashed in a final block on all within ${slashedAfter} slots`,
       )
       expect(slashedAfter).toBeLessThan(20)
+      expect(dropped).toBeGreaterThan(0) // b and c saw the twin only as evidence
       // One final chain: at the lowest finalized height, every honest peer holds the same block.
       const h = Math.min(...honest.map((p) => p.finalized().height))
       const hashes = await Promise.all(honest.map(async (p) => (await p.canonicalBlocks(h, 1))[0]?.hash))
