@@ -100,7 +100,7 @@ export class Chain {
   private headNode: BlockNode
   private readonly checkpoint: TrustedCheckpoint | undefined
   private readonly ffg: Justification<BlockNode>
-  /** Validators we hold evidence against: their votes no longer count here. */
+  /** Validators we hold evidence against: their votes no longer count in our fork choice. */
   private readonly excluded = new Set<string>()
   /** Each validator's blocks in the tree, to find two that break a slashing rule. */
   private readonly votesBy = new Map<string, BlockNode[]>()
@@ -126,7 +126,7 @@ export class Chain {
     }
     this.nodes.set(this.rootNode.hashHex, this.rootNode)
     this.headNode = this.rootNode
-    this.ffg = new Justification(net.params, checkpointRef(this.rootNode, r.epoch), this.excluded)
+    this.ffg = new Justification(net.params, checkpointRef(this.rootNode, r.epoch))
   }
 
   /** The highest justified checkpoint (fork choice starts at its block). */

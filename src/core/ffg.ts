@@ -1,5 +1,5 @@
 import type { NetworkParams } from './params.js'
-import { activeValidators, type ChainState } from './state.js'
+import { activeValidators, type ChainState, isSlashed } from './state.js'
 
 /** What the FFG bookkeeping needs of a block in the tree. */
 export interface FfgNode {
@@ -52,8 +52,6 @@ export class Justification<N extends FfgNode> {
   constructor(
     private readonly params: NetworkParams,
     root: CheckpointRef<N>,
-    /** Validators whose votes no longer count in this view (we hold evidence against them). */
-    private readonly excluded: ReadonlySet<string>,
   ) {
     this.justified.set(root.key, root)
     this.bestRef = root
@@ -81,11 +79,15 @@ export class Justification<N extends FfgNode> {
   /**
    * The stake counted for a link: the validators active in the source block's state at the
    * target epoch, or, when none is (a fresh network: genesis has no stake), those active in the
-   * target block's state. Stake changes therefore count once a justified block holds them.
+   * target block's state; minus any validator slashed in the target block's state (evidence on
+   * that chain convicts it at once, so a convicted validator holding over 1/3 of an old set cannot
+   * hold finality back). Stake changes otherwise count once a justified block holds them.
    */
   countedStake(source: CheckpointRef<N>, target: CheckpointRef<N>): Map<string, number> {
-    const set = activeValidators(this.params, source.node.state, target.epoch)
-    return set.size > 0 ? set : activeValidators(this.params, target.node.state, target.epoch)
+    let set = activeValidators(this.params, source.node.state, target.epoch)
+    if (set.size === 0) set = activeValidators(this.params, target.node.state, target.epoch)
+    for (const v of set.keys()) if (isSlashed(target.node.state, v)) set.delete(v)
+    return set
   }
 
   /**
@@ -137,7 +139,10 @@ export class Justification<N extends FfgNode> {
     let total = 0
     for (const s of set.values()) total += s
     let voted = 0
-    for (const v of link.voters.keys()) if (!this.excluded.has(v)) voted += set.get(v) ?? 0
+    // An offender's votes stop counting here once evidence against it is in the source's chain
+    // (it is slashed in that state, so it is not in the set). Not on our local knowledge alone:
+    // views that learn of it at different moments would disagree on what is justified for good.
+    for (const v of link.voters.keys()) voted += set.get(v) ?? 0
     return total > 0 && voted * 3 > total * 2
   }
 

@@ -3,6 +3,7 @@ import { BlockError } from '../../src/core/errors.js'
 import { type ChainConfig, slotStart } from '../../src/core/params.js'
 import {
   type Block,
+  createReading,
   decodeBlock,
   decodeEvidence,
   decodeReading,
@@ -16,6 +17,7 @@ import { ChainService } from '../../src/node/chain-service.js'
 import { SlotLoop } from '../../src/node/slot-loop.js'
 import { Store } from '../../src/storage/store.js'
 import { silentLogger } from '../../src/util/logger.js'
+import { createBlock } from '../helpers/blocks.js'
 import { prng } from '../helpers/fixtures.js'
 
 export interface SimOptions {
@@ -27,6 +29,23 @@ export interface SimOptions {
   readonly maxDelayMs: number
   /** Probability that one delivery (one sender, one receiver) is lost. */
   readonly dropRate: number
+  /**
+   * When set, only this peer proposes on an empty chain; the others wait until they hold a block
+   * (the join gate of a real peer). Unset: everyone begins at once.
+   */
+  readonly founder?: number
+  /** Byzantine validators, by peer index, and what they do with their own candidates. */
+  readonly byzantine?: ReadonlyMap<number, Byzantine>
+}
+
+export interface Byzantine {
+  /** Sign a second block in every slot it proposes: one to the even peers, the other to the odd. */
+  readonly equivocate?: boolean
+  /** Probability that it withholds a candidate (publishes nothing that slot). */
+  readonly withholdRate?: number
+  /** Probability that it publishes late, and by how many slots. */
+  readonly lateRate?: number
+  readonly lateSlots?: number
 }
 
 type Message =
@@ -56,6 +75,8 @@ export class Simulator {
   private seq = 0
   private time: number
   dropRate: number
+  /** Max delivery delay, ms (changeable: a run can calm down). */
+  maxDelayMs: number
   /** When set, deliveries between these two groups are dropped (a partition). */
   partition: ((from: number, to: number) => boolean) | undefined
 
@@ -63,6 +84,7 @@ export class Simulator {
     this.rand = prng(opts.seed)
     this.time = slotStart(opts.net.params, 1)
     this.dropRate = opts.dropRate
+    this.maxDelayMs = opts.maxDelayMs
   }
 
   static async create(opts: SimOptions): Promise<Simulator> {
@@ -87,8 +109,8 @@ export class Simulator {
           now: () => sim.time,
           // No stagger in the simulation: every peer proposes at the slot start.
           sleep: async () => {},
-          publish: (topic, data) => sim.broadcast(i, sim.message(topic, data)),
-          joined: () => true,
+          publish: (topic, data) => sim.publishFrom(i, topic, data),
+          joined: () => opts.founder === undefined || i === opts.founder || peer.chain.head.height > 0,
           log: silentLogger,
         }),
       )
@@ -104,6 +126,37 @@ export class Simulator {
     this.queue.push({ at, seq: this.seq++, run })
   }
 
+  /** Byzantine twins made so far (they are valid blocks: same parent, slot, source and reveal). */
+  readonly twins: Block[] = []
+
+  /** What a peer publishes: honest peers broadcast; a Byzantine one may withhold, delay or equivocate. */
+  private publishFrom(i: number, topic: Topic, data: Uint8Array): void {
+    const byz = this.opts.byzantine?.get(i)
+    const msg = this.message(topic, data)
+    if (byz === undefined || msg.kind !== 'block') return this.broadcast(i, msg)
+    if (this.rand() < (byz.withholdRate ?? 0)) return
+    const late = this.rand() < (byz.lateRate ?? 0) ? (byz.lateSlots ?? 1) * this.opts.net.params.slotMs : 0
+    if (byz.equivocate !== true) return this.broadcast(i, msg, late)
+    const b = msg.block
+    const signer = this.opts.signers[i]
+    const twin = createBlock(this.opts.net, signer, {
+      height: b.height,
+      slot: b.slot,
+      parent: b.parent,
+      source: b.source,
+      reveal: b.reveal,
+      votes: b.votes,
+      evidence: b.evidence,
+      stakes: [],
+      readings: [createReading(this.opts.net, signer, 20 + (b.slot % 200), slotStart(this.opts.net.params, b.slot))],
+    })
+    this.twins.push(twin)
+    for (let to = 0; to < this.peers.length; to++) {
+      if (to === i) continue
+      this.sendTo(i, to, to % 2 === 0 ? msg : { kind: 'block', block: twin }, late)
+    }
+  }
+
   /** A published message as it travels (blocks stay bytes until delivery, as on the wire). */
   private message(topic: Topic, data: Uint8Array): Message {
     if (topic === 'candidates') return { kind: 'block', block: decodeBlock(this.opts.net, data) }
@@ -112,13 +165,14 @@ export class Simulator {
     return { kind: 'stake', stake: decodeStake(data) }
   }
 
-  broadcast(from: number, msg: Message): void {
-    for (let to = 0; to < this.peers.length; to++) {
-      if (to === from) continue
-      if (this.partition?.(from, to) === true) continue
-      if (this.rand() < this.dropRate) continue
-      this.at(this.time + Math.floor(this.rand() * this.opts.maxDelayMs), () => this.deliver(to, msg))
-    }
+  broadcast(from: number, msg: Message, extraDelayMs = 0): void {
+    for (let to = 0; to < this.peers.length; to++) if (to !== from) this.sendTo(from, to, msg, extraDelayMs)
+  }
+
+  private sendTo(from: number, to: number, msg: Message, extraDelayMs = 0): void {
+    if (this.partition?.(from, to) === true) return
+    if (this.rand() < this.dropRate) return
+    this.at(this.time + extraDelayMs + Math.floor(this.rand() * this.maxDelayMs), () => this.deliver(to, msg))
   }
 
   private async deliver(to: number, msg: Message): Promise<void> {
@@ -158,7 +212,7 @@ export class Simulator {
     const { p } = holders[Math.floor(this.rand() * holders.length)]
     const block = p.chain.get(parentHex)?.block
     if (block === undefined) return
-    this.at(this.time + Math.floor(this.rand() * this.opts.maxDelayMs), async () => {
+    this.at(this.time + Math.floor(this.rand() * this.maxDelayMs), async () => {
       try {
         this.peers[to].receiveBlock(block, { expectedHash: block.hash })
       } catch (err) {
