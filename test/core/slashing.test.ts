@@ -8,7 +8,7 @@ import { Chain } from '../../src/core/chain.js'
 import type { Signer } from '../../src/core/crypto.js'
 import { BlockError, RecordError } from '../../src/core/errors.js'
 import { type Block, createEvidence, createStake, decodeEvidence } from '../../src/core/records.js'
-import { activeStake } from '../../src/core/state.js'
+import { activeStake, activeValidators } from '../../src/core/state.js'
 import { conflictOf, validateEvidence } from '../../src/core/validation.js'
 import { ChainService } from '../../src/node/chain-service.js'
 import { Store } from '../../src/storage/store.js'
@@ -263,4 +263,83 @@ describe('slashing protection', () => {
       await rm(dir, { recursive: true, force: true })
     }
   }, 90_000)
+})
+
+describe('the one-round rule versus FFG (honest validators only)', () => {
+  /**
+   * The one-round rule this replaces: B final when the validators whose latest vote is in B's
+   * subtree hold more than 2/3 of the stake active in B's parent state (members of the root state).
+   */
+  function oneRoundFinal(view: Chain, hashHex: string): boolean {
+    const b = view.get(hashHex)
+    const parent = b === undefined ? undefined : view.parentOf(b)
+    if (b === undefined || parent === undefined) return false
+    // (With no exit delay: a leave counted at once.)
+    const counted = new Map<string, number>()
+    for (const [v, entry] of parent.state.stakes) {
+      const m = activeValidators(net.params, view.root.state, b.slot).get(v)
+      if (m !== undefined && entry.stake > 0) counted.set(v, Math.min(m, entry.stake))
+    }
+    let total = 0
+    for (const s of counted.values()) total += s
+    let voted = 0
+    for (const [v, vote] of view.latestVotes()) {
+      const target = view.get(vote.target)
+      if (target !== undefined && view.isAncestor(b, target)) voted += counted.get(v) ?? 0
+    }
+    return voted * 3 > total * 2
+  }
+
+  it('a leave on one branch and a vote that moved across a reorg, seen late: the old rule finalized both branches, FFG neither', () => {
+    // A 30, B 35, C 35, all members of the finalized state.
+    const [a, b, c] = [h1, h2, e]
+    const view = new Chain(net)
+    const b1 = createBlock(net, a, {
+      height: 1,
+      slot: 1,
+      parent: net.id,
+      readings: [],
+      stakes: [createStake(net, a, 30, 1), createStake(net, b, 35, 1), createStake(net, c, 35, 1)],
+    })
+    view.import(b1, timeOf(net, 1))
+    const history: Block[] = [b1]
+    // Everyone votes for b1 and then for its child: b1 is final, (b2, 3) justified.
+    let head = b1.hashHex
+    for (const s of [2, 3]) {
+      const round = [a, b, c].map((v) => voteOn(view, v, head, s))
+      for (const blk of round) view.import(blk, timeOf(net, s))
+      history.push(...round)
+      head = view.head.hashHex
+    }
+    const base = head
+    const rootBefore = view.root.height
+    // Slot 4: X (by A) holds C's leave; Y (by C) is its sibling.
+    const x = voteOn(view, a, base, 4, { stakes: [createStake(net, c, 0, 2)] })
+    const y = voteOn(view, c, base, 4)
+    // View 1 sees A and B vote for X at slot 5; view 2 sees B move to Y at slot 6 (an honest
+    // reorg: Y looked heavier to B later) and C vote for Y.
+    const v1 = new Chain(net)
+    const v2 = new Chain(net)
+    for (const blk of history) for (const v of [v1, v2]) v.import(blk, timeOf(net, 4))
+    for (const v of [v1, v2]) v.import(x, timeOf(net, 4))
+    for (const v of [v1, v2]) v.import(y, timeOf(net, 4))
+    const ax = voteOn(v1, a, x.hashHex, 5)
+    const bx = voteOn(v1, b, x.hashHex, 5)
+    for (const blk of [ax, bx]) v1.import(blk, timeOf(net, 5))
+    const w = v1.head.hashHex // the slot-5 winner, a child of X: C's leave counts in its parent state
+    for (const v of [a, b]) v1.import(voteOn(v1, v, w, 6), timeOf(net, 6))
+    const cy = voteOn(v2, c, y.hashHex, 5)
+    const by = voteOn(v2, b, y.hashHex, 6)
+    for (const blk of [cy, by]) v2.import(blk, timeOf(net, 6))
+    // The old rule: X's child final in view 1 (A + B = 65 of the 65 left once C's leave counts at
+    // once), Y final in view 2 (B + C = 70 of 100): conflicting finality with no one misbehaving.
+    expect(oneRoundFinal(v1, w)).toBe(true)
+    expect(oneRoundFinal(v2, y.hashHex)).toBe(true)
+    // FFG: nothing new is final in either view (a link needs 2/3 of A, B and C: C's leave waits
+    // for a justified block, and B's two votes are for different slots).
+    expect(v1.root.height).toBe(rootBefore)
+    expect(v2.root.height).toBe(rootBefore)
+    expect(conflictOf(bx, by)).toBeUndefined() // B did nothing slashable
+    expect(v1.isAncestor(v1.get(x.hashHex) as never, v1.get(w) as never)).toBe(true)
+  })
 })
