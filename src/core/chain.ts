@@ -82,6 +82,10 @@ export interface ChainOptions {
   readonly finalReadings?: Set<string>
 }
 
+/** Headers kept per proposer for equivocation checks (its last blocks), and proposers kept. */
+const SEEN_HEADERS_PER_PROPOSER = 64
+const SEEN_PROPOSERS = 4096
+
 /** Where a block's FFG source is in the tree (see ValidationContext.sourceCheck). */
 type SourceWhere = { where: 'ok'; node: BlockNode } | { where: 'bad' | 'stale' | 'unknown' }
 
@@ -102,8 +106,11 @@ export class Chain {
   private readonly ffg: Justification<BlockNode>
   /** Validators we hold evidence against: their votes no longer count in our fork choice. */
   private readonly excluded = new Set<string>()
-  /** Each validator's blocks in the tree, to find two that break a slashing rule. */
-  private readonly votesBy = new Map<string, BlockNode[]>()
+  /**
+   * The signed headers of each proposer's latest blocks (imported, final or pruned alike), to
+   * find two that break a slashing rule, also against blocks of a chain we never import.
+   */
+  private readonly seenHeaders = new Map<string, BlockHeader[]>()
 
   constructor(net: ChainConfig, opts: ChainOptions = {}) {
     this.net = net
@@ -319,24 +326,37 @@ export class Chain {
     return { where: src.epoch <= this.ffg.finalized().epoch ? 'stale' : 'unknown' }
   }
 
-  /** Two blocks of one proposer in the tree that break a slashing rule: evidence (once per offender). */
+  /** The imported block against the proposer's other blocks: evidence (once per offender). */
   private detectEquivocation(node: BlockNode): Evidence[] {
-    const key = node.proposerHex as string
-    const list = this.votesBy.get(key) ?? []
-    this.votesBy.set(key, list)
-    const block = node.block as Block
+    const found = this.inspect(node.block as Block)
+    return found === undefined ? [] : [found]
+  }
+
+  /**
+   * A signed header (of a block we imported, or of another chain: a peer whose finalized chain
+   * conflicts with ours) against the proposer's other headers we have seen: the evidence, if the
+   * two break a slashing rule and we held none against it yet. The caller checked the signature.
+   */
+  inspect(header: BlockHeader): Evidence | undefined {
+    const key = toHex(header.proposer)
+    const list = this.seenHeaders.get(key) ?? []
     let found: Evidence | undefined
     if (!this.excluded.has(key)) {
-      for (const other of list) {
-        if (other.block !== undefined && conflictOf(block, other.block) !== undefined) {
-          found = createEvidence(block, other.block)
-          this.excluded.add(key)
-          break
-        }
+      const other = list.find((h) => conflictOf(header, h) !== undefined)
+      if (other !== undefined) {
+        found = createEvidence(header, other)
+        this.excluded.add(key)
       }
     }
-    list.push(node)
-    return found === undefined ? [] : [found]
+    if (!list.some((h) => h.hashHex === header.hashHex)) {
+      list.push(headerOf(header))
+      if (list.length > SEEN_HEADERS_PER_PROPOSER) list.shift()
+    }
+    // Bounded in keys too: the proposer seen longest ago goes first.
+    this.seenHeaders.delete(key)
+    this.seenHeaders.set(key, list)
+    if (this.seenHeaders.size > SEEN_PROPOSERS) this.seenHeaders.delete(this.seenHeaders.keys().next().value as string)
+    return found
   }
 
   private recordVote(node: BlockNode): void {
@@ -464,11 +484,6 @@ export class Chain {
     for (let n = this.parentOf(newRoot); n !== undefined; n = this.parentOf(n)) this.nodes.delete(n.hashHex)
     for (const h of pruned) this.nodes.delete(h)
     this.rootNode = newRoot
-    for (const [v, list] of this.votesBy) {
-      const kept = list.filter((n) => this.nodes.has(n.hashHex) && n !== newRoot)
-      if (kept.length === 0) this.votesBy.delete(v)
-      else this.votesBy.set(v, kept)
-    }
     for (const [v, vote] of this.votes) if (!this.nodes.has(vote.target)) this.votes.delete(v)
     for (const [h, header] of this.headerVotes) if (!this.nodes.has(toHex(header.parent))) this.headerVotes.delete(h)
     return pruned

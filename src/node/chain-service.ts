@@ -14,6 +14,7 @@ import {
   type Reading,
   type StakeAnnouncement,
   signBlock,
+  verifyBlockSignature,
 } from '../core/records.js'
 import { isSlashed } from '../core/state.js'
 import { latestGossipReadingTime, validateEvidence, validateReading, validateStake } from '../core/validation.js'
@@ -207,6 +208,20 @@ export class ChainService {
     if (isSlashed(this.chain.root.state, offender) || !this.mempool.addEvidence(e)) return false
     this.events.emit('evidence', { evidence: e, offender })
     return true
+  }
+
+  /**
+   * Blocks of a chain that conflicts with ours (a peer we are about to refuse): each signed
+   * header is checked against what its proposer signed on our side. Returns the evidence found.
+   */
+  inspectForeign(blocks: readonly Block[]): number {
+    let found = 0
+    for (const b of blocks) {
+      if (!verifyBlockSignature(this.net, b)) continue
+      const e = this.chain.inspect(b)
+      if (e !== undefined && this.learnEvidence(e)) found++
+    }
+    return found
   }
 
   /** Evidence from the network: valid and new (accept), known or already slashed (ignore). */

@@ -18,6 +18,8 @@ export interface SyncChain {
   holds(block: { readonly hashHex: string; readonly height: number }): boolean
   /** Hash (hex) of our final block at `height`, if we have one. */
   finalHashAt(height: number): Promise<string | undefined>
+  /** Check blocks of a conflicting chain for slashable votes against ours; the evidence found. */
+  inspectForeign(blocks: readonly Block[]): number
 }
 
 /** What sync needs of the network (the node's P2P provides it). */

@@ -128,7 +128,7 @@ export class RangeSync {
           requested = blocks.length + batch.from
         }
         fill()
-        const stop = this.connects(peer, status, blocks[0], previous)
+        const stop = this.connects(peer, status, blocks, previous)
         if (stop !== undefined) return stop
         for (const block of blocks) {
           chain.receiveBlock(block, { source: peer.toString() })
@@ -157,8 +157,14 @@ export class RangeSync {
    * its own chain is final: a conflicting *non-final* branch is normal after a partition (the
    * peer reorgs to ours once it syncs from us), so we just stop. Undefined: go on.
    */
-  private connects(peer: PeerId, status: Status, first: Block, previous: Block | undefined): false | undefined {
+  private connects(
+    peer: PeerId,
+    status: Status,
+    blocks: readonly Block[],
+    previous: Block | undefined,
+  ): false | undefined {
     const { chain, network } = this.opts
+    const first = blocks[0]
     if (previous !== undefined) {
       if (equalBytes(first.parent, previous.hash)) return undefined
       // Its head changed between two requests (a reorg on its side): not an offence.
@@ -167,7 +173,12 @@ export class RangeSync {
     const root = chain.root()
     if (first.height !== root.height + 1 || equalBytes(first.parent, root.hash)) return undefined
     if (first.height <= status.finalizedHeight) {
-      network.refuse(peer, `its finalized chain conflicts with our finalized block at height ${root.height}`)
+      // Validators that signed both chains are convicted by these headers (FFG accountability).
+      const evidence = chain.inspectForeign(blocks)
+      network.refuse(
+        peer,
+        `its finalized chain conflicts with our finalized block at height ${root.height}${evidence > 0 ? ` (${evidence} validator(s) signed both: evidence taken)` : ''}`,
+      )
       return false
     }
     return this.giveUp(

@@ -1,5 +1,6 @@
 import type { PeerId } from '@libp2p/interface'
 import { equalBytes, toHex } from '../core/bytes.js'
+import { decodeBlock } from '../core/records.js'
 import { MAX_STATUS_PEERS, type Status } from '../network/reqresp.js'
 import type { Logger } from '../util/logger.js'
 import type { SyncChain, SyncNetwork } from './interfaces.js'
@@ -34,6 +35,9 @@ export interface StatusSyncOptions {
   /** Our only place to join (the local default port) is another network's peer: we began alone. */
   readonly beganAlone?: (otherNetworkHex: string) => void
 }
+
+/** Blocks asked of a peer whose finalized chain conflicts with ours, to look for equivocators. */
+const CONFLICT_WINDOW = 64
 
 /**
  * Status exchange and what hangs on it: refusing a peer of another network or with a conflicting
@@ -126,6 +130,18 @@ export class StatusSync {
     return true
   }
 
+  /** The conflicting peer's blocks around `height`, checked for slashable votes against ours. */
+  private async inspectConflict(peer: PeerId, height: number): Promise<number> {
+    try {
+      const from = Math.max(1, height - CONFLICT_WINDOW / 2)
+      const bytes = await this.opts.network.blocksByRange(peer, from, CONFLICT_WINDOW)
+      return this.opts.chain.inspectForeign(bytes.map((b) => decodeBlock(this.opts.chain.config, b)))
+    } catch (err) {
+      this.opts.log('debug', `blocks of conflicting peer ${peer}: ${(err as Error).message}`)
+      return 0
+    }
+  }
+
   /** Ask a peer for its status and act on it. */
   async exchange(peer: PeerId): Promise<void> {
     const { chain, network } = this.opts
@@ -142,9 +158,12 @@ export class StatusSync {
       if (status.finalizedHeight <= chain.root().height) {
         const ours = status.finalizedHeight === 0 ? chain.config.idHex : await chain.finalHashAt(status.finalizedHeight)
         if (ours !== undefined && ours !== toHex(status.finalizedHash)) {
+          // Before we part: if validators signed both chains, their headers convict them (FFG's
+          // accountable safety); the evidence goes to our network and into our next block.
+          const evidence = await this.inspectConflict(peer, status.finalizedHeight)
           network.refuse(
             peer,
-            `its finalized block at height ${status.finalizedHeight} conflicts with ours (one of the two chains was started alone)`,
+            `its finalized block at height ${status.finalizedHeight} conflicts with ours (${evidence > 0 ? `${evidence} validator(s) signed both chains: evidence taken` : 'one of the two chains was started alone'})`,
           )
           return
         }

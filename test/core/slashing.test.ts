@@ -343,3 +343,53 @@ describe('the one-round rule versus FFG (honest validators only)', () => {
     expect(v1.isAncestor(v1.get(x.hashHex) as never, v1.get(w) as never)).toBe(true)
   })
 })
+
+describe('more than 1/3 equivocating', () => {
+  it('a 40% validator finalizes conflicting blocks on two sides; their blocks convict it on both, and both slash it', () => {
+    const [a, b, x] = [h1, h2, e]
+    const genesisBlock = createBlock(net, a, {
+      height: 1,
+      slot: 1,
+      parent: net.id,
+      readings: [],
+      stakes: [createStake(net, a, 30, 1), createStake(net, b, 30, 1), createStake(net, x, 40, 1)],
+    })
+    const sides = [
+      { view: new Chain(net), honest: a, blocks: [genesisBlock] as Block[] },
+      { view: new Chain(net), honest: b, blocks: [genesisBlock] as Block[] },
+    ]
+    for (const { view } of sides) view.import(genesisBlock, timeOf(net, 1))
+    // Each side: its honest validator and one face of x (70%) vote every slot; nothing crosses.
+    for (let s = 2; s < 9; s++) {
+      for (const [i, side] of sides.entries()) {
+        const head = side.view.head.hashHex
+        for (const blk of [
+          voteOn(side.view, side.honest, head, s),
+          voteOn(side.view, x, head, s, { stakes: [createStake(net, x, 40, 2 * s + i)] }),
+        ]) {
+          side.view.import(blk, timeOf(net, s))
+          side.blocks.push(blk)
+        }
+      }
+    }
+    const [s1, s2] = sides
+    expect(s1.view.root.height).toBeGreaterThan(2)
+    expect(s2.view.root.height).toBeGreaterThan(2)
+    // Conflicting finality: the two final blocks differ and neither side holds the other's.
+    expect(s1.view.root.hashHex).not.toBe(s2.view.root.hashHex)
+    expect(s1.view.has(s2.view.root.hashHex) || s2.view.has(s1.view.root.hashHex)).toBe(false)
+    // Connected: each side reads the other's blocks (what status and range sync now do before
+    // refusing the peer) and finds x's double votes.
+    for (const [i, side] of sides.entries()) {
+      const other = sides[1 - i]
+      const found = other.blocks.map((blk) => side.view.inspect(blk)).filter((ev) => ev !== undefined)
+      expect(found).toHaveLength(1)
+      expect(toHex(found[0].a.proposer)).toBe(toHex(x.publicKey))
+      // Its honest validator puts the evidence in its next block: x is slashed on this side.
+      const slot = 9
+      const blk = voteOn(side.view, side.honest, side.view.head.hashHex, slot, { evidence: found })
+      const node = side.view.import(blk, timeOf(net, slot)).node
+      expect(node.state.stakes.get(toHex(x.publicKey))?.slashed).toBe(true)
+    }
+  })
+})

@@ -45,6 +45,7 @@ function fakes(opts: { connected: PeerId[]; serve: (peer: PeerId, hash: string) 
     },
     finalHashAt: async () => undefined,
     holds: () => false,
+    inspectForeign: () => 0,
   }
   return { network, chain, asked, received }
 }
