@@ -214,6 +214,12 @@ export class Peer implements NodeView {
     for (const name of names) this.svc.events.on(name, (payload) => this.events.emit(name, payload as never))
     // Evidence we found or received goes to every peer: their fork choice drops the offender's votes.
     this.svc.events.on('evidence', ({ evidence }) => this.publish('evidence', evidence.bytes))
+    this.svc.events.on('protected', ({ slot, sourceEpoch }) =>
+      this.log(
+        'warn',
+        `slashing protection: not signing a block for slot ${slot} (source epoch ${sourceEpoch}): this key signed that slot or a later source before (a restart, or the same key elsewhere); waiting for this peer's view to catch up`,
+      ),
+    )
   }
 
   private forwardNetworkEvents(): void {
