@@ -161,15 +161,19 @@ export class Mempool {
       }
       if (!any) break
     }
-    const stakes = [...this.stakes.entries()]
-      .filter(([key, s]) => s.seq > (tip.state.stakes.get(key)?.seq ?? -1) && !isSlashed(tip.state, key))
-      .map(([, s]) => s)
-      .slice(0, p.maxStakesPerBlock)
     const evidence = [...this.evidence.entries()]
       .filter(([key]) => !isSlashed(tip.state, key))
-      .map(([, e]) => e)
       .slice(0, p.maxEvidencePerBlock)
-    return { readings, stakes, evidence }
+    // Evidence is applied first: an offender's announcement in the same block would be SLASHED.
+    const offenders = new Set(evidence.map(([key]) => key))
+    const stakes = [...this.stakes.entries()]
+      .filter(
+        ([key, s]) =>
+          s.seq > (tip.state.stakes.get(key)?.seq ?? -1) && !isSlashed(tip.state, key) && !offenders.has(key),
+      )
+      .map(([, s]) => s)
+      .slice(0, p.maxStakesPerBlock)
+    return { readings, stakes, evidence: evidence.map(([, e]) => e) }
   }
 
   /** Drop what the finalized chain now holds. Returns the dropped ids. */

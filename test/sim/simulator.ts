@@ -111,7 +111,7 @@ export class Simulator {
           sleep: async () => {},
           publish: (topic, data) => sim.publishFrom(i, topic, data),
           joined: () => opts.founder === undefined || i === opts.founder || peer.chain.head.height > 0,
-          log: silentLogger,
+          log: process.env.SIM_LOG ? (level, msg) => console.log(`peer${i} ${level} ${msg}`) : silentLogger,
         }),
       )
     }
@@ -204,20 +204,26 @@ export class Simulator {
   }
 
   /** Blocks-by-hash: ask a random peer that has the block. */
+  /**
+   * Blocks-by-hash: ask the reachable peers in a random order until one has it, from its tree or
+   * its store (final blocks too), as a real peer's unknown-parent fetch does with its retries.
+   */
   private fetchParent(to: number, parentHex: string): void {
-    const holders = this.peers
+    const reachable = this.peers
       .map((p, i) => ({ p, i }))
-      .filter(({ p, i }) => i !== to && p.chain.has(parentHex) && this.partition?.(i, to) !== true)
-    if (holders.length === 0) return
-    const { p } = holders[Math.floor(this.rand() * holders.length)]
-    const block = p.chain.get(parentHex)?.block
-    if (block === undefined) return
+      .filter(({ i }) => i !== to && this.partition?.(i, to) !== true)
+    const order = reachable.map((r) => ({ r, k: this.rand() })).sort((a, b) => a.k - b.k)
     this.at(this.time + Math.floor(this.rand() * this.maxDelayMs), async () => {
-      try {
-        this.peers[to].receiveBlock(block, { expectedHash: block.hash })
-      } catch (err) {
-        if (err instanceof BlockError) this.rejected.push(err)
-        else throw err
+      for (const { r } of order) {
+        const block = await r.p.blockByHash(parentHex)
+        if (block === undefined) continue
+        try {
+          this.peers[to].receiveBlock(block, { expectedHash: block.hash })
+        } catch (err) {
+          if (err instanceof BlockError) this.rejected.push(err)
+          else throw err
+        }
+        return
       }
     })
   }
