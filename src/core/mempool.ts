@@ -118,6 +118,11 @@ export class Mempool {
     return true
   }
 
+  /** Drop a validator's pending announcement (one that broke a block rule when proposed). */
+  dropStake(validatorHex: string): boolean {
+    return this.stakes.delete(validatorHex)
+  }
+
   /** Keeps one piece of evidence per offender; false when it has one (or the pool is full). */
   addEvidence(e: Evidence): boolean {
     const key = toHex(e.a.proposer)

@@ -360,8 +360,7 @@ export class ChainService {
       try {
         this.chain.check(unsigned, this.now())
       } catch (err) {
-        const record = err instanceof BlockError ? err.details.record : undefined
-        if (attempt > 0 || typeof record !== 'string' || !this.mempool.dropReading(record)) throw err
+        if (attempt > 0 || !(err instanceof BlockError) || !this.dropOffending(err)) throw err
         continue
       }
       if (!(await this.store.mayPropose(unsigned.slot, unsigned.source.epoch))) {
@@ -372,6 +371,15 @@ export class ChainService {
       this.importAndPersist(block, true)
       return block
     }
+  }
+
+  /** Drop the pending record a candidate of ours failed on (a reading, or an announcement). */
+  private dropOffending(err: BlockError): boolean {
+    const { record, validator } = err.details
+    if (typeof record === 'string' && this.mempool.dropReading(record)) return true
+    return (err.code === 'STALE_SEQ' || err.code === 'SLASHED') && typeof validator === 'string'
+      ? this.mempool.dropStake(validator)
+      : false
   }
 
   /** This peer's records not yet in the head chain, to gossip again. */
