@@ -12,7 +12,7 @@ import { sha256, signerFromSeed } from '../src/core/crypto.js'
 import { Mempool } from '../src/core/mempool.js'
 import { makeChainConfig, slotStart } from '../src/core/params.js'
 import { buildSignedCandidate } from '../src/core/proposer.js'
-import { createReading, createStake } from '../src/core/records.js'
+import { createReading, createStake, decodeBlock, signatureChecks } from '../src/core/records.js'
 import { Store } from '../src/storage/store.js'
 
 const argv = new Map<string, string>()
@@ -223,8 +223,14 @@ async function buildChain(dir: string) {
     mempool.pruneFinal(chain)
     slot++
   }
+  // Signatures a joiner checks per block: the block's, its records', and its vote headers'.
+  let checks = 0
+  for (let from = 1; from <= chain.root.height; from += 256) {
+    for (const bytes of await store.finalBlocksFrom(from, Math.min(256, chain.root.height - from + 1)))
+      checks += signatureChecks(net, decodeBlock(net, bytes)).length
+  }
   await store.close()
-  return chain.root.height
+  return { height: chain.root.height, sigsPerBlock: checks / chain.root.height }
 }
 
 function verifyRate(): number {
@@ -243,7 +249,7 @@ function verifyRate(): number {
 async function runSync() {
   const dir = await mkdtemp(join(tmpdir(), 'pos-peer-bench-'))
   try {
-    const height = await buildChain(dir)
+    const { height, sigsPerBlock } = await buildChain(dir)
     const server = startWorker(['--stake', '0', '--slot-ms', String(SLOT_MS), '--data-dir', dir])
     await until(() => server.addr !== undefined, 20_000, 'server ready')
     const t0 = Date.now()
@@ -263,8 +269,6 @@ async function runSync() {
     const phaseBlocks = last[2] - first[2]
     await stopAll([server, joiner])
     const verifies = verifyRate()
-    // each block: the block signature, one reading; plus stake renewals every 100 slots
-    const sigsPerBlock = 2 + 3 / 100
     return {
       height,
       secs,

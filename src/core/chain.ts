@@ -155,11 +155,17 @@ export class Chain {
     return { hash: c.node.hash, epoch: c.epoch }
   }
 
-  /** The signed headers of the votes that justified `source` in our view, at most maxVotesPerBlock. */
-  votesFor(source: Checkpoint): BlockHeader[] {
+  /**
+   * The signed headers of the votes that justified `source` in our view, at most
+   * maxVotesPerBlock, leaving out those that are blocks of the chain ending at `base` (every peer
+   * that imports a block on `base` has imported those blocks, votes included).
+   */
+  votesFor(source: Checkpoint, base?: BlockNode): BlockHeader[] {
     const out: BlockHeader[] = []
     for (const hex of this.ffg.proof(`${toHex(source.hash)}@${source.epoch}`)) {
-      const b = this.nodes.get(hex)?.block ?? this.headerVotes.get(hex)
+      const node = this.nodes.get(hex)
+      if (node !== undefined && base !== undefined && this.isAncestor(node, base)) continue
+      const b = node?.block ?? this.headerVotes.get(hex)
       if (b !== undefined && out.length < this.net.params.maxVotesPerBlock) out.push(headerOf(b))
     }
     return out

@@ -69,7 +69,7 @@ export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, s
       evidence: [...pending.evidence].sort(byHex((e) => e.idHex)),
       source,
       reveal,
-      votes: chain.votesFor(source).sort(byHex((h) => h.hashHex)),
+      votes: chain.votesFor(source, head).sort(byHex((h) => h.hashHex)),
     })
     if (block.bytes.byteLength <= chain.net.params.maxBlockBytes || readings.length === 0) return block
     readings = readings.slice(0, Math.floor(readings.length / 2))
