@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { attachOutput } from '../../src/cli/output.js'
 import { toHex } from '../../src/core/bytes.js'
-import { signerFromLibp2pKey } from '../../src/core/crypto.js'
+import { addressOf, signerFromLibp2pKey } from '../../src/core/crypto.js'
 import { slotAt } from '../../src/core/params.js'
 import { createReading, decodeBlock } from '../../src/core/records.js'
 import type { Peer } from '../../src/node/peer.js'
@@ -40,12 +41,21 @@ describe('equivocation over real TCP', () => {
     const eKey = toHex(signerFromLibp2pKey(await loadOrCreateIdentity(e.dataDir as string)).publicKey)
     const eSigner = signerFromLibp2pKey(await loadOrCreateIdentity(e.dataDir as string))
     expect(e.publicKeyHex).toBe(eKey)
+    // What b's user sees: the --json lines and the text lines.
+    const jsonLines: Record<string, unknown>[] = []
+    const textLines: string[] = []
+    attachOutput(b, 'json', (l) => jsonLines.push(JSON.parse(l)))
+    attachOutput(b, 'text', (l) => textLines.push(l))
     const evidenceOn = new Map<Peer, number>()
     for (const p of honest) p.events.on('evidence', () => evidenceOn.set(p, slotAt(net.params, Date.now())))
     // Traffic, so every validator proposes every slot.
     const timer = setInterval(() => void a.submitReading(70).catch(() => {}), 300)
     try {
-      await waitFor(() => honest.every((p) => p.finalized().height >= 3), 30_000, 'finality with all four')
+      await waitFor(
+        () => honest.every((p) => p.finalized().height >= 3 && (p.finalized().state.stakes.get(eKey)?.stake ?? 0) > 0),
+        30_000,
+        'finality, with e a validator in the final state',
+      )
       // e's next own candidate gets a twin: same slot, same parent, same source and reveal, other content.
       let equivocatedAt = -1
       await new Promise<void>((resolve) => {
@@ -59,7 +69,7 @@ describe('equivocation over real TCP', () => {
             source: orig.source,
             reveal: orig.reveal,
             votes: orig.votes,
-            stakes: [],
+            stakes: orig.stakes,
             readings: [createReading(net, eSigner, 99, Date.now() - 100)],
           })
           conflicting.add(twin.hashHex)
@@ -86,6 +96,17 @@ describe('equivocation over real TCP', () => {
       )
       expect(slashedAfter).toBeLessThan(20)
       expect(dropped).toBeGreaterThan(0) // b and c saw the twin only as evidence
+      const eAddress = addressOf(Buffer.from(eKey, 'hex'))
+      await waitFor(() => jsonLines.some((j) => j.event === 'slashed'), 10_000, 'a slashed event on b')
+      expect(jsonLines.find((j) => j.event === 'evidence')).toMatchObject({ validator: eAddress, offence: 'double' })
+      expect(jsonLines.find((j) => j.event === 'slashed')).toMatchObject({ validator: eAddress })
+      expect(textLines.some((l) => l.startsWith('evidence: validator') && l.includes('signed two blocks'))).toBe(true)
+      expect(textLines.some((l) => l.startsWith('slashed: validator'))).toBe(true)
+      await waitFor(
+        () => b.validators().some((v) => v.address === eAddress && v.slashed && v.stake === 0),
+        10_000,
+        'the Validators view shows e slashed',
+      )
       // One final chain: at the lowest finalized height, every honest peer holds the same block.
       const h = Math.min(...honest.map((p) => p.finalized().height))
       const hashes = await Promise.all(honest.map(async (p) => (await p.canonicalBlocks(h, 1))[0]?.hash))
