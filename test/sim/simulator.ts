@@ -133,10 +133,16 @@ export class Simulator {
   private publishFrom(i: number, topic: Topic, data: Uint8Array): void {
     const byz = this.opts.byzantine?.get(i)
     const msg = this.message(topic, data)
-    if (byz === undefined || msg.kind !== 'block') return this.broadcast(i, msg)
+    if (byz === undefined || msg.kind !== 'block') {
+      this.broadcast(i, msg)
+      return
+    }
     if (this.rand() < (byz.withholdRate ?? 0)) return
     const late = this.rand() < (byz.lateRate ?? 0) ? (byz.lateSlots ?? 1) * this.opts.net.params.slotMs : 0
-    if (byz.equivocate !== true) return this.broadcast(i, msg, late)
+    if (byz.equivocate !== true) {
+      this.broadcast(i, msg, late)
+      return
+    }
     const b = msg.block
     const signer = this.opts.signers[i]
     const twin = createBlock(this.opts.net, signer, {
