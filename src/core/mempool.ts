@@ -142,7 +142,14 @@ export class Mempool {
    * first), oldest first within an author, so one author's backlog cannot fill a block while
    * another author waits.
    */
-  pending(chain: Chain, tip: BlockNode = chain.head, latestTime = Number.POSITIVE_INFINITY): Pending {
+  pending(
+    chain: Chain,
+    tip: BlockNode = chain.head,
+    window: { readonly earliest: number; readonly latest: number } = {
+      earliest: Number.NEGATIVE_INFINITY,
+      latest: Number.POSITIVE_INFINITY,
+    },
+  ): Pending {
     const p = chain.net.params
     const byTime = (a: Reading, b: Reading) => a.time - b.time || (a.idHex < b.idHex ? -1 : 1)
     const queues: Reading[][] = []
@@ -150,7 +157,8 @@ export class Mempool {
       const q: Reading[] = []
       for (const id of ids) {
         const r = this.readings.get(id)
-        if (r !== undefined && r.time <= latestTime && !chain.readingInChain(id, tip)) q.push(r)
+        if (r !== undefined && r.time <= window.latest && r.time >= window.earliest && !chain.readingInChain(id, tip))
+          q.push(r)
       }
       if (q.length > 0) queues.push(q.sort(byTime))
     }
@@ -179,6 +187,18 @@ export class Mempool {
       .map(([, s]) => s)
       .slice(0, p.maxStakesPerBlock)
     return { readings, stakes, evidence: evidence.map(([, e]) => e) }
+  }
+
+  /** Drop readings dated before `earliest`: no later block can take them. Returns them. */
+  dropOlderThan(earliest: number): Reading[] {
+    const out: Reading[] = []
+    for (const r of [...this.readings.values()]) {
+      if (r.time < earliest) {
+        this.dropReading(r.idHex)
+        out.push(r)
+      }
+    }
+    return out
   }
 
   /** Drop what the finalized chain now holds. Returns the dropped ids. */

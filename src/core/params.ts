@@ -33,6 +33,11 @@ export interface NetworkParams {
   /** How far a record's slot or time may run ahead of the local clock. */
   readonly maxClockDriftMs: number
   /**
+   * How old a reading may be when its block is made (block rule): spam dated long ago cannot push
+   * current readings out, while a peer offline for days still gets its outbox in.
+   */
+  readonly maxReadingAgeMs: number
+  /**
    * The most one validator may stake. With it, a sum of stakes stays an exact integer in a double
    * (below 2^53) for up to 2^53 / maxStake validators (2,097,152 at the default 2^32).
    */
@@ -54,6 +59,7 @@ export const DEFAULT_PARAMS: NetworkParams = Object.freeze({
   minBpm: 20,
   maxBpm: 300,
   maxClockDriftMs: 500,
+  maxReadingAgeMs: 7 * 24 * 60 * 60 * 1000,
   maxStake: 2 ** 32,
 })
 
@@ -72,6 +78,7 @@ export function checkParams(p: NetworkParams): void {
     'minBpm',
     'maxBpm',
     'maxClockDriftMs',
+    'maxReadingAgeMs',
   ]
   for (const f of intFields) {
     const v = p[f]
@@ -109,6 +116,7 @@ export function genesisHash(p: NetworkParams): Uint8Array {
       p.minBpm,
       p.maxBpm,
       p.maxClockDriftMs,
+      p.maxReadingAgeMs,
       p.maxStake,
     ]),
   )

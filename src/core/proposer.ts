@@ -6,7 +6,7 @@ import type { Mempool } from './mempool.js'
 import { revealerOf } from './randao.js'
 import { type Block, signBlock, unsignedBlock } from './records.js'
 import { activeStake, activeValidators } from './state.js'
-import { latestBlockReadingTime } from './validation.js'
+import { blockReadingWindow } from './validation.js'
 
 /** True while the head chain holds a non-final block that carries records: votes are still needed. */
 export function needsVotes(chain: Chain, head: BlockNode = chain.head): boolean {
@@ -38,7 +38,7 @@ export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, s
   const head = proposalBase(chain, slot)
   if (head === undefined) return undefined
   // The block rules apply to what we build: a reading dated after this slot's bound waits.
-  const pending = mempool.pending(chain, head, latestBlockReadingTime(chain.net, slot))
+  const pending = mempool.pending(chain, head, blockReadingWindow(chain.net, slot))
   const hasWork =
     pending.readings.length > 0 || pending.stakes.length > 0 || pending.evidence.length > 0 || needsVotes(chain, head)
   if (!hasWork) return undefined

@@ -57,11 +57,17 @@ export function bpmProblem(p: NetworkParams, bpm: number): string | undefined {
  * range, time not after `latestTimeMs` (the caller's bound: see docs/PROTOCOL.md), signature.
  * Cheapest checks first, so junk never costs a signature verification.
  */
+/** The times a reading may carry where it is checked: in a block of a slot, or now. */
+export interface ReadingWindow {
+  readonly earliest: number
+  readonly latest: number
+}
+
 export function validateReading(
   net: ChainConfig,
   r: Reading,
-  latestTimeMs: number,
-  /** REJECT in a block (the bound follows from its slot); IGNORE against the local clock. */
+  window: ReadingWindow,
+  /** REJECT in a block (the bounds follow from its slot); IGNORE against the local clock. */
   lateAction: ErrorAction = 'REJECT',
 ): void {
   const p = net.params
@@ -69,20 +75,30 @@ export function validateReading(
   if (problem !== undefined) {
     throw new RecordError('REJECT', 'BPM_OUT_OF_RANGE', { bpm: r.bpm, min: p.minBpm, max: p.maxBpm }, problem)
   }
-  if (r.time > latestTimeMs) {
-    throw new RecordError(lateAction, 'TIME_OUT_OF_RANGE', { reading: r.idHex, time: r.time, latest: latestTimeMs })
+  if (r.time > window.latest || r.time < window.earliest) {
+    throw new RecordError(lateAction, 'TIME_OUT_OF_RANGE', {
+      reading: r.idHex,
+      time: r.time,
+      earliest: window.earliest,
+      latest: window.latest,
+    })
   }
   if (!verifyReadingSignature(net, r)) throw new RecordError('REJECT', 'INVALID_SIGNATURE', { record: 'reading' })
 }
 
-/** The latest reading time a gossiped reading may carry when it arrives at `nowMs`. */
-export function latestGossipReadingTime(net: ChainConfig, nowMs: number): number {
-  return nowMs + net.params.maxClockDriftMs + net.params.slotMs
+/**
+ * The times a gossiped (or typed) reading may carry when it arrives at `nowMs`: one that can still
+ * go into the next slot's block.
+ */
+export function gossipReadingWindow(net: ChainConfig, nowMs: number): ReadingWindow {
+  const p = net.params
+  return { earliest: nowMs + p.slotMs - p.maxReadingAgeMs, latest: nowMs + p.maxClockDriftMs + p.slotMs }
 }
 
-/** The latest reading time a block of `slot` may hold. */
-export function latestBlockReadingTime(net: ChainConfig, slot: number): number {
-  return slotStart(net.params, slot + 1) + net.params.maxClockDriftMs
+/** The times a reading in a block of `slot` may carry. */
+export function blockReadingWindow(net: ChainConfig, slot: number): ReadingWindow {
+  const start = slotStart(net.params, slot)
+  return { earliest: start - net.params.maxReadingAgeMs, latest: start + net.params.slotMs + net.params.maxClockDriftMs }
 }
 
 /** The stateless check of a stake announcement: its signature. */
@@ -169,11 +185,11 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
     })
   }
 
-  const latestTime = latestBlockReadingTime(net, block.slot)
+  const window = blockReadingWindow(net, block.slot)
   const ids = new Set<string>()
   for (const r of block.readings) {
     try {
-      validateReading(net, r, latestTime)
+      validateReading(net, r, window)
     } catch (err) {
       throw asBlockError(err, r.idHex)
     }

@@ -17,7 +17,13 @@ import {
   verifyBlockSignature,
 } from '../core/records.js'
 import { isSlashed } from '../core/state.js'
-import { latestGossipReadingTime, validateEvidence, validateReading, validateStake } from '../core/validation.js'
+import {
+  blockReadingWindow,
+  gossipReadingWindow,
+  validateEvidence,
+  validateReading,
+  validateStake,
+} from '../core/validation.js'
 import type { Store } from '../storage/store.js'
 import { TypedEmitter } from '../util/emitter.js'
 
@@ -31,6 +37,8 @@ export interface ChainEvents {
   finalized: { node: BlockNode }
   /** One of this peer's candidates joined the head chain. */
   won: { node: BlockNode }
+  /** This peer's readings too old for any block: dropped from the outbox. */
+  expired: { readings: Reading[]; message: string }
   /** Slashing protection refused to sign this slot's candidate (after a restart, until our view catches up). */
   protected: { slot: number; sourceEpoch: number }
   /** Evidence of a slashable offence: found in our tree, received, or in a block. */
@@ -271,7 +279,7 @@ export class ChainService {
 
   /** A reading from the network: accept (new, valid), ignore (known or final) or throw a RecordError. */
   receiveReading(r: Reading): Verdict {
-    validateReading(this.net, r, latestGossipReadingTime(this.net, this.now()), 'IGNORE')
+    validateReading(this.net, r, gossipReadingWindow(this.net, this.now()), 'IGNORE')
     if (this.chain.finalReadings.has(r.idHex) || this.mempool.hasReading(r.idHex)) return 'ignore'
     // Over its author's quota or displaced: ignored, not punished (a valid reading, one too many).
     return this.mempool.addReading(r) === 'added' ? 'accept' : 'ignore'
@@ -290,7 +298,7 @@ export class ChainService {
     if (this.outbox.size >= MAX_OUTBOX) throw new BusyError(this.outbox.size)
     const now = this.now()
     const r = createReading(this.net, this.signer, bpm, now)
-    validateReading(this.net, r, latestGossipReadingTime(this.net, now))
+    validateReading(this.net, r, gossipReadingWindow(this.net, now))
     await this.store.addOutboxReading(r)
     this.outbox.set(r.idHex, r)
     // Our own readings always enter our pool: we propose them ourselves when we win.
@@ -349,6 +357,7 @@ export class ChainService {
    * one slot or a vote that surrounds one of its own, across restarts too.
    */
   async onSlot(slot: number): Promise<Block | undefined> {
+    await this.dropExpired(slot)
     const due = this.stakeDue(slot)
     if (due !== undefined) await this.announceStake(due)
     if (this.desiredStake === 0 && this.ownLeaveFinal()) return undefined
@@ -371,6 +380,22 @@ export class ChainService {
       this.importAndPersist(block, true)
       return block
     }
+  }
+
+  /**
+   * Readings too old for any block from `slot` on (maxReadingAgeMs) leave the pool, and ours the
+   * outbox, with a warning: they can never be final (a peer offline for longer than that).
+   */
+  private async dropExpired(slot: number): Promise<void> {
+    const expired = this.mempool.dropOlderThan(blockReadingWindow(this.net, slot).earliest)
+    const ours = expired.filter((r) => this.outbox.delete(r.idHex))
+    if (ours.length === 0) return
+    await this.store.dropOutboxReadings(ours)
+    const days = this.net.params.maxReadingAgeMs / 86_400_000
+    this.events.emit('expired', {
+      readings: ours,
+      message: `${ours.length} reading(s) of this peer older than ${days} days can no longer go in a block (this network's maxReadingAgeMs): dropped from the outbox`,
+    })
   }
 
   /** Drop the pending record a candidate of ours failed on (a reading, or an announcement). */

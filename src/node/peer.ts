@@ -214,6 +214,7 @@ export class Peer implements NodeView {
     for (const name of names) this.svc.events.on(name, (payload) => this.events.emit(name, payload as never))
     // Evidence we found or received goes to every peer: their fork choice drops the offender's votes.
     this.svc.events.on('evidence', ({ evidence }) => this.publish('evidence', evidence.bytes))
+    this.svc.events.on('expired', ({ message }) => this.warn(message))
     this.svc.events.on('protected', ({ slot, sourceEpoch }) =>
       this.log(
         'warn',

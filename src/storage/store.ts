@@ -270,6 +270,13 @@ export class Store {
     await this.db.put(K.outReading(r.idHex), encodeReading(r))
   }
 
+  /** Readings that can never be final (too old): out of the outbox, in one batch. */
+  async dropOutboxReadings(readings: readonly Reading[]): Promise<void> {
+    const batch = this.db.batch()
+    for (const r of readings) batch.del(K.outReading(r.idHex))
+    await batch.write()
+  }
+
   async setOutboxStake(s: StakeAnnouncement): Promise<void> {
     await this.db.put(K.outStake, encodeStake(s))
   }

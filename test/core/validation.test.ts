@@ -168,6 +168,18 @@ describe('block validation: one test per rule', () => {
     )
   })
 
+  it('reading older than maxReadingAgeMs before the block’s slot (the lower bound), and one just inside it', () => {
+    setup()
+    const age = net.params.maxReadingAgeMs
+    const slotStartMs = timeOf(net, 11) - net.params.slotMs / 2
+    expectCode(
+      () => chain.import(child({ readings: [createReading(net, b, 80, slotStartMs - age - 1)] }), timeOf(net, 11)),
+      'TIME_OUT_OF_RANGE',
+    )
+    const oldest = createReading(net, b, 80, slotStartMs - age)
+    expect(chain.import(child({ readings: [oldest] }), timeOf(net, 11)).node.readingIds.has(oldest.idHex)).toBe(true)
+  })
+
   it('oversized block and too many records', () => {
     setup()
     const many = Array.from({ length: 9 }, (_, i) => createReading(net, b, 60 + i, timeOf(net, 10)))

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createReading, createStake } from '../../src/core/records.js'
 import { BusyError, ChainService, MAX_OUTBOX } from '../../src/node/chain-service.js'
@@ -32,6 +35,43 @@ describe('chain service', () => {
     expect(seen).toHaveLength(1)
     await svc.flush()
     await store.close()
+  })
+})
+
+describe('readings too old for any block', () => {
+  it('are ignored at gossip, and this peer’s own leave the outbox (kept on disk) with a warning', async () => {
+    const small = testNetwork({ maxReadingAgeMs: 10_000 })
+    const [me, other] = await testSigners(2, 'age')
+    const dir = await mkdtemp(join(tmpdir(), 'pos-peer-age-'))
+    try {
+      let now = timeOf(small, 5)
+      const open = async () => {
+        const store = new Store(small, { path: dir })
+        await store.open()
+        return { store, svc: await ChainService.create({ net: small, store, signer: me, now: () => now, stake: 0 }) }
+      }
+      const first = await open()
+      const old = createReading(small, other, 70, now - 20_000)
+      expect(() => first.svc.receiveReading(old)).toThrow(
+        expect.objectContaining({ code: 'TIME_OUT_OF_RANGE', action: 'IGNORE' }),
+      )
+      const mine = await first.svc.submitReading(72)
+      // Offline for longer than the bound: the next slot drops it, says so, and the store forgets it.
+      now += 60_000
+      const warnings: string[] = []
+      first.svc.events.on('expired', ({ message }) => warnings.push(message))
+      await first.svc.onSlot(Math.floor((now - small.params.genesisTime) / small.params.slotMs))
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]).toMatch(/1 reading\(s\) of this peer older than/)
+      expect(first.svc.unconfirmed().readings.map((r) => r.idHex)).not.toContain(mine.idHex)
+      await first.svc.flush()
+      await first.store.close()
+      const second = await open()
+      expect(second.svc.unconfirmed().readings).toEqual([])
+      await second.store.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
 
