@@ -250,6 +250,9 @@ export class Simulator {
       })
       if (perSlot !== undefined) this.at(start + Math.floor(p.slotMs / 3), () => perSlot(slot))
       await this.drainUntil(start + p.slotMs)
+      // Let the event loop breathe once a slot: the run is otherwise one long chain of microtasks,
+      // and the test runner's own messages (its worker RPC) time out behind it.
+      await new Promise((resolve) => setImmediate(resolve))
     }
   }
 
