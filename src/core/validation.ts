@@ -98,7 +98,10 @@ export function gossipReadingWindow(net: ChainConfig, nowMs: number): ReadingWin
 /** The times a reading in a block of `slot` may carry. */
 export function blockReadingWindow(net: ChainConfig, slot: number): ReadingWindow {
   const start = slotStart(net.params, slot)
-  return { earliest: start - net.params.maxReadingAgeMs, latest: start + net.params.slotMs + net.params.maxClockDriftMs }
+  return {
+    earliest: start - net.params.maxReadingAgeMs,
+    latest: start + net.params.slotMs + net.params.maxClockDriftMs,
+  }
 }
 
 /** The stateless check of a stake announcement: its signature. */

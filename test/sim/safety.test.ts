@@ -13,6 +13,8 @@ interface Outcome {
   finalHeights: number[]
   conflicts: number
   convicted: number
+  /** Honest validators some honest peer holds evidence against: must stay 0. */
+  honestConvicted: number
   twins: number
 }
 
@@ -55,7 +57,11 @@ async function run(seed: number): Promise<Outcome> {
       for (let h = 0; h < Math.min(x.length, y.length); h++) if (x[h].hashHex !== y[h].hashHex) conflicts++
   const byzKey = toHex(signers[4].publicKey)
   const convicted = honest.filter((i) => sim.peers[i].chain.isExcluded(byzKey)).length
-  return { finalHeights: chains.map((c) => c.length), conflicts, convicted, twins: sim.twins.length }
+  // Reorgs, losing candidates, late and lost messages: no honest validator ever looks like an equivocator.
+  const honestConvicted = honest.flatMap((i) =>
+    honest.filter((j) => sim.peers[i].chain.isExcluded(toHex(signers[j].publicKey))),
+  ).length
+  return { finalHeights: chains.map((c) => c.length), conflicts, convicted, honestConvicted, twins: sim.twins.length }
 }
 
 describe('FFG safety in the simulator', () => {
@@ -66,6 +72,7 @@ describe('FFG safety in the simulator', () => {
       const o = await run(seed)
       if (Math.min(...o.finalHeights) <= 5) console.log(`seed ${seed}: final heights ${o.finalHeights.join(',')}`)
       expect(o.conflicts, `seed ${seed}`).toBe(0)
+      expect(o.honestConvicted, `seed ${seed}`).toBe(0)
       if (o.twins > 0 && o.convicted === 4) convictedRuns++
       minFinal = Math.min(minFinal, ...o.finalHeights)
     }
