@@ -5,7 +5,7 @@ import { compareEntrants, ticketFor } from './lottery.js'
 import type { Mempool } from './mempool.js'
 import { revealerOf } from './randao.js'
 import { type Block, signBlock, unsignedBlock } from './records.js'
-import { activeStake, activeValidators } from './state.js'
+import { activeStake, activeValidators, hasActiveStake } from './state.js'
 import { blockReadingWindow } from './validation.js'
 
 /** True while the head chain holds a non-final block that carries records: votes are still needed. */
@@ -43,7 +43,9 @@ export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, s
     pending.readings.length > 0 || pending.stakes.length > 0 || pending.evidence.length > 0 || needsVotes(chain, head)
   if (!hasWork) return undefined
   const weight = activeStake(chain.net.params, head.state, toHex(proposer), slot)
-  const joining = pending.stakes.some((s) => equalBytes(s.validator, proposer) && s.stake > 0)
+  const joining =
+    !hasActiveStake(chain.net.params, head.state, slot) &&
+    pending.stakes.some((s) => equalBytes(s.validator, proposer) && s.stake > 0)
   if (weight === 0 && !joining) return undefined
   const source = chain.sourceFor(slot, head)
   // The reveal follows our point after our own announcement in this block, if any.

@@ -53,6 +53,12 @@ export function activeStake(p: NetworkParams, state: ChainState, key: string, sl
   return e.stake
 }
 
+/** True when any validator has active stake at `slot` (the join rule applies only when none has). */
+export function hasActiveStake(p: NetworkParams, state: ChainState, slot: number): boolean {
+  for (const key of state.stakes.keys()) if (activeStake(p, state, key, slot) > 0) return true
+  return false
+}
+
 export function activeValidators(p: NetworkParams, state: ChainState, slot: number): Map<string, number> {
   const out = new Map<string, number>()
   for (const key of state.stakes.keys()) {

@@ -11,7 +11,7 @@ import {
   verifyReadingSignature,
   verifyStakeSignature,
 } from './records.js'
-import { activeStake, applyBlock, type ChainState } from './state.js'
+import { activeStake, applyBlock, type ChainState, hasActiveStake } from './state.js'
 
 /** What validation needs to know about the parent block. */
 export interface ParentInfo {
@@ -238,8 +238,11 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
 
   const proposer = toHex(block.proposer)
   let weight = activeStake(p, parent.state, proposer, block.slot)
-  if (weight === 0) {
-    // The join rule: a validator not (or no longer) in the table may propose with its own announcement.
+  if (weight === 0 && !hasActiveStake(p, parent.state, block.slot)) {
+    // The join rule, only on a chain with no active stake at all (a fresh network, or one whose
+    // every validator lapsed): a validator may propose with its own announcement. Elsewhere a
+    // newcomer's announcement goes in through a validator's block, so a fresh key can never put
+    // a block of its own into anyone's tree.
     const own = block.stakes.find((s) => equalBytes(s.validator, block.proposer))
     weight = own?.stake ?? 0
   }

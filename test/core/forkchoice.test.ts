@@ -111,9 +111,8 @@ describe('fork choice', () => {
     const { chain, b2, votes } = bootstrap([10, 30, 60])
     // The slot-3 candidates arrived before this validator's own slot-3 timer fired.
     expect(chain.head.slot).toBe(3)
-    const late = signers[3]
+    const late = signers[0]
     const mempool = new Mempool()
-    mempool.addStake(createStake(net, late, 5, 1))
     mempool.addReading(createReading(net, late, 80, timeOf(net, 3)))
     const c = buildSignedCandidate(chain, mempool, late, 3) as Block
     expect(c).toBeDefined()
@@ -305,8 +304,9 @@ describe('partitions and finality', () => {
     const x3 = blockOn(a, b2, 3)
     importAll(chain, [x3], 3)
     expect(chain.root.hashHex).toBe(b1.hashHex)
-    // B and C join on a sibling branch and vote for it: 90 of fork-choice weight against A's 10.
-    const y4 = blockOn(b, b2, 4, [stake(b, 30), stake(c, 60)])
+    // B and C join on a sibling branch (A's block takes their announcements in) and vote for it:
+    // 90 of fork-choice weight against A's 10.
+    const y4 = blockOn(a, b2, 4, [stake(b, 30), stake(c, 60)])
     importAll(chain, [y4], 4)
     importAll(chain, [blockOn(c, y4, 5), blockOn(b, y4, 5)], 5)
     expect(chain.head.parentHex).toBe(y4.hashHex)
@@ -337,7 +337,7 @@ describe('partitions and finality', () => {
     importAll(chain, [x3], 3)
     // B, C and D join, then A leaves; A keeps voting until its exit delay is over (as a leaving
     // peer does), then goes silent.
-    const y4 = blockOn(b, x3, 4, [stake(b, 20), stake(c, 20), stake(d, 20)])
+    const y4 = blockOn(a, x3, 4, [stake(b, 20), stake(c, 20), stake(d, 20)])
     importAll(chain, [y4], 4)
     const l5 = blockOn(b, y4, 5, [stake(a, 0)])
     importAll(chain, [l5], 5)

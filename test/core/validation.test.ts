@@ -132,10 +132,24 @@ describe('block validation: one test per rule', () => {
     expectCode(() => chain.import(child({}, b), timeOf(net, 11)), 'NO_WEIGHT')
   })
 
-  it('the join rule: a proposer with its own announcement has weight', () => {
+  it('the join rule (a proposer with its own announcement has weight) holds only on a chain with no active stake', () => {
+    // On genesis (no stake anywhere): b founds a network with its own announcement.
+    const fresh = new Chain(net)
+    const founder = createBlock(net, b, {
+      height: 1,
+      slot: 10,
+      parent: net.id,
+      readings: [],
+      stakes: [createStake(net, b, 30, 1)],
+    })
+    expect(fresh.import(founder, timeOf(net, 10)).node.weight).toBe(30)
+    // Next to an active validator (a): a fresh key cannot put a block of its own in the tree.
     setup()
-    const r = chain.import(child({ stakes: [createStake(net, b, 30, 1)] }, b), timeOf(net, 11))
-    expect(r.node.weight).toBe(30)
+    expectCode(() => chain.import(child({ stakes: [createStake(net, b, 30, 1)] }, b), timeOf(net, 11)), 'NO_WEIGHT')
+    // Its announcement goes in through a's block; from there on it has weight.
+    const withB = chain.import(child({ stakes: [createStake(net, b, 30, 1)] }), timeOf(net, 11)).node
+    const next = createBlock(net, b, { height: 3, slot: 12, parent: withB.hash, readings: [], stakes: [] })
+    expect(chain.import(next, timeOf(net, 12)).node.weight).toBe(30)
   })
 
   it('reading already in the chain', () => {
