@@ -46,7 +46,7 @@ export interface ChainRoot {
 }
 
 export function genesisRoot(net: ChainConfig): ChainRoot {
-  return { block: undefined, hash: net.id, height: 0, slot: 0, state: genesisState(net.id), epoch: 0 }
+  return { block: undefined, hash: net.id, height: 0, slot: 0, state: genesisState(net), epoch: 0 }
 }
 
 export interface ImportResult {

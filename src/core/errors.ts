@@ -19,6 +19,10 @@ export type RecordErrorCode =
   | 'DUPLICATE'
   | 'INVALID_EVIDENCE'
   | 'SLASHED'
+  | 'BAD_TRANSFER'
+  | 'STALE_NONCE'
+  | 'NONCE_GAP'
+  | 'INSUFFICIENT_BALANCE'
 
 export type BlockErrorCode =
   | RecordErrorCode

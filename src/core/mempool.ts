@@ -1,7 +1,7 @@
 import { toHex } from './bytes.js'
 import type { BlockNode, Chain } from './chain.js'
-import type { Evidence, Reading, StakeAnnouncement } from './records.js'
-import { isSlashed } from './state.js'
+import type { Evidence, Reading, StakeAnnouncement, Transfer } from './records.js'
+import { type Account, accountAt, isSlashed, stakeLimit } from './state.js'
 
 export interface MempoolOptions {
   /** Bound on pending readings (all authors). */
@@ -10,11 +10,17 @@ export interface MempoolOptions {
   readonly maxPerAuthor?: number
   /** Bound on pending stake announcements (one per validator). */
   readonly maxStakes?: number
+  /** Bound on pending transfers (all senders). */
+  readonly maxTransfers?: number
 }
+
+/** Transfers one sender may have pending (consecutive nonces ahead of the chain). */
+export const MAX_TRANSFERS_PER_SENDER = 16
 
 export interface Pending {
   readonly readings: Reading[]
   readonly stakes: StakeAnnouncement[]
+  readonly transfers: Transfer[]
   readonly evidence: Evidence[]
 }
 
@@ -39,6 +45,10 @@ export class Mempool {
   /** Pending reading ids by author (hex), in arrival order. */
   private readonly byAuthor = new Map<string, Set<string>>()
   private readonly stakes = new Map<string, StakeAnnouncement>()
+  /** Pending transfers by sender (hex), by nonce. */
+  private readonly transfers = new Map<string, Map<number, Transfer>>()
+  private transferCount = 0
+  private readonly maxTransfers: number
   /** One piece of evidence per offender (hex key). */
   private readonly evidence = new Map<string, Evidence>()
   private readonly maxReadings: number
@@ -49,10 +59,41 @@ export class Mempool {
     this.maxReadings = opts.maxReadings ?? 10_000
     this.maxPerAuthor = opts.maxPerAuthor ?? 256
     this.maxStakes = opts.maxStakes ?? 10_000
+    this.maxTransfers = opts.maxTransfers ?? 10_000
   }
 
   get size(): number {
-    return this.readings.size + this.stakes.size
+    return this.readings.size + this.stakes.size + this.transferCount
+  }
+
+  /**
+   * Take a transfer in: one per sender and nonce (the first seen wins: a second one is a double
+   * spend that only one block can hold), at most MAX_TRANSFERS_PER_SENDER per sender.
+   */
+  addTransfer(t: Transfer): 'added' | 'known' | 'full' {
+    const from = toHex(t.from)
+    const mine = this.transfers.get(from)
+    if (mine?.has(t.nonce) === true) return 'known'
+    if ((mine?.size ?? 0) >= MAX_TRANSFERS_PER_SENDER || this.transferCount >= this.maxTransfers) return 'full'
+    if (mine === undefined) this.transfers.set(from, new Map([[t.nonce, t]]))
+    else mine.set(t.nonce, t)
+    this.transferCount++
+    return 'added'
+  }
+
+  hasTransfer(t: Transfer): boolean {
+    return this.transfers.get(toHex(t.from))?.get(t.nonce)?.idHex === t.idHex
+  }
+
+  /** Pending transfers of one sender (hex), by nonce. */
+  transfersOf(fromHex: string): Transfer[] {
+    return [...(this.transfers.get(fromHex)?.values() ?? [])].sort((a, b) => a.nonce - b.nonce)
+  }
+
+  private dropTransfer(fromHex: string, nonce: number): void {
+    const mine = this.transfers.get(fromHex)
+    if (mine?.delete(nonce) === true) this.transferCount--
+    if (mine?.size === 0) this.transfers.delete(fromHex)
   }
 
   hasReading(idHex: string): boolean {
@@ -179,14 +220,35 @@ export class Mempool {
       .slice(0, p.maxEvidencePerBlock)
     // Evidence is applied first: an offender's announcement in the same block would be SLASHED.
     const offenders = new Set(evidence.map(([key]) => key))
+    // Balances as the block will see them (the next slot: unbonding released later is not counted
+    // on), so the transfers and stakes taken are ones the block can pay for, in its order.
+    const slot = tip.slot + 1
+    const accounts = new Map<string, Account>()
+    const account = (key: string) => accounts.get(key) ?? accountAt(tip.state, key, slot)
+    if (!chain.net.ledger) for (const key of offenders) accounts.set(key, { ...account(key), free: 0 })
+    const transfers: Transfer[] = []
+    for (const from of [...this.transfers.keys()].sort()) {
+      for (const t of this.transfersOf(from)) {
+        const sender = account(from)
+        if (t.nonce <= sender.nonce) continue
+        if (t.nonce > sender.nonce + 1 || t.amount > sender.free || transfers.length >= p.maxTransfersPerBlock) break
+        accounts.set(from, { ...sender, free: sender.free - t.amount, nonce: t.nonce })
+        const to = toHex(t.to)
+        accounts.set(to, { ...account(to), free: account(to).free + t.amount })
+        transfers.push(t)
+      }
+    }
     const stakes = [...this.stakes.entries()]
       .filter(
         ([key, s]) =>
-          s.seq > (tip.state.stakes.get(key)?.seq ?? -1) && !isSlashed(tip.state, key) && !offenders.has(key),
+          s.seq > (tip.state.stakes.get(key)?.seq ?? -1) &&
+          !isSlashed(tip.state, key) &&
+          !offenders.has(key) &&
+          (!chain.net.ledger || s.stake <= stakeLimit(account(key))),
       )
       .map(([, s]) => s)
       .slice(0, p.maxStakesPerBlock)
-    return { readings, stakes, evidence: evidence.map(([, e]) => e) }
+    return { readings, stakes, transfers, evidence: evidence.map(([, e]) => e) }
   }
 
   /** Drop readings dated before `earliest`: no later block can take them. Returns them. */
@@ -215,6 +277,14 @@ export class Mempool {
       if (s.seq <= (chain.root.state.stakes.get(key)?.seq ?? -1) || isSlashed(chain.root.state, key)) {
         this.stakes.delete(key)
         dropped.push(s.idHex)
+      }
+    }
+    for (const from of [...this.transfers.keys()]) {
+      const nonce = chain.root.state.accounts.get(from)?.nonce ?? 0
+      for (const t of this.transfersOf(from)) {
+        if (t.nonce > nonce) break
+        this.dropTransfer(from, t.nonce)
+        dropped.push(t.idHex)
       }
     }
     return dropped

@@ -19,10 +19,17 @@ export interface NetworkParams {
    * until then the validator keeps its previous stake and votes with it (docs/PROTOCOL.md 5).
    */
   readonly exitDelaySlots: number
+  /**
+   * Genesis networks: a bonded amount that a lower stake (or a leave) releases becomes free again
+   * this many slots after the block that holds the announcement.
+   */
+  readonly unbondingSlots: number
   /** Tokens credited to the proposer of each canonical block. */
   readonly reward: number
   readonly maxReadingsPerBlock: number
   readonly maxStakesPerBlock: number
+  /** Token transfers per block. */
+  readonly maxTransfersPerBlock: number
   /** Slashing evidence records per block. */
   readonly maxEvidencePerBlock: number
   /** Vote headers (the votes that justified the block's source) per block. */
@@ -50,9 +57,11 @@ export const DEFAULT_PARAMS: NetworkParams = Object.freeze({
   slotMs: 1000,
   stakeTtlSlots: 600,
   exitDelaySlots: 4,
+  unbondingSlots: 16,
   reward: 1,
   maxReadingsPerBlock: 1024,
   maxStakesPerBlock: 256,
+  maxTransfersPerBlock: 256,
   maxEvidencePerBlock: 8,
   maxVotesPerBlock: 128,
   maxBlockBytes: 256 * 1024,
@@ -69,9 +78,11 @@ export function checkParams(p: NetworkParams): void {
     'slotMs',
     'stakeTtlSlots',
     'exitDelaySlots',
+    'unbondingSlots',
     'reward',
     'maxReadingsPerBlock',
     'maxStakesPerBlock',
+    'maxTransfersPerBlock',
     'maxEvidencePerBlock',
     'maxVotesPerBlock',
     'maxBlockBytes',
@@ -96,20 +107,46 @@ export function checkParams(p: NetworkParams): void {
   }
 }
 
-/** The genesis block is fully determined by the parameters; its hash is the network id. */
-export function genesisHash(p: NetworkParams): Uint8Array {
+/** The most tokens a genesis file may allocate in all: sums of balances stay exact integers. */
+export const MAX_SUPPLY = 2 ** 50
+
+/**
+ * The genesis allocations of a genesis network (hex public key -> free balance), sorted by key.
+ * Empty for the open devnet.
+ */
+export type Allocations = ReadonlyMap<string, number>
+
+export function checkAllocations(allocations: Allocations): void {
+  let total = 0
+  for (const [key, balance] of allocations) {
+    if (!/^[0-9a-f]{64}$/.test(key)) throw new RangeError(`allocation key ${key} is not a 32-byte public key`)
+    if (!Number.isSafeInteger(balance) || balance < 1)
+      throw new RangeError(`allocation ${key}: balance must be a whole number of at least 1, got ${String(balance)}`)
+    total += balance
+  }
+  if (total > MAX_SUPPLY) throw new RangeError(`allocations total ${total}, above the limit of 2^50`)
+}
+
+/**
+ * The genesis block is fully determined by the parameters and the allocations; its hash is the
+ * network id.
+ */
+export function genesisHash(p: NetworkParams, allocations: Allocations = new Map()): Uint8Array {
   checkParams(p)
+  checkAllocations(allocations)
   return sha256(
     encodeCanonical([
-      'pos-peer/genesis/v2',
+      'pos-peer/genesis/v3',
       p.name,
       p.genesisTime,
       p.slotMs,
       p.stakeTtlSlots,
       p.exitDelaySlots,
+      p.unbondingSlots,
       p.reward,
       p.maxReadingsPerBlock,
       p.maxStakesPerBlock,
+      p.maxTransfersPerBlock,
       p.maxEvidencePerBlock,
       p.maxVotesPerBlock,
       p.maxBlockBytes,
@@ -118,22 +155,37 @@ export function genesisHash(p: NetworkParams): Uint8Array {
       p.maxClockDriftMs,
       p.maxReadingAgeMs,
       p.maxStake,
+      [...allocations].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [Buffer.from(k, 'hex'), v]),
     ]),
   )
 }
 
-/** A network as the code sees it: its parameters and their hash (the genesis hash, the network id). */
+/**
+ * A network as the code sees it: its parameters, its allocations and their hash (the genesis hash,
+ * the network id).
+ */
 export interface ChainConfig {
   readonly params: NetworkParams
+  /** Genesis balances (hex public key -> tokens); empty for the open devnet. */
+  readonly allocations: Allocations
+  /**
+   * True for a genesis network: stake must be backed by tokens (bonded from the free balance).
+   * False for the open devnet: stake is self-declared.
+   */
+  readonly ledger: boolean
   /** Genesis hash. */
   readonly id: Uint8Array
   readonly idHex: string
 }
 
-export function makeChainConfig(overrides: Partial<NetworkParams> = {}): ChainConfig {
+export function makeChainConfig(
+  overrides: Partial<NetworkParams> = {},
+  allocations: Allocations = new Map(),
+): ChainConfig {
   const params = Object.freeze({ ...DEFAULT_PARAMS, ...overrides })
-  const id = genesisHash(params)
-  return { params, id, idHex: toHex(id) }
+  const sorted: Allocations = new Map([...allocations].sort(([a], [b]) => (a < b ? -1 : 1)))
+  const id = genesisHash(params, sorted)
+  return { params, allocations: sorted, ledger: sorted.size > 0, id, idHex: toHex(id) }
 }
 
 /** Slot containing unix time `ms` (negative before genesis). */

@@ -6,13 +6,17 @@ import type { Mempool } from './mempool.js'
 import { revealerOf } from './randao.js'
 import { type Block, signBlock, unsignedBlock } from './records.js'
 import { activeStake, activeValidators, hasActiveStake } from './state.js'
-import { blockReadingWindow } from './validation.js'
+import { blockReadingWindow, transferOrderKey } from './validation.js'
 
 /** True while the head chain holds a non-final block that carries records: votes are still needed. */
 export function needsVotes(chain: Chain, head: BlockNode = chain.head): boolean {
   return chain
     .chainTo(head)
-    .some((n) => n.block !== undefined && (n.block.readings.length > 0 || n.block.stakes.length > 0))
+    .some(
+      (n) =>
+        n.block !== undefined &&
+        (n.block.readings.length > 0 || n.block.stakes.length > 0 || n.block.transfers.length > 0),
+    )
 }
 
 /**
@@ -40,7 +44,11 @@ export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, s
   // The block rules apply to what we build: a reading dated after this slot's bound waits.
   const pending = mempool.pending(chain, head, blockReadingWindow(chain.net, slot))
   const hasWork =
-    pending.readings.length > 0 || pending.stakes.length > 0 || pending.evidence.length > 0 || needsVotes(chain, head)
+    pending.readings.length > 0 ||
+    pending.stakes.length > 0 ||
+    pending.transfers.length > 0 ||
+    pending.evidence.length > 0 ||
+    needsVotes(chain, head)
   if (!hasWork) return undefined
   const weight = activeStake(chain.net.params, head.state, toHex(proposer), slot)
   const joining =
@@ -68,6 +76,7 @@ export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, s
       parent: head.hash,
       readings: [...readings].sort(byHex((r) => r.idHex)),
       stakes: [...pending.stakes].sort(byHex((s) => toHex(s.validator))),
+      transfers: [...pending.transfers].sort(byHex(transferOrderKey)),
       evidence: [...pending.evidence].sort(byHex((e) => e.idHex)),
       source,
       reveal,

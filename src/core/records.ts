@@ -17,7 +17,8 @@ import { revealerOf } from './randao.js'
 export const DOMAIN = {
   reading: 'pos-peer/reading/v1',
   stake: 'pos-peer/stake/v2',
-  block: 'pos-peer/block/v3',
+  transfer: 'pos-peer/transfer/v1',
+  block: 'pos-peer/block/v4',
 } as const
 
 export type Domain = keyof typeof DOMAIN
@@ -48,6 +49,18 @@ export interface StakeAnnouncement {
   readonly idHex: string
 }
 
+/** Tokens moved from one account to another, signed by the sender (docs/PROTOCOL.md section 6). */
+export interface Transfer {
+  readonly from: Uint8Array
+  readonly to: Uint8Array
+  readonly amount: number
+  /** The sender's next nonce: 1 for its first transfer, then one more each time. */
+  readonly nonce: number
+  readonly signature: Uint8Array
+  readonly id: Uint8Array
+  readonly idHex: string
+}
+
 /**
  * A Casper FFG checkpoint: a block and an epoch (here an epoch is one slot). The genesis checkpoint
  * is (network id, 0); any other has `block.slot < epoch`.
@@ -70,7 +83,7 @@ export interface BlockHeader {
   readonly source: Checkpoint
   /** The proposer's next RANDAO preimage: sha256(reveal) is its point in the parent state. */
   readonly reveal: Uint8Array
-  /** sha256 of the canonical encoding of [readings, stakes, evidence, votes]. */
+  /** sha256 of the canonical encoding of [readings, stakes, transfers, evidence, votes]. */
   readonly bodyHash: Uint8Array
   readonly signature: Uint8Array
   /** sha256 of the canonical encoding of the header without its signature: the block hash. */
@@ -90,6 +103,7 @@ export interface Evidence {
 export interface Block extends BlockHeader {
   readonly readings: readonly Reading[]
   readonly stakes: readonly StakeAnnouncement[]
+  readonly transfers: readonly Transfer[]
   readonly evidence: readonly Evidence[]
   /**
    * The signed headers of the votes (blocks) that justified this block's source, as its proposer
@@ -107,6 +121,7 @@ type StakeTuple = [Uint8Array, number, number, Uint8Array, Uint8Array]
 
 const readingTuple = (r: Reading): ReadingTuple => [r.author, r.bpm, r.time, r.signature]
 const stakeTuple = (s: StakeAnnouncement): StakeTuple => [s.validator, s.stake, s.seq, s.commit, s.signature]
+const transferTuple = (t: Transfer): unknown[] => [t.from, t.to, t.amount, t.nonce, t.signature]
 const checkpointTuple = (c: Checkpoint): [Uint8Array, number] => [c.hash, c.epoch]
 type UnsignedHeader = Omit<BlockHeader, 'signature' | 'hash' | 'hashHex'>
 const headerFields = (h: UnsignedHeader): unknown[] => [
@@ -122,12 +137,14 @@ const headerTuple = (h: BlockHeader): unknown[] => [...headerFields(h), h.signat
 interface Body {
   readonly readings: readonly Reading[]
   readonly stakes: readonly StakeAnnouncement[]
+  readonly transfers: readonly Transfer[]
   readonly evidence: readonly Evidence[]
   readonly votes: readonly BlockHeader[]
 }
 const bodyTuple = (b: Body): unknown[] => [
   b.readings.map(readingTuple),
   b.stakes.map(stakeTuple),
+  b.transfers.map(transferTuple),
   b.evidence.map(evidenceTuple),
   b.votes.map(headerTuple),
 ]
@@ -143,6 +160,10 @@ export const checkpointKey = (c: { readonly hash: Uint8Array; readonly epoch: nu
 
 function readingId(author: Uint8Array, bpm: number, time: number): Uint8Array {
   return sha256(encodeCanonical([DOMAIN.reading, author, bpm, time]))
+}
+
+function transferId(from: Uint8Array, to: Uint8Array, amount: number, nonce: number): Uint8Array {
+  return sha256(encodeCanonical([DOMAIN.transfer, from, to, amount, nonce]))
 }
 
 function stakeId(validator: Uint8Array, stake: number, seq: number, commit: Uint8Array): Uint8Array {
@@ -162,12 +183,25 @@ export function createStake(net: ChainConfig, signer: Signer, stake: number, seq
   return { validator: signer.publicKey, stake, seq, commit, signature, id, idHex: toHex(id) }
 }
 
+export function createTransfer(
+  net: ChainConfig,
+  signer: Signer,
+  to: Uint8Array,
+  amount: number,
+  nonce: number,
+): Transfer {
+  const id = transferId(signer.publicKey, to, amount, nonce)
+  const signature = signer.sign(signingMessage('transfer', net.id, id))
+  return { from: signer.publicKey, to, amount, nonce, signature, id, idHex: toHex(id) }
+}
+
 export interface BlockContent {
   height: number
   slot: number
   parent: Uint8Array
   readings: readonly Reading[]
   stakes: readonly StakeAnnouncement[]
+  transfers?: readonly Transfer[]
   /** Default: the genesis checkpoint (always valid; its vote counts only while genesis is the root). */
   source?: Checkpoint
   /** The RANDAO reveal; `proposeBlock` and the proposer compute it from the parent state. */
@@ -186,6 +220,7 @@ export function unsignedBlock(net: ChainConfig, proposer: Uint8Array, content: B
   const body: Body = {
     readings: content.readings,
     stakes: content.stakes,
+    transfers: content.transfers ?? [],
     evidence: content.evidence ?? [],
     votes: (content.votes ?? []).map(headerOf),
   }
@@ -215,7 +250,7 @@ function assemble(h: UnsignedHeader, body: Body, signature: Uint8Array): Block {
   const hash = sha256(encodeCanonical(fields))
   const bytes = encodeCanonical([...fields.slice(0, 6), ...bodyTuple(body), signature])
   const { height, slot, parent, proposer, source, reveal, bodyHash } = h
-  const { readings, stakes, evidence, votes } = body
+  const { readings, stakes, transfers, evidence, votes } = body
   return {
     height,
     slot,
@@ -226,6 +261,7 @@ function assemble(h: UnsignedHeader, body: Body, signature: Uint8Array): Block {
     bodyHash,
     readings,
     stakes,
+    transfers,
     evidence,
     votes,
     signature,
@@ -251,6 +287,7 @@ export function createEvidence(x: BlockHeader, y: BlockHeader): Evidence {
 export const encodeReading = (r: Reading): Uint8Array => encodeCanonical(readingTuple(r))
 export const encodeEvidence = (e: Evidence): Uint8Array => e.bytes
 export const encodeStake = (s: StakeAnnouncement): Uint8Array => encodeCanonical(stakeTuple(s))
+export const encodeTransfer = (t: Transfer): Uint8Array => encodeCanonical(transferTuple(t))
 
 function readingFromTuple(v: unknown, field: string): Reading {
   const [a, bpm, time, sig] = expectArray(v, field, 4)
@@ -278,7 +315,20 @@ function stakeFromTuple(v: unknown, field: string): StakeAnnouncement {
   return { ...s, id, idHex: toHex(id) }
 }
 
-/** Size limit for a single reading or stake announcement on the wire. */
+function transferFromTuple(v: unknown, field: string): Transfer {
+  const [from, to, amount, nonce, sig] = expectArray(v, field, 5)
+  const t = {
+    from: expectBytes(from, `${field}.from`, PUBLIC_KEY_BYTES),
+    to: expectBytes(to, `${field}.to`, PUBLIC_KEY_BYTES),
+    amount: expectUint(amount, `${field}.amount`),
+    nonce: expectUint(nonce, `${field}.nonce`),
+    signature: expectBytes(sig, `${field}.signature`, SIGNATURE_BYTES),
+  }
+  const id = transferId(t.from, t.to, t.amount, t.nonce)
+  return { ...t, id, idHex: toHex(id) }
+}
+
+/** Size limit for a single reading, stake announcement or transfer on the wire. */
 export const MAX_RECORD_BYTES = 256
 
 export function decodeReading(bytes: Uint8Array): Reading {
@@ -287,6 +337,10 @@ export function decodeReading(bytes: Uint8Array): Reading {
 
 export function decodeStake(bytes: Uint8Array): StakeAnnouncement {
   return stakeFromTuple(decodeCanonical(bytes, MAX_RECORD_BYTES), 'stake')
+}
+
+export function decodeTransfer(bytes: Uint8Array): Transfer {
+  return transferFromTuple(decodeCanonical(bytes, MAX_RECORD_BYTES), 'transfer')
 }
 
 function checkpointFromTuple(v: unknown, field: string): Checkpoint {
@@ -332,20 +386,23 @@ export function decodeEvidence(bytes: Uint8Array): Evidence {
  */
 export function decodeBlock(net: ChainConfig, bytes: Uint8Array): Block {
   const p = net.params
-  const v = expectArray(decodeCanonical(bytes, p.maxBlockBytes), 'block', 11)
+  const v = expectArray(decodeCanonical(bytes, p.maxBlockBytes), 'block', 12)
   const rawReadings = expectArray(v[6], 'readings')
   const rawStakes = expectArray(v[7], 'stakes')
-  const rawEvidence = expectArray(v[8], 'evidence')
-  const rawVotes = expectArray(v[9], 'votes')
+  const rawTransfers = expectArray(v[8], 'transfers')
+  const rawEvidence = expectArray(v[9], 'evidence')
+  const rawVotes = expectArray(v[10], 'votes')
   if (
     rawVotes.length > p.maxVotesPerBlock ||
     rawReadings.length > p.maxReadingsPerBlock ||
     rawStakes.length > p.maxStakesPerBlock ||
+    rawTransfers.length > p.maxTransfersPerBlock ||
     rawEvidence.length > p.maxEvidencePerBlock
   ) {
     throw new RecordError('REJECT', 'OVERSIZED', {
       readings: rawReadings.length,
       stakes: rawStakes.length,
+      transfers: rawTransfers.length,
       evidence: rawEvidence.length,
       votes: rawVotes.length,
     })
@@ -356,6 +413,7 @@ export function decodeBlock(net: ChainConfig, bytes: Uint8Array): Block {
   const body: Body = {
     readings,
     stakes,
+    transfers: rawTransfers.map((t, i) => transferFromTuple(t, `transfers[${i}]`)),
     evidence,
     votes: rawVotes.map((h, i) => headerFromTuple(h, `votes[${i}]`)),
   }
@@ -368,7 +426,7 @@ export function decodeBlock(net: ChainConfig, bytes: Uint8Array): Block {
     reveal: expectBytes(v[5], 'reveal', HASH_BYTES),
     bodyHash: bodyHash(body),
   }
-  const block = assemble(header, body, expectBytes(v[10], 'signature', SIGNATURE_BYTES))
+  const block = assemble(header, body, expectBytes(v[11], 'signature', SIGNATURE_BYTES))
   // Evidence is re-encoded in its one form: a block carrying another order is not this encoding.
   if (!equalBytes(block.bytes, bytes)) throw new RecordError('REJECT', 'BAD_ENCODING', { reason: 'not canonical' })
   return block
@@ -391,6 +449,11 @@ const stakeCheck = (net: ChainConfig, s: StakeAnnouncement): SignatureCheck => (
   message: signingMessage('stake', net.id, s.id),
   signature: s.signature,
 })
+const transferCheck = (net: ChainConfig, t: Transfer): SignatureCheck => ({
+  publicKey: t.from,
+  message: signingMessage('transfer', net.id, t.id),
+  signature: t.signature,
+})
 const blockCheck = (net: ChainConfig, b: BlockHeader): SignatureCheck => ({
   publicKey: b.proposer,
   message: signingMessage('block', net.id, b.hash),
@@ -406,6 +469,10 @@ export function verifyStakeSignature(net: ChainConfig, s: StakeAnnouncement): bo
   return verifyCheck(stakeCheck(net, s))
 }
 
+export function verifyTransferSignature(net: ChainConfig, t: Transfer): boolean {
+  return verifyCheck(transferCheck(net, t))
+}
+
 export function verifyBlockSignature(net: ChainConfig, b: BlockHeader): boolean {
   return verifyCheck(blockCheck(net, b))
 }
@@ -416,6 +483,7 @@ export function signatureChecks(net: ChainConfig, b: Block): SignatureCheck[] {
     blockCheck(net, b),
     ...b.readings.map((r) => readingCheck(net, r)),
     ...b.stakes.map((st) => stakeCheck(net, st)),
+    ...b.transfers.map((t) => transferCheck(net, t)),
     ...b.evidence.flatMap((e) => [blockCheck(net, e.a), blockCheck(net, e.b)]),
     ...b.votes.map((h) => blockCheck(net, h)),
   ]

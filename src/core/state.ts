@@ -2,9 +2,9 @@ import { equalBytes, toHex } from './bytes.js'
 import { sha256 } from './crypto.js'
 import { decodeCanonical, encodeCanonical, expectArray, expectBytes, expectUint } from './encoding.js'
 import { BlockError } from './errors.js'
-import type { NetworkParams } from './params.js'
+import type { ChainConfig, NetworkParams } from './params.js'
 import { nextMix } from './randao.js'
-import type { Block } from './records.js'
+import type { Block, Transfer } from './records.js'
 
 export interface StakeEntry {
   readonly stake: number
@@ -19,9 +19,47 @@ export interface StakeEntry {
   readonly slashed?: true
 }
 
+/** Tokens on their way from bonded back to free: free again at slot `release`. */
+export interface Unbonding {
+  readonly amount: number
+  readonly release: number
+}
+
+/**
+ * An account: free tokens (spendable, bondable), bonded stake, unbonding amounts, the nonce of its
+ * last transfer and the blocks it won. In the open devnet stake is self-declared, so `bonded` and
+ * `unbonding` stay 0 and `free` holds block rewards.
+ */
 export interface Account {
-  readonly balance: number
+  readonly free: number
+  readonly bonded: number
+  readonly unbonding: readonly Unbonding[]
+  readonly nonce: number
   readonly won: number
+}
+
+export const EMPTY_ACCOUNT: Account = Object.freeze({ free: 0, bonded: 0, unbonding: [], nonce: 0, won: 0 })
+
+/** The account as of `slot`: unbonding amounts released by then are free. */
+export function settle(acc: Account, slot: number): Account {
+  if (!acc.unbonding.some((u) => u.release <= slot)) return acc
+  let free = acc.free
+  for (const u of acc.unbonding) if (u.release <= slot) free += u.amount
+  return { ...acc, free, unbonding: acc.unbonding.filter((u) => u.release > slot) }
+}
+
+/** A key's account as of `slot` (an empty one when it has none). */
+export const accountAt = (state: ChainState, key: string, slot: number): Account =>
+  settle(state.accounts.get(key) ?? EMPTY_ACCOUNT, slot)
+
+/** Every token an account holds: free, bonded and unbonding. */
+export const holdings = (a: Account): number => a.free + a.bonded + a.unbonding.reduce((x, u) => x + u.amount, 0)
+
+/** All tokens in a state: the genesis total plus rewards minus what was burned. */
+export function supplyOf(state: ChainState): number {
+  let total = 0
+  for (const a of state.accounts.values()) total += holdings(a)
+  return total
 }
 
 /**
@@ -33,14 +71,35 @@ export interface ChainState {
   readonly accounts: ReadonlyMap<string, Account>
   /** RANDAO mix: the network id at genesis, then sha256(parent mix || reveal) per block. */
   readonly mix: Uint8Array
+  /** Tokens burned by slashing so far. */
+  readonly burned: number
 }
 
-/** The state of genesis: no stake, no accounts, the mix is the network id. */
-export const genesisState = (networkId: Uint8Array): ChainState => ({
+/** The state of genesis: no stake, the genesis allocations as free balances, the mix is the network id. */
+export const genesisState = (net: ChainConfig): ChainState => ({
   stakes: new Map(),
-  accounts: new Map(),
-  mix: networkId,
+  accounts: new Map([...net.allocations].map(([key, free]) => [key, { ...EMPTY_ACCOUNT, free }])),
+  mix: net.id,
+  burned: 0,
 })
+
+/** Why a transfer cannot be applied to a state at a slot, or undefined when it can. */
+export function transferProblem(
+  state: ChainState,
+  t: Transfer,
+  slot: number,
+): 'STALE_NONCE' | 'NONCE_GAP' | 'INSUFFICIENT_BALANCE' | undefined {
+  const acc = accountAt(state, toHex(t.from), slot)
+  if (t.nonce <= acc.nonce) return 'STALE_NONCE'
+  if (t.nonce > acc.nonce + 1) return 'NONCE_GAP'
+  return t.amount > acc.free ? 'INSUFFICIENT_BALANCE' : undefined
+}
+
+/**
+ * What a stake announcement may ask for in a genesis network: the account's free and bonded
+ * tokens (the difference to its current stake is bonded or starts unbonding).
+ */
+export const stakeLimit = (acc: Account): number => acc.free + acc.bonded
 
 /**
  * Stake that counts at `slot`: registered, renewed within the TTL, not slashed; a lower stake
@@ -72,14 +131,20 @@ export function activeValidators(p: NetworkParams, state: ChainState, slot: numb
 export const isSlashed = (state: ChainState, key: string): boolean => state.stakes.get(key)?.slashed === true
 
 /**
- * The state transition. Evidence first: each offender (not slashed before, once per block) loses
- * its stake and balance for good. Then stake announcements, which must carry a seq above the one
- * in the parent state (one per validator per block) and not be a slashed validator's; the
- * proposer is credited the block reward.
+ * The state transition (docs/PROTOCOL.md section 6). Evidence first: each offender (not slashed
+ * before, once per block) loses its stake for good, and its bonded and unbonding tokens are burned
+ * (in the devnet, where stake is self-declared, its free balance: the rewards it earned). Then
+ * transfers in order (the sender's next nonce, within its free balance), then stake announcements,
+ * which must carry a seq above the one in the parent state (one per validator per block), not be a
+ * slashed validator's and, in a genesis network, be backed by free + bonded tokens; the proposer
+ * is credited the block reward.
  */
-export function applyBlock(p: NetworkParams, parent: ChainState, block: Block): ChainState {
+export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): ChainState {
+  const p = net.params
   const stakes = new Map(parent.stakes)
   const accounts = new Map(parent.accounts)
+  let burned = parent.burned
+  const account = (key: string) => settle(accounts.get(key) ?? EMPTY_ACCOUNT, block.slot)
   for (const e of block.evidence) {
     const key = toHex(e.a.proposer)
     if (stakes.get(key)?.slashed === true) {
@@ -93,8 +158,22 @@ export function applyBlock(p: NetworkParams, parent: ChainState, block: Block): 
       point: prev?.point ?? new Uint8Array(32),
       slashed: true,
     })
-    const acc = accounts.get(key)
-    if (acc !== undefined) accounts.set(key, { ...acc, balance: 0 })
+    const acc = account(key)
+    const burn = net.ledger ? acc.bonded + holdings({ ...acc, free: 0, bonded: 0 }) : acc.free
+    burned += burn
+    accounts.set(key, net.ledger ? { ...acc, bonded: 0, unbonding: [] } : { ...acc, free: 0 })
+  }
+  for (const t of block.transfers) {
+    const problem = transferProblem({ stakes, accounts, mix: parent.mix, burned }, t, block.slot)
+    if (problem !== undefined) {
+      throw new BlockError('REJECT', problem, { transfer: t.idHex, from: toHex(t.from), nonce: t.nonce })
+    }
+    const from = toHex(t.from)
+    const sender = account(from)
+    accounts.set(from, { ...sender, free: sender.free - t.amount, nonce: t.nonce })
+    const to = toHex(t.to)
+    const receiver = account(to)
+    accounts.set(to, { ...receiver, free: receiver.free + t.amount })
   }
   const seen = new Set<string>()
   for (const a of block.stakes) {
@@ -106,8 +185,27 @@ export function applyBlock(p: NetworkParams, parent: ChainState, block: Block): 
     if (prev !== undefined && a.seq <= prev.seq) {
       throw new BlockError('REJECT', 'STALE_SEQ', { validator: key, seq: a.seq, current: prev.seq })
     }
+    if (net.ledger) {
+      // Bond the difference, or start unbonding what the new stake no longer needs.
+      const acc = account(key)
+      if (a.stake > stakeLimit(acc)) {
+        throw new BlockError('REJECT', 'INSUFFICIENT_BALANCE', {
+          validator: key,
+          stake: a.stake,
+          free: acc.free,
+          bonded: acc.bonded,
+        })
+      }
+      const release = block.slot + p.unbondingSlots
+      accounts.set(
+        key,
+        a.stake >= acc.bonded
+          ? { ...acc, free: acc.free - (a.stake - acc.bonded), bonded: a.stake }
+          : { ...acc, bonded: a.stake, unbonding: [...acc.unbonding, { amount: acc.bonded - a.stake, release }] },
+      )
+    }
     // A cut or a leave keeps the stake that counted until the exit delay is over.
-    const counted = activeStake(p, { stakes, accounts, mix: parent.mix }, key, block.slot)
+    const counted = activeStake(p, { stakes, accounts, mix: parent.mix, burned }, key, block.slot)
     stakes.set(key, {
       stake: a.stake,
       seq: a.seq,
@@ -123,9 +221,9 @@ export function applyBlock(p: NetworkParams, parent: ChainState, block: Block): 
     throw new BlockError('REJECT', 'BAD_REVEAL', { proposer, reveal: toHex(block.reveal) })
   }
   stakes.set(proposer, { ...entry, point: block.reveal })
-  const acc = accounts.get(proposer) ?? { balance: 0, won: 0 }
-  accounts.set(proposer, { balance: acc.balance + p.reward, won: acc.won + 1 })
-  return { stakes, accounts, mix: nextMix(parent.mix, block.reveal) }
+  const acc = account(proposer)
+  accounts.set(proposer, { ...acc, free: acc.free + p.reward, won: acc.won + 1 })
+  return { stakes, accounts, mix: nextMix(parent.mix, block.reveal), burned }
 }
 
 export function encodeState(state: ChainState): Uint8Array {
@@ -138,12 +236,19 @@ export function encodeState(state: ChainState): Uint8Array {
     e.before ?? 0,
     e.point,
   ])
-  const accounts = [...state.accounts].map(([k, a]) => [Buffer.from(k, 'hex'), a.balance, a.won])
-  return encodeCanonical([stakes, accounts, state.mix])
+  const accounts = [...state.accounts].map(([k, a]) => [
+    Buffer.from(k, 'hex'),
+    a.free,
+    a.bonded,
+    a.unbonding.map((u) => [u.amount, u.release]),
+    a.nonce,
+    a.won,
+  ])
+  return encodeCanonical([stakes, accounts, state.mix, state.burned])
 }
 
 export function decodeState(bytes: Uint8Array): ChainState {
-  const [s, a, mix] = expectArray(decodeCanonical(bytes, 64 * 1024 * 1024), 'state', 3)
+  const [s, a, mix, burned] = expectArray(decodeCanonical(bytes, 64 * 1024 * 1024), 'state', 4)
   const stakes = new Map<string, StakeEntry>()
   for (const row of expectArray(s, 'state.stakes')) {
     const [k, stake, seq, renewedSlot, slashed, before, point] = expectArray(row, 'state.stake', 7)
@@ -158,11 +263,17 @@ export function decodeState(bytes: Uint8Array): ChainState {
   }
   const accounts = new Map<string, Account>()
   for (const row of expectArray(a, 'state.accounts')) {
-    const [k, balance, won] = expectArray(row, 'state.account', 3)
+    const [k, free, bonded, unbonding, nonce, won] = expectArray(row, 'state.account', 6)
     accounts.set(toHex(expectBytes(k, 'key', 32)), {
-      balance: expectUint(balance, 'balance'),
+      free: expectUint(free, 'free'),
+      bonded: expectUint(bonded, 'bonded'),
+      unbonding: expectArray(unbonding, 'unbonding').map((u) => {
+        const [amount, release] = expectArray(u, 'unbonding', 2)
+        return { amount: expectUint(amount, 'amount'), release: expectUint(release, 'release') }
+      }),
+      nonce: expectUint(nonce, 'nonce'),
       won: expectUint(won, 'won'),
     })
   }
-  return { stakes, accounts, mix: expectBytes(mix, 'mix', 32) }
+  return { stakes, accounts, mix: expectBytes(mix, 'mix', 32), burned: expectUint(burned, 'burned') }
 }

@@ -1,15 +1,17 @@
 import { equalBytes, toHex } from './bytes.js'
 import { BlockError, type ErrorAction, RecordError } from './errors.js'
-import { type ChainConfig, type NetworkParams, slotStart } from './params.js'
+import { type ChainConfig, MAX_SUPPLY, type NetworkParams, slotStart } from './params.js'
 import {
   type Block,
   type BlockHeader,
   type Evidence,
   type Reading,
   type StakeAnnouncement,
+  type Transfer,
   verifyBlockSignature,
   verifyReadingSignature,
   verifyStakeSignature,
+  verifyTransferSignature,
 } from './records.js'
 import { activeStake, applyBlock, type ChainState, hasActiveStake } from './state.js'
 
@@ -111,6 +113,21 @@ export function validateStake(net: ChainConfig, s: StakeAnnouncement): void {
   if (!verifyStakeSignature(net, s)) throw new RecordError('REJECT', 'INVALID_SIGNATURE', { record: 'stake' })
 }
 
+/**
+ * The stateless check of a transfer: an amount of at least 1 within the supply limit, to another
+ * account, signed by the sender. Whether the sender can pay is the state's question
+ * (`transferProblem`).
+ */
+export function validateTransfer(net: ChainConfig, t: Transfer): void {
+  if (t.amount < 1 || t.amount > MAX_SUPPLY || t.nonce < 1 || equalBytes(t.from, t.to)) {
+    throw new RecordError('REJECT', 'BAD_TRANSFER', { transfer: t.idHex, amount: t.amount, nonce: t.nonce })
+  }
+  if (!verifyTransferSignature(net, t)) throw new RecordError('REJECT', 'INVALID_SIGNATURE', { record: 'transfer' })
+}
+
+/** A transfer's place in the canonical order of a block: by sender, then nonce. */
+export const transferOrderKey = (t: Transfer): string => `${toHex(t.from)}:${t.nonce.toString().padStart(16, '0')}`
+
 /** How two signed headers of one proposer conflict, if they do (docs/PROTOCOL.md section 5). */
 export function conflictOf(a: BlockHeader, b: BlockHeader): 'double' | 'surround' | undefined {
   if (!equalBytes(a.proposer, b.proposer) || equalBytes(a.hash, b.hash)) return undefined
@@ -148,12 +165,14 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
   if (
     block.readings.length > p.maxReadingsPerBlock ||
     block.stakes.length > p.maxStakesPerBlock ||
+    block.transfers.length > p.maxTransfersPerBlock ||
     block.evidence.length > p.maxEvidencePerBlock ||
     block.votes.length > p.maxVotesPerBlock
   ) {
     throw new BlockError('REJECT', 'TOO_MANY_RECORDS', {
       readings: block.readings.length,
       stakes: block.stakes.length,
+      transfers: block.transfers.length,
       evidence: block.evidence.length,
     })
   }
@@ -209,6 +228,13 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
       throw asBlockError(err, s.idHex)
     }
   }
+  for (const t of block.transfers) {
+    try {
+      validateTransfer(net, t)
+    } catch (err) {
+      throw asBlockError(err, t.idHex)
+    }
+  }
 
   for (const h of block.votes) {
     if (!verifyBlockSignature(net, h)) {
@@ -222,6 +248,7 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
   }
   ascending(block.readings, (r) => r.idHex, 'reading')
   ascending(block.stakes, (s) => toHex(s.validator), 'stake')
+  ascending(block.transfers, transferOrderKey, 'transfer')
   ascending(block.evidence, (e) => e.idHex, 'evidence')
   ascending(block.votes, (h) => h.hashHex, 'vote')
   const offenders = new Set<string>()
@@ -248,7 +275,7 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
   }
   if (weight === 0) throw new BlockError('REJECT', 'NO_WEIGHT', { proposer })
 
-  const state = applyBlock(p, parent.state, block)
+  const state = applyBlock(net, parent.state, block)
   return { state, weight }
 }
 

@@ -3,7 +3,7 @@ import type { BlockNode } from '../core/chain.js'
 import { addressOf } from '../core/crypto.js'
 import type { ChainConfig } from '../core/params.js'
 import type { Block, Reading } from '../core/records.js'
-import { activeValidators } from '../core/state.js'
+import { accountAt, activeValidators, holdings } from '../core/state.js'
 
 /**
  * What the views read: a read-only face of the node. The CLI, the HTTP API and metrics use these
@@ -54,7 +54,12 @@ export interface ValidatorRow {
   stakeShare: number
   won: number
   winShare: number
+  /** Every token the account holds: free + bonded + unbonding. */
   balance: number
+  free: number
+  bonded: number
+  /** Tokens on their way back to free (genesis networks). */
+  unbonding: number
   active: boolean
   /** Convicted of a slashable vote by evidence in a block: stake and balance burned, key barred. */
   slashed: boolean
@@ -64,7 +69,8 @@ export interface ValidatorRow {
 export function validatorRows(node: NodeView): ValidatorRow[] {
   const head = node.head()
   const p = node.config.params
-  const active = activeValidators(p, head.state, Math.max(head.slot, node.currentSlot()))
+  const slot = Math.max(head.slot, node.currentSlot())
+  const active = activeValidators(p, head.state, slot)
   const totalStake = [...active.values()].reduce((a, b) => a + b, 0)
   let totalWon = 0
   for (const a of head.state.accounts.values()) totalWon += a.won
@@ -72,17 +78,41 @@ export function validatorRows(node: NodeView): ValidatorRow[] {
   const rows: ValidatorRow[] = []
   for (const key of keys) {
     const stake = active.get(key) ?? 0
-    const acc = head.state.accounts.get(key) ?? { balance: 0, won: 0 }
+    const acc = accountAt(head.state, key, slot)
     rows.push({
       address: addressOf(Buffer.from(key, 'hex')),
       stake,
       stakeShare: totalStake === 0 ? 0 : stake / totalStake,
       won: acc.won,
       winShare: totalWon === 0 ? 0 : acc.won / totalWon,
-      balance: acc.balance,
+      balance: holdings(acc),
+      free: acc.free,
+      bonded: acc.bonded,
+      unbonding: holdings(acc) - acc.free - acc.bonded,
       active: stake > 0,
       slashed: head.state.stakes.get(key)?.slashed === true,
     })
   }
   return rows.sort((a, b) => b.stake - a.stake || b.won - a.won)
 }
+
+/** Every account as of the head (and the current slot): balances, unbonding with release slots, nonce. */
+export function accountRows(node: NodeView) {
+  const head = node.head()
+  const slot = Math.max(head.slot, node.currentSlot())
+  return [...head.state.accounts.keys()]
+    .map((key) => {
+      const a = accountAt(head.state, key, slot)
+      return {
+        address: addressOf(Buffer.from(key, 'hex')),
+        free: a.free,
+        bonded: a.bonded,
+        unbonding: a.unbonding.map((u) => ({ amount: u.amount, releaseSlot: u.release })),
+        total: holdings(a),
+        nonce: a.nonce,
+      }
+    })
+    .sort((a, b) => b.total - a.total || (a.address < b.address ? -1 : 1))
+}
+
+export type AccountRow = ReturnType<typeof accountRows>[number]

@@ -111,7 +111,7 @@ describe('slashing conditions and evidence', () => {
     const s4 = chain.import(voteOn(chain, h1, x.hashHex, 4, { evidence: [ev] }), timeOf(net, 4)).node
     expect(s4.state.stakes.get(key)?.slashed).toBe(true)
     expect(activeStake(net.params, s4.state, key, 5)).toBe(0)
-    expect(s4.state.accounts.get(key)?.balance ?? 0).toBe(0)
+    expect(s4.state.accounts.get(key)?.free ?? 0).toBe(0)
     expectBlockError(
       () => chain.import(voteOn(chain, h2, s4.hashHex, 5, { stakes: [createStake(net, e, 30, 9)] }), timeOf(net, 5)),
       'SLASHED',

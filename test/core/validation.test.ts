@@ -95,10 +95,10 @@ describe('block validation: one test per rule', () => {
   it('missing signature (zero bytes) is refused at decoding', () => {
     setup()
     const good = child()
-    const tuple = [2, 11, b1.hash, a.publicKey, [net.id, 0], good.reveal, [], [], [], [], new Uint8Array(0)]
+    const tuple = [2, 11, b1.hash, a.publicKey, [net.id, 0], good.reveal, [], [], [], [], [], new Uint8Array(0)]
     expect(() => decodeBlock(net, encodeCanonical(tuple))).toThrow(/BAD_FIELD/)
     // The same tuple with the real signature decodes and imports: only the signature was wrong.
-    const whole = decodeBlock(net, encodeCanonical([...tuple.slice(0, 10), good.signature]))
+    const whole = decodeBlock(net, encodeCanonical([...tuple.slice(0, 11), good.signature]))
     expect(whole.hashHex).toBe(good.hashHex)
     expect(chain.import(whole, timeOf(net, 11)).node.hashHex).toBe(good.hashHex)
   })
@@ -113,6 +113,7 @@ describe('block validation: one test per rule', () => {
       b.publicKey,
       [net.id, 0],
       good.reveal,
+      [],
       [],
       [],
       [],
@@ -286,7 +287,7 @@ describe('chain state', () => {
     setup()
     const leave = chain.import(child({ stakes: [createStake(net, a, 0, 2)], slot: 11 }), timeOf(net, 11))
     const key = toHex(a.publicKey)
-    expect(leave.node.state.accounts.get(key)).toEqual({ balance: 2, won: 2 })
+    expect(leave.node.state.accounts.get(key)).toMatchObject({ free: 2, won: 2 })
     // The leave is in the table at once; the stake still counts until the exit delay is over.
     expect(leave.node.state.stakes.get(key)).toMatchObject({ stake: 0, seq: 2, renewedSlot: 11, before: 100 })
     const exit = 11 + net.params.exitDelaySlots

@@ -3,6 +3,7 @@ import type { Signer } from '../../src/core/crypto.js'
 import type { ChainConfig } from '../../src/core/params.js'
 import { revealerOf } from '../../src/core/randao.js'
 import { type Block, type BlockContent, createBlock as createSignedBlock } from '../../src/core/records.js'
+import { transferOrderKey } from '../../src/core/validation.js'
 
 /** Every block made through `createBlock` here, by hash: where a signer's RANDAO point is read from. */
 const made = new Map<string, Block>()
@@ -39,6 +40,7 @@ export function createBlock(net: ChainConfig, signer: Signer, content: BlockCont
     ...content,
     readings: [...content.readings].sort(byHex((r) => r.idHex)),
     stakes: [...content.stakes].sort(byHex((s) => toHex(s.validator))),
+    transfers: [...(content.transfers ?? [])].sort(byHex(transferOrderKey)),
     evidence: [...(content.evidence ?? [])].sort(byHex((e) => e.idHex)),
     votes: [...(content.votes ?? [])].sort(byHex((h) => h.hashHex)),
     reveal,

@@ -1,5 +1,5 @@
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
-import { utf8 } from '../../src/core/bytes.js'
+import { toHex, utf8 } from '../../src/core/bytes.js'
 import type { Chain } from '../../src/core/chain.js'
 import { type Signer, sha256, signerFromLibp2pKey } from '../../src/core/crypto.js'
 import { type ChainConfig, makeChainConfig, type NetworkParams, slotStart } from '../../src/core/params.js'
@@ -20,6 +20,17 @@ export const TEST_PARAMS: Partial<NetworkParams> = { name: 'testnet', slotMs: 10
 
 export function testNetwork(overrides: Partial<NetworkParams> = {}): ChainConfig {
   return makeChainConfig({ ...TEST_PARAMS, ...overrides })
+}
+
+/** A genesis network (stake backed by tokens) with these balances. */
+export function testGenesisNetwork(
+  balances: readonly (readonly [Signer, number])[],
+  overrides: Partial<NetworkParams> = {},
+): ChainConfig {
+  return makeChainConfig(
+    { ...TEST_PARAMS, name: 'testgenesis', ...overrides },
+    new Map(balances.map(([s, n]) => [toHex(s.publicKey), n])),
+  )
 }
 
 /** Unix ms in the middle of `slot`. */
