@@ -23,7 +23,10 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/src/api/dashboard ./src/api/dashboard
 COPY --from=build /app/bin ./bin
-RUN mkdir -p /data && chown node:node /data
+# /peers/* and /genesis: where the compose file's one-shot genesis service mounts the peers'
+# volumes and the shared genesis volume (owned by node, so a fresh volume is writable).
+RUN mkdir -p /data /genesis /peers/peer1 /peers/peer2 /peers/peer3 /peers/peer4 \
+ && chown node:node /data /genesis /peers/peer1 /peers/peer2 /peers/peer3 /peers/peer4
 USER node
 VOLUME ["/data"]
 EXPOSE 9090 8080

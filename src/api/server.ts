@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import type { ServerResponse } from 'node:http'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
-import { addressOf } from '../core/crypto.js'
+import { AddressError, addressOf } from '../core/crypto.js'
 import { PosError } from '../core/errors.js'
-import { BusyError } from '../node/chain-service.js'
+import { BusyError, TransferError } from '../node/chain-service.js'
 import type { Peer, PeerEvents } from '../node/peer.js'
-import { type BlockView, blockViewOn, readingJson, ref } from '../node/views.js'
+import { type BlockView, blockViewOn, readingJson, ref, transferJson } from '../node/views.js'
 import type { PeerMetrics } from './metrics.js'
 
 /** Most blocks one /api/blocks request returns. */
@@ -203,6 +203,39 @@ export class ApiServer {
     app.get('/api/validators', async () => ({ validators: peer.validators() }))
 
     app.get('/api/peers', async () => ({ peers: peer.connections() }))
+
+    app.get('/api/accounts', async () => ({ ledger: peer.config.ledger, accounts: peer.accounts() }))
+
+    app.post(
+      '/api/transfers',
+      {
+        schema: {
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['to', 'amount'],
+            properties: { to: { type: 'string', maxLength: 100 }, amount: { type: 'integer' } },
+          },
+        },
+        preValidation: async (req, reply) => {
+          const amount = (req.body as { amount?: unknown } | null)?.amount
+          if (amount !== undefined && typeof amount !== 'number')
+            return reply.code(400).send(errorBody('BAD_REQUEST', 'body/amount must be integer (a JSON number)'))
+        },
+      },
+      async (req, reply) => {
+        const { to, amount } = req.body as { to: string; amount: number }
+        try {
+          const t = await peer.submitTransfer(to, amount)
+          return reply.code(202).send(transferJson(t))
+        } catch (err) {
+          if (err instanceof AddressError) return reply.code(400).send(errorBody('BAD_ADDRESS', err.message))
+          if (err instanceof TransferError)
+            return reply.code(err.code === 'TOO_MANY_PENDING' ? 503 : 400).send(errorBody(err.code, err.message))
+          throw err
+        }
+      },
+    )
 
     app.post(
       '/api/readings',

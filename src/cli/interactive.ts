@@ -1,4 +1,5 @@
 import inquirer from 'inquirer'
+import { publicKeyOfAddress } from '../core/crypto.js'
 import { type NetworkParams, slotStart } from '../core/params.js'
 import { bpmProblem } from '../core/validation.js'
 import type { Peer } from '../node/peer.js'
@@ -7,7 +8,7 @@ import { type MenuChoice, menu } from './menu.js'
 import type { CliOptions } from './options.js'
 import { attachOutput } from './output.js'
 
-type Action = 'bpm' | 'chain' | 'validators' | 'peers' | 'stake' | 'quit'
+type Action = 'bpm' | 'chain' | 'validators' | 'peers' | 'stake' | 'send' | 'quit'
 
 /** HH:MM:SS local time. */
 const clockTime = (ms: number) => new Date(ms).toTimeString().slice(0, 8)
@@ -26,11 +27,31 @@ export function checkBpmInput(text: string, params: NetworkParams): string | tru
   return bpmProblem(params, Number(t)) ?? true
 }
 
-export function checkStakeInput(text: string, params: NetworkParams): string | true {
+export function checkStakeInput(text: string, params: NetworkParams, limit?: number): string | true {
   const t = text.trim()
   if (!/^\d+$/.test(t) || !Number.isSafeInteger(Number(t)))
     return 'Stake must be a whole number >= 0 (0 leaves the validator set)'
   if (Number(t) > params.maxStake) return `Stake must be at most ${params.maxStake} (this network's cap per validator)`
+  if (limit !== undefined && Number(t) > limit)
+    return `Stake must be at most ${limit}: the tokens this account holds (free + bonded)`
+  return true
+}
+
+/** The address prompt of "Send tokens": a peer id, not this peer's own. */
+export function checkAddressInput(text: string, self: string): string | true {
+  try {
+    publicKeyOfAddress(text)
+  } catch (err) {
+    return (err as Error).message
+  }
+  return text.trim() === self ? "That is this peer's own address" : true
+}
+
+/** The amount prompt of "Send tokens": a whole number from 1 to what can be spent. */
+export function checkAmountInput(text: string, spendable: number): string | true {
+  const t = text.trim()
+  if (!/^\d{1,16}$/.test(t) || Number(t) < 1) return 'Amount must be a whole number of at least 1'
+  if (Number(t) > spendable) return `Only ${spendable} free token(s) can be sent now`
   return true
 }
 
@@ -40,6 +61,7 @@ const CHOICES: readonly MenuChoice<Action>[] = [
   { name: 'Validators', value: 'validators' },
   { name: 'Peers', value: 'peers' },
   { name: 'Change stake', value: 'stake' },
+  { name: 'Send tokens', value: 'send' },
   { name: 'Quit', value: 'quit' },
 ]
 
@@ -95,6 +117,7 @@ export async function runInteractive(
   print(`listening ${peer.listenAddrs().join(', ')}`)
   print(`data      ${banner.profile}`)
   print(`stake     ${o.stake}${o.stake === 0 ? ' (observer)' : ''}`)
+  print(`tokens    ${fundsLine(peer)}`)
   if (banner.httpUrl !== undefined) print(`dashboard ${banner.httpUrl}/`)
   if (o.autoBpm !== undefined) print(`auto-bpm  a reading every ${o.autoBpm} ms`)
   const n = peer.connectedPeers().length
@@ -143,12 +166,33 @@ export async function runInteractive(
           print(`reading refused: ${(err as Error).message}`)
         }
       } else if (action === 'stake') {
-        const stake = await ask('New stake:', (t) => checkStakeInput(t, p))
+        const stake = await ask('New stake:', (t) => checkStakeInput(t, p, peer.funds().stakeLimit))
         try {
           await peer.setStake(Number(stake.trim()))
           print(`stake ${Number(stake.trim())} announced; it counts once it is in a block`)
         } catch (err) {
           print(`stake refused: ${(err as Error).message}`)
+        }
+      } else if (action === 'send') {
+        const { free } = peer.funds()
+        if (free < 1) {
+          print(`nothing to send: ${fundsLine(peer)}`)
+          continue
+        }
+        const to = (await ask('Send to (peer id, 12D3KooW...):', (t) => checkAddressInput(t, peer.peerId))).trim()
+        const amount = Number(await ask(`Amount (1-${free}):`, (t) => checkAmountInput(t, peer.funds().free)))
+        const { ok } = await inquirer.prompt<{ ok: boolean }>([
+          { type: 'confirm', name: 'ok', message: `Send ${amount} token(s) to ${to}?`, default: false },
+        ])
+        if (!ok) {
+          print('not sent')
+          continue
+        }
+        try {
+          const t = await peer.submitTransfer(to, amount)
+          print(`sent ${amount} to ${shortId(to)} (nonce ${t.nonce}); it lands with the next block`)
+        } catch (err) {
+          print(`transfer refused: ${(err as Error).message}`)
         }
       } else if (action === 'chain') {
         const rows = (await peer.recentBlocks(10)).map((b) => [
@@ -173,12 +217,17 @@ export async function runInteractive(
             pct(v.stakeShare),
             v.won,
             pct(v.winShare),
-            v.balance,
+            v.free,
+            v.bonded,
+            v.unbonding,
           ])
         print(
           rows.length === 0
             ? 'no validators yet'
-            : renderTable(['validator', 'stake', 'stake share', 'won', 'win share', 'balance'], rows),
+            : renderTable(
+                ['validator', 'stake', 'stake share', 'won', 'win share', 'free', 'bonded', 'unbonding'],
+                rows,
+              ),
         )
       } else if (action === 'peers') {
         const conns = peer.connections()
@@ -203,4 +252,13 @@ export async function runInteractive(
   } finally {
     detach()
   }
+}
+
+/** This peer's tokens in one line: free (minus pending transfers) and, in a genesis network, stakeable. */
+function fundsLine(peer: Peer): string {
+  const f = peer.funds()
+  const pending = f.pending > 0 ? ` (${f.pending} in pending transfers)` : ''
+  return peer.config.ledger
+    ? `${f.free} free${pending}, ${f.stakeLimit ?? 0} stakeable (free + bonded), genesis network`
+    : `${f.free} free${pending} (block rewards; the open devnet: stake is self-declared)`
 }

@@ -4,7 +4,7 @@ import type { ApiServer, PeerMetrics } from '../api/index.js'
 import { PosError } from '../core/errors.js'
 import { makeChainConfig } from '../core/params.js'
 import { NetworkConfigError, PortInUseError } from '../network/addresses.js'
-import { CheckpointError } from '../node/chain-service.js'
+import { CheckpointError, stakeTooHigh } from '../node/chain-service.js'
 import { Peer, type PeerOptions } from '../node/peer.js'
 import { StoreError } from '../storage/errors.js'
 import { type AppLogger, createAppLogger } from '../util/logger.js'
@@ -51,7 +51,7 @@ async function startPeer(
   logger: AppLogger,
   metrics?: PeerMetrics,
 ): Promise<{ peer: Peer; profile?: OpenedProfile }> {
-  const net = makeChainConfig({ name: o.network, slotMs: o.slotMs })
+  const net = o.genesis ?? makeChainConfig({ name: o.network, slotMs: o.slotMs })
   const base: Omit<PeerOptions, 'dataDir'> = {
     net,
     stake: o.stake,
@@ -141,6 +141,8 @@ function runHealth(argv: string[]): number {
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'health') return runHealth(argv.slice(1))
+  if (argv[0] === 'genesis') return (await import('./genesis.js')).runGenesis(argv.slice(1))
+  if (argv[0] === 'id') return (await import('./genesis.js')).runId(argv.slice(1))
   let o: CliOptions
   try {
     o = parseOptions(argv)
@@ -182,6 +184,12 @@ export async function main(argv: string[]): Promise<number> {
     ;({ peer, profile } = await startPeer(o, logger, metrics))
   } catch (err) {
     return reportStartError(err, o)
+  }
+  const refusal = await stakeRefusal(peer, o.stake)
+  if (refusal !== undefined) {
+    await peer.stop({ graceful: false })
+    process.stderr.write(`pos-peer: ${refusal}\n`)
+    return EXIT_USAGE
   }
   if (http !== undefined && o.http !== undefined) {
     try {
@@ -244,6 +252,7 @@ export async function main(argv: string[]): Promise<number> {
         peerId: peer.peerId,
         addrs: peer.listenAddrs(),
         network: peer.config.idHex,
+        ledger: peer.config.ledger,
         stake: o.stake,
         dataDir: peer.dataDir ?? null,
         http: api?.url ?? null,
@@ -266,6 +275,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!o.json) {
     out(`pos-peer ${peer.peerId} on network ${o.network} (${peer.config.idHex.slice(0, 16)}), stake ${o.stake}`)
     out(`listening on ${peer.listenAddrs().join(', ')}`)
+    if (peer.config.ledger) out(`genesis network: ${peer.funds().free} free, ${peer.funds().stakeLimit} stakeable`)
     out(`data ${profileLine(profile)}`)
     if (api !== undefined) out(`dashboard on ${api.url}/`)
     if (o.autoBpm !== undefined) out(`auto-bpm: a reading every ${o.autoBpm} ms`)
@@ -276,6 +286,23 @@ export async function main(argv: string[]): Promise<number> {
   await new Promise(() => {})
   return 0
 }
+
+/**
+ * In a genesis network, `--stake` beyond what this account holds is refused at start. The local
+ * chain may be behind (tokens received lately): the check waits up to 5 s for the peer to sync
+ * before it says no.
+ */
+async function stakeRefusal(peer: Peer, stake: number): Promise<string | undefined> {
+  const over = () => {
+    const limit = peer.funds().stakeLimit
+    return limit !== undefined && stake > limit ? limit : undefined
+  }
+  for (let waited = 0; over() !== undefined && !peer.synced() && waited < 5000; waited += 200) await sleep(200)
+  const limit = over()
+  return limit === undefined ? undefined : `--stake ${stake}: ${stakeTooHigh(stake, limit)} (address ${peer.peerId})`
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 function reportStartError(err: unknown, o: CliOptions): number {
   const debug = o.logLevel === 'debug'

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
-import { DEFAULT_PARAMS } from '../core/params.js'
+import { configFromGenesis, GenesisError } from '../core/genesis.js'
+import { type ChainConfig, DEFAULT_PARAMS } from '../core/params.js'
 import type { LogFormat, LogLevel } from '../util/logger.js'
 import { VERSION } from '../version.js'
 
@@ -27,6 +29,25 @@ export interface CliOptions {
   httpHosts: string[]
   /** --checkpoint: a final block this peer will never contradict. */
   checkpoint?: { height: number; hashHex: string }
+  /** --genesis: the genesis network of that file (else the open devnet of --network/--slot-ms). */
+  genesis?: ChainConfig
+}
+
+/** The network of a `--genesis` file: read, parsed and checked, or one UsageError line. */
+export function readGenesisFile(path: string): ChainConfig {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new UsageError(`--genesis ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+  }
+  try {
+    return configFromGenesis(JSON.parse(text))
+  } catch (err) {
+    if (err instanceof SyntaxError) throw new UsageError(`--genesis ${path}: not JSON (${err.message})`)
+    if (err instanceof GenesisError) throw new UsageError(`--genesis ${path}: ${err.message}`)
+    throw err
+  }
 }
 
 /** `--checkpoint <height>:<hash>` (weak subjectivity: a block the user got from someone they trust). */
@@ -89,6 +110,10 @@ export function buildCommand(): Command {
     new Option('--data-dir <dir>', 'keep the chain and identity here'),
     new Option('--name <profile>', 'use the named profile under ~/.pos-peer (keeps one identity per name)'),
     new Option('--ephemeral', 'keep everything in memory (a new identity each run)').default(false),
+    new Option(
+      '--genesis <file>',
+      'join the genesis network of this file (stake backed by tokens; see pos-peer genesis)',
+    ),
     new Option('--network <name>', 'network name (part of the network id)').default(DEFAULT_PARAMS.name),
     new Option('--slot-ms <n>', 'slot length in ms (part of the network id)')
       .default(DEFAULT_PARAMS.slotMs)
@@ -122,7 +147,7 @@ export function buildCommand(): Command {
   return cmd
     .addHelpText(
       'after',
-      '\nCommands:\n  pos-peer health --data-dir <dir>   exit 0 when the peer of that data dir is synced and connected\n\nEvery option can also be set by its environment variable, e.g. POS_PEER_STAKE=100 or\nPOS_PEER_BOOTSTRAP=host1:9090,host2:9090 (a flag on the command line wins).',
+      '\nCommands:\n  pos-peer genesis --account <id>=<tokens> ... --out <file>   write a genesis file (a network with tokens)\n  pos-peer id [--data-dir <dir> | --name <profile>]          print (and create) a peer id, for a genesis file\n  pos-peer health --data-dir <dir>   exit 0 when the peer of that data dir is synced and connected\n\nEvery option can also be set by its environment variable, e.g. POS_PEER_STAKE=100 or\nPOS_PEER_BOOTSTRAP=host1:9090,host2:9090 (a flag on the command line wins).',
     )
     .showHelpAfterError('(run pos-peer --help for all options)')
     .exitOverride()
@@ -140,7 +165,14 @@ export function parseOptions(argv: string[]): CliOptions {
   if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(o.network))
     throw new UsageError('--network takes 1-32 characters of a-z, 0-9 and "-"')
   if (!/^[0-9a-fA-F.:]+$/.test(o.host)) throw new UsageError(`--host must be an IP address, got "${o.host}"`)
+  const genesis = o.genesis === undefined ? undefined : readGenesisFile(o.genesis)
+  if (genesis !== undefined) {
+    const set = ['network', 'slotMs'].filter((k) => cmd.getOptionValueSource(k) !== 'default')
+    if (set.length > 0)
+      throw new UsageError('--genesis sets the network name and slot length: drop --network and --slot-ms')
+  }
   return {
+    genesis,
     stake: o.stake,
     port: o.port,
     host: o.host,
@@ -148,8 +180,8 @@ export function parseOptions(argv: string[]): CliOptions {
     dataDir: o.dataDir,
     name: o.name,
     ephemeral: o.ephemeral,
-    network: o.network,
-    slotMs: o.slotMs,
+    network: genesis?.params.name ?? o.network,
+    slotMs: genesis?.params.slotMs ?? o.slotMs,
     mdns: o.mdns,
     autoBpm: o.autoBpm === true ? 3000 : o.autoBpm,
     json: o.json,

@@ -2,7 +2,7 @@ import { addressOf } from '../core/crypto.js'
 import type { Evidence } from '../core/records.js'
 import { conflictOf } from '../core/validation.js'
 import type { Peer } from '../node/peer.js'
-import { blockViewOn, readingJson, ref } from '../node/views.js'
+import { blockViewOn, readingJson, ref, transferJson } from '../node/views.js'
 import { shortId } from './format.js'
 import { TextNarrator, type TextOptions } from './narrator.js'
 
@@ -39,6 +39,7 @@ export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit, opts
     on('peer:refused', ({ peerId, reason }) => json('warning', { message: `refused peer ${peerId}: ${reason}` }))
     on('warning', ({ message }) => json('warning', { message }))
     on('submitted', ({ reading }) => json('reading', readingJson(reading)))
+    on('transfer', ({ transfer }) => json('transfer', transferJson(transfer)))
     on('evidence', ({ evidence, offender }) =>
       json('evidence', { validator: addressOf(fromHexKey(offender)), ...offence(evidence), id: evidence.idHex }),
     )
@@ -67,7 +68,7 @@ export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit, opts
     })
     on('slashed', ({ offender, node }) =>
       emit(
-        `slashed: validator ${shortId(addressOf(fromHexKey(offender)))} loses its stake and balance for good (evidence final in #${node.height})`,
+        `slashed: validator ${shortId(addressOf(fromHexKey(offender)))} loses its stake for good${peer.config.ledger ? ', its bonded tokens burned' : ' and its balance'} (evidence final in #${node.height})`,
       ),
     )
     offs.push(() => text.stop())

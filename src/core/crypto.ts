@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, hash, type KeyObject, sign, verify } from 'node:crypto'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
-import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { toHex } from './bytes.js'
 
 export const HASH_BYTES = 32
@@ -113,6 +113,28 @@ export function addressOf(publicKey: Uint8Array): string {
     addressCache.set(id, address)
   }
   return address
+}
+
+/** An address that is not the peer id of an Ed25519 key. */
+export class AddressError extends Error {
+  override name = 'AddressError'
+}
+
+/** The Ed25519 public key of an address (a peer id string such as 12D3KooW...). */
+export function publicKeyOfAddress(address: string): Uint8Array {
+  let raw: Uint8Array | undefined
+  try {
+    const id = peerIdFromString(address.trim())
+    raw = id.type === 'Ed25519' ? id.publicKey.raw : undefined
+  } catch {
+    raw = undefined
+  }
+  if (raw === undefined || raw.byteLength !== PUBLIC_KEY_BYTES) {
+    throw new AddressError(
+      `"${address.slice(0, 60)}" is not a pos-peer address (the peer id of an Ed25519 key, 12D3KooW...)`,
+    )
+  }
+  return raw
 }
 
 /** The signer for a libp2p Ed25519 private key (its raw form is seed || public key). */

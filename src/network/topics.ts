@@ -1,8 +1,8 @@
 import type { ChainConfig } from '../core/params.js'
 
 /** Gossip topics; every name carries the network id prefix, so networks never mix. */
-export type Topic = 'candidates' | 'stakes' | 'readings' | 'evidence'
-export const TOPICS: readonly Topic[] = ['candidates', 'stakes', 'readings', 'evidence']
+export type Topic = 'candidates' | 'stakes' | 'readings' | 'evidence' | 'transfers'
+export const TOPICS: readonly Topic[] = ['candidates', 'stakes', 'readings', 'evidence', 'transfers']
 
 export function networkPrefix(net: ChainConfig): string {
   return `/pos-peer/${net.idHex.slice(0, 16)}`

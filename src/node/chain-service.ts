@@ -2,7 +2,7 @@ import { toHex } from '../core/bytes.js'
 import { type BlockNode, Chain, type ImportResult, type TrustedCheckpoint } from '../core/chain.js'
 import type { Signer } from '../core/crypto.js'
 import { BlockError, type Verdict } from '../core/errors.js'
-import { Mempool } from '../core/mempool.js'
+import { MAX_TRANSFERS_PER_SENDER, Mempool } from '../core/mempool.js'
 import { OrphanPool } from '../core/orphans.js'
 import { type ChainConfig, slotAt } from '../core/params.js'
 import { buildCandidate, proposalRank } from '../core/proposer.js'
@@ -10,19 +10,22 @@ import {
   type Block,
   createReading,
   createStake,
+  createTransfer,
   type Evidence,
   type Reading,
   type StakeAnnouncement,
   signBlock,
+  type Transfer,
   verifyBlockSignature,
 } from '../core/records.js'
-import { isSlashed } from '../core/state.js'
+import { accountAt, isSlashed, stakeLimit, transferProblem } from '../core/state.js'
 import {
   blockReadingWindow,
   gossipReadingWindow,
   validateEvidence,
   validateReading,
   validateStake,
+  validateTransfer,
 } from '../core/validation.js'
 import type { Store } from '../storage/store.js'
 import { TypedEmitter } from '../util/emitter.js'
@@ -45,6 +48,8 @@ export interface ChainEvents {
   evidence: { evidence: Evidence; offender: string }
   /** A final block holds evidence: the offender (hex key) is slashed for good. */
   slashed: { evidence: Evidence; offender: string; node: BlockNode }
+  /** Something the user should know: e.g. the stake asked for is more than this account holds. */
+  warning: { message: string }
   /** A parent we do not have; sync fetches it by hash, first from `source` (who sent the child). */
   'missing-parent': { parentHex: string; childHex: string; source?: string }
 }
@@ -61,6 +66,22 @@ export class BusyError extends Error {
       `${pending} readings of this peer are still waiting to be final (at most ${MAX_OUTBOX}): try again once some are final`,
     )
   }
+}
+
+/** A transfer this peer cannot send, in words for its user (a 400 in the API, a line in the CLI). */
+export class TransferError extends Error {
+  override name = 'TransferError'
+  constructor(
+    readonly code: 'BAD_AMOUNT' | 'SELF' | 'INSUFFICIENT_BALANCE' | 'TOO_MANY_PENDING',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** A stake this peer cannot announce, in words for its user. */
+export class StakeError extends RangeError {
+  override name = 'StakeError'
 }
 
 /** The data dir's final chain contradicts --checkpoint. */
@@ -146,6 +167,10 @@ export class ChainService {
       svc.mempool.addReading(r, { own: true })
     }
     if (loaded.outboxStake !== undefined) svc.mempool.addStake(loaded.outboxStake)
+    const nonce = loaded.root.state.accounts.get(me)?.nonce ?? 0
+    const done = loaded.outboxTransfers.filter((t) => t.nonce <= nonce)
+    for (const t of loaded.outboxTransfers) if (t.nonce > nonce) svc.mempool.addTransfer(t)
+    if (done.length > 0) await opts.store.dropOutboxTransfers(done)
     await svc.flush()
     return svc
   }
@@ -290,7 +315,69 @@ export class ChainService {
     const key = toHex(s.validator)
     if (isSlashed(this.chain.head.state, key) || this.chain.isExcluded(key)) return 'ignore'
     if (s.seq <= (this.chain.root.state.stakes.get(key)?.seq ?? 0)) return 'ignore'
+    // In a genesis network a stake its account cannot back is not relayed (ignored, not punished:
+    // tokens may be on their way in a block we have not seen).
+    if (this.net.ledger) {
+      const head = this.chain.head
+      if (s.stake > stakeLimit(accountAt(head.state, key, head.slot + 1))) return 'ignore'
+    }
     return this.mempool.addStake(s) ? 'accept' : 'ignore'
+  }
+
+  /**
+   * A transfer from the network: REJECT when malformed or forged; ignore when its nonce is taken
+   * already, too far ahead, or the sender cannot pay at our head (it may be able to later: this
+   * is our view, not proof of a bad sender); accept when new to our pool.
+   */
+  receiveTransfer(t: Transfer): Verdict {
+    validateTransfer(this.net, t)
+    const head = this.chain.head
+    const problem = transferProblem(head.state, t, head.slot + 1)
+    const nonce = accountAt(head.state, toHex(t.from), head.slot + 1).nonce
+    if (problem === 'STALE_NONCE' || t.nonce > nonce + MAX_TRANSFERS_PER_SENDER) return 'ignore'
+    return this.mempool.addTransfer(t) === 'added' ? 'accept' : 'ignore'
+  }
+
+  /** Tokens this peer can still spend: its free balance at the head minus its pending transfers. */
+  spendable(): { free: number; pending: number; nextNonce: number } {
+    const head = this.chain.head
+    const acc = accountAt(head.state, this.me, Math.max(head.slot, slotAt(this.net.params, this.now())))
+    const mine = this.mempool.transfersOf(this.me).filter((t) => t.nonce > acc.nonce)
+    const pending = mine.reduce((x, t) => x + t.amount, 0)
+    return { free: acc.free - pending, pending, nextNonce: acc.nonce + mine.length + 1 }
+  }
+
+  /** Send tokens: checked against what this peer can spend, written to the outbox, then pending. */
+  async submitTransfer(to: Uint8Array, amount: number): Promise<Transfer> {
+    if (!Number.isSafeInteger(amount) || amount < 1)
+      throw new TransferError('BAD_AMOUNT', `amount must be a whole number of at least 1, got ${amount}`)
+    if (toHex(to) === this.me) throw new TransferError('SELF', "that is this peer's own address")
+    const { free, pending, nextNonce } = this.spendable()
+    if (amount > free) {
+      throw new TransferError(
+        'INSUFFICIENT_BALANCE',
+        `not enough free tokens: ${free} spendable${pending > 0 ? ` (${pending} more in pending transfers)` : ''}, asked to send ${amount}`,
+      )
+    }
+    const t = createTransfer(this.net, this.signer, to, amount, nextNonce)
+    if (this.mempool.addTransfer(t) !== 'added') {
+      throw new TransferError(
+        'TOO_MANY_PENDING',
+        `${MAX_TRANSFERS_PER_SENDER} transfers of this peer are still waiting for a block: try again once some are in`,
+      )
+    }
+    await this.store.addOutboxTransfer(t)
+    return t
+  }
+
+  /**
+   * The most this peer may stake now: free + bonded at the head in a genesis network (undefined
+   * in the open devnet, where stake is self-declared up to the cap).
+   */
+  stakeLimit(): number | undefined {
+    if (!this.net.ledger) return undefined
+    const head = this.chain.head
+    return stakeLimit(accountAt(head.state, this.me, Math.max(head.slot, slotAt(this.net.params, this.now()))))
   }
 
   /** A BPM typed by this peer's user: checked, written to the outbox, then pending. */
@@ -310,7 +397,9 @@ export class ChainService {
   async announceStake(stake: number): Promise<StakeAnnouncement> {
     if (!Number.isSafeInteger(stake) || stake < 0) throw new RangeError('stake must be a whole number >= 0')
     if (stake > this.net.params.maxStake)
-      throw new RangeError(`stake ${stake} is above this network's cap of ${this.net.params.maxStake} per validator`)
+      throw new StakeError(`stake ${stake} is above this network's cap of ${this.net.params.maxStake} per validator`)
+    const limit = this.stakeLimit()
+    if (limit !== undefined && stake > limit) throw new StakeError(stakeTooHigh(stake, limit))
     this.desiredStake = stake
     const seqInHead = this.chain.head.state.stakes.get(this.me)?.seq ?? 0
     this.ownSeq = Math.max(this.ownSeq, seqInHead) + 1
@@ -359,7 +448,7 @@ export class ChainService {
   async onSlot(slot: number): Promise<Block | undefined> {
     await this.dropExpired(slot)
     const due = this.stakeDue(slot)
-    if (due !== undefined) await this.announceStake(due)
+    if (due !== undefined) await this.announceDue(due)
     if (this.desiredStake === 0 && this.ownLeaveFinal()) return undefined
     // Should a record still break a block rule (the mempool accepted it under another bound), it
     // is dropped and the candidate built again once, rather than losing our turn (and vote).
@@ -407,13 +496,33 @@ export class ChainService {
       : false
   }
 
+  /**
+   * The slot tick's announcement (start, change or renewal). In a genesis network a stake this
+   * account cannot back (its tokens moved, or it never had them) is not announced: one warning,
+   * and the peer runs on with what the chain has.
+   */
+  private async announceDue(stake: number): Promise<void> {
+    try {
+      await this.announceStake(stake)
+    } catch (err) {
+      if (!(err instanceof StakeError)) throw err
+      if (!this.warnedStake) this.events.emit('warning', { message: err.message })
+      this.warnedStake = true
+      this.desiredStake = this.chain.head.state.stakes.get(this.me)?.stake ?? 0
+    }
+  }
+
+  private warnedStake = false
+
   /** This peer's records not yet in the head chain, to gossip again. */
-  unconfirmed(): { readings: Reading[]; stakes: StakeAnnouncement[] } {
+  unconfirmed(): { readings: Reading[]; stakes: StakeAnnouncement[]; transfers: Transfer[] } {
     const readings = [...this.outbox.values()].filter((r) => !this.chain.readingInChain(r.idHex))
     const stakes = this.ownStakeIncluded()
       ? []
       : this.mempool.pending(this.chain).stakes.filter((s) => toHex(s.validator) === this.me)
-    return { readings, stakes }
+    const nonce = this.chain.head.state.accounts.get(this.me)?.nonce ?? 0
+    const transfers = this.mempool.transfersOf(this.me).filter((t) => t.nonce > nonce)
+    return { readings, stakes, transfers }
   }
 
   /** True when the block is in the tree, or at or below the finalized height. */
@@ -453,4 +562,9 @@ export class ChainService {
   async blockByHash(hashHex: string): Promise<Block | undefined> {
     return this.chain.get(hashHex)?.block ?? (await this.store.blockByHash(hashHex))
   }
+}
+
+/** The one message for a stake beyond what a genesis-network account holds. */
+export function stakeTooHigh(stake: number, limit: number): string {
+  return `stake ${stake} is more than this account holds: ${limit} (free + bonded) on this network; ask for tokens (a transfer) or stake at most ${limit}`
 }

@@ -1,4 +1,4 @@
-import { decodeBlock, decodeEvidence, decodeReading, decodeStake } from '../core/records.js'
+import { decodeBlock, decodeEvidence, decodeReading, decodeStake, decodeTransfer } from '../core/records.js'
 import type { GossipHandler, GossipHandlers } from '../network/gossip.js'
 import type { Topic } from '../network/topics.js'
 import type { ChainService } from './chain-service.js'
@@ -20,6 +20,7 @@ export function gossipHandlers(svc: ChainService, clock?: ClockMonitor): GossipH
     stakes: (_from, data) => svc.receiveStake(decodeStake(data)),
     readings: (_from, data) => svc.receiveReading(decodeReading(data)),
     evidence: (_from, data) => svc.receiveEvidence(decodeEvidence(data)),
+    transfers: (_from, data) => svc.receiveTransfer(decodeTransfer(data)),
   }
 }
 
@@ -33,5 +34,6 @@ export function wrapHandlers(handlers: GossipHandlers, wrap: GossipHandlerWrappe
     stakes: wrap('stakes', handlers.stakes),
     readings: wrap('readings', handlers.readings),
     evidence: wrap('evidence', handlers.evidence),
+    transfers: wrap('transfers', handlers.transfers),
   }
 }

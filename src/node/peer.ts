@@ -2,9 +2,16 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { BlockNode, Chain, TrustedCheckpoint } from '../core/chain.js'
-import { signerFromLibp2pKey } from '../core/crypto.js'
+import { publicKeyOfAddress, signerFromLibp2pKey } from '../core/crypto.js'
 import type { ChainConfig } from '../core/params.js'
-import { decodeBlock, encodeReading, encodeStake, type Reading } from '../core/records.js'
+import {
+  decodeBlock,
+  encodeReading,
+  encodeStake,
+  encodeTransfer,
+  type Reading,
+  type Transfer,
+} from '../core/records.js'
 import type { GossipStats } from '../network/gossip.js'
 import { type ConnectionInfo, P2P, type P2POptions } from '../network/p2p.js'
 import type { Topic } from '../network/topics.js'
@@ -21,7 +28,15 @@ import { ClockMonitor } from './clock-monitor.js'
 import { type GossipHandlerWrapper, gossipHandlers, wrapHandlers } from './gossip-handlers.js'
 import { reqrespHandlers } from './reqresp-handlers.js'
 import { SlotLoop } from './slot-loop.js'
-import { type BlockView, blockViewOn, type NodeView, type ValidatorRow, validatorRows } from './views.js'
+import {
+  type AccountRow,
+  accountRows,
+  type BlockView,
+  blockViewOn,
+  type NodeView,
+  type ValidatorRow,
+  validatorRows,
+} from './views.js'
 
 export interface PeerOptions {
   readonly net: ChainConfig
@@ -59,6 +74,8 @@ export interface PeerEvents extends ChainEvents {
   submitted: { reading: Reading }
   /** Something the user should know and act on (e.g. the local clock looks off). */
   warning: { message: string }
+  /** A transfer sent from this peer (waiting for a block). */
+  transfer: { transfer: Transfer }
 }
 
 /** How a stop went: no stake to take back, the leave seen built on by another validator, or not in time. */
@@ -211,6 +228,7 @@ export class Peer implements NodeView {
       'slashed',
       'protected',
     ]
+    this.svc.events.on('warning', ({ message }) => this.warn(message))
     for (const name of names) this.svc.events.on(name, (payload) => this.events.emit(name, payload as never))
     // Evidence we found or received goes to every peer: their fork choice drops the offender's votes.
     this.svc.events.on('evidence', ({ evidence }) => this.publish('evidence', evidence.bytes))
@@ -357,6 +375,24 @@ export class Peer implements NodeView {
     this.publish('readings', encodeReading(r))
     this.events.emit('submitted', { reading: r })
     return r
+  }
+
+  /** Send `amount` tokens to `to` (a peer id): checked, kept until a block holds it, gossiped. */
+  async submitTransfer(to: string, amount: number): Promise<Transfer> {
+    const t = await this.svc.submitTransfer(publicKeyOfAddress(to), amount)
+    this.publish('transfers', encodeTransfer(t))
+    this.events.emit('transfer', { transfer: t })
+    return t
+  }
+
+  /** What this peer can spend now (free minus pending transfers) and may stake (genesis networks). */
+  funds(): { free: number; pending: number; stakeLimit: number | undefined } {
+    const { free, pending } = this.svc.spendable()
+    return { free, pending, stakeLimit: this.svc.stakeLimit() }
+  }
+
+  accounts(): AccountRow[] {
+    return accountRows(this)
   }
 
   async setStake(stake: number): Promise<void> {

@@ -1,5 +1,13 @@
 import { type ChainConfig, slotAt, slotStart } from '../core/params.js'
-import { type Block, encodeReading, encodeStake, type Reading, type StakeAnnouncement } from '../core/records.js'
+import {
+  type Block,
+  encodeReading,
+  encodeStake,
+  encodeTransfer,
+  type Reading,
+  type StakeAnnouncement,
+  type Transfer,
+} from '../core/records.js'
 import type { Topic } from '../network/topics.js'
 import type { Logger } from '../util/logger.js'
 
@@ -15,7 +23,7 @@ export interface SlotChain {
   proposalRank(slot: number): number
   /** Renew stake when due, then build, import and return a candidate if there is work. */
   onSlot(slot: number): Promise<Block | undefined>
-  unconfirmed(): { readings: Reading[]; stakes: StakeAnnouncement[] }
+  unconfirmed(): { readings: Reading[]; stakes: StakeAnnouncement[]; transfers?: Transfer[] }
 }
 
 export interface SlotLoopOptions {
@@ -90,8 +98,9 @@ export class SlotLoop {
   }
 
   private regossip(): void {
-    const { readings, stakes } = this.opts.chain.unconfirmed()
+    const { readings, stakes, transfers = [] } = this.opts.chain.unconfirmed()
     for (const r of readings) this.opts.publish('readings', encodeReading(r))
     for (const s of stakes) this.opts.publish('stakes', encodeStake(s))
+    for (const t of transfers) this.opts.publish('transfers', encodeTransfer(t))
   }
 }

@@ -2,7 +2,7 @@ import { toHex } from '../core/bytes.js'
 import type { BlockNode } from '../core/chain.js'
 import { addressOf } from '../core/crypto.js'
 import type { ChainConfig } from '../core/params.js'
-import type { Block, Reading } from '../core/records.js'
+import type { Block, Reading, Transfer } from '../core/records.js'
 import { accountAt, activeValidators, holdings } from '../core/state.js'
 
 /**
@@ -25,6 +25,10 @@ export function readingJson(r: Reading) {
   return { id: r.idHex, author: addressOf(r.author), bpm: r.bpm, time: new Date(r.time).toISOString() }
 }
 
+export function transferJson(t: Transfer) {
+  return { id: t.idHex, from: addressOf(t.from), to: addressOf(t.to), amount: t.amount, nonce: t.nonce }
+}
+
 export function blockView(x: BlockNode | Block, final: boolean) {
   const b = 'children' in x ? x.block : x
   return {
@@ -35,6 +39,7 @@ export function blockView(x: BlockNode | Block, final: boolean) {
     proposer: b === undefined ? null : addressOf(b.proposer),
     readings: (b?.readings ?? []).map(readingJson),
     stakes: (b?.stakes ?? []).map((st) => ({ validator: addressOf(st.validator), stake: st.stake, seq: st.seq })),
+    transfers: (b?.transfers ?? []).map(transferJson),
     final,
   }
 }

@@ -10,10 +10,13 @@ import {
   decodeBlock,
   decodeReading,
   decodeStake,
+  decodeTransfer,
   encodeReading,
   encodeStake,
+  encodeTransfer,
   type Reading,
   type StakeAnnouncement,
+  type Transfer,
 } from '../core/records.js'
 import { decodeState, encodeState } from '../core/state.js'
 import { StoreError } from './errors.js'
@@ -28,6 +31,7 @@ type Level = AbstractLevel<string | Buffer | Uint8Array, string, Uint8Array>
  *   r/<id>        hash of the final block holding that reading
  *   o/r/<id>      outbox: a reading typed on this peer, until final
  *   o/s           outbox: this peer's latest stake announcement
+ *   o/t/<id>      outbox: a transfer sent from this peer, until final (or replaced by the chain)
  *   m/network     network id; m/finalized [hash, height, slot, epoch]; m/state the finalized state
  *   m/protection  slashing protection: [last slot signed, highest source epoch signed]
  */
@@ -38,6 +42,7 @@ const K = {
   reading: (id: string) => `r/${id}`,
   outReading: (id: string) => `o/r/${id}`,
   outStake: 'o/s',
+  outTransfer: (id: string) => `o/t/${id}`,
   network: 'm/network',
   protection: 'm/protection',
   finalized: 'm/finalized',
@@ -51,6 +56,7 @@ export interface LoadedChain {
   readonly unfinal: Block[]
   readonly outboxReadings: Reading[]
   readonly outboxStake: StakeAnnouncement | undefined
+  readonly outboxTransfers: Transfer[]
 }
 
 export interface StoreOptions {
@@ -177,8 +183,17 @@ export class Store {
       unfinal.sort((a, b) => a.height - b.height || a.slot - b.slot)
       const outboxReadings: Reading[] = []
       for await (const value of this.db.values({ gt: 'o/r/', lt: 'o/r0' })) outboxReadings.push(decodeReading(value))
+      const outboxTransfers: Transfer[] = []
+      for await (const value of this.db.values({ gt: 'o/t/', lt: 'o/t0' })) outboxTransfers.push(decodeTransfer(value))
       const s = await this.db.get(K.outStake)
-      return { root, finalReadings, unfinal, outboxReadings, outboxStake: s === undefined ? undefined : decodeStake(s) }
+      return {
+        root,
+        finalReadings,
+        unfinal,
+        outboxReadings,
+        outboxStake: s === undefined ? undefined : decodeStake(s),
+        outboxTransfers,
+      }
     } catch (err) {
       throw this.corrupt('stored records', err)
     }
@@ -228,6 +243,7 @@ export class Store {
         batch.put(K.reading(r.idHex), utf8.encode(n.hashHex))
         batch.del(K.outReading(r.idHex))
       }
+      for (const t of fb.transfers) batch.del(K.outTransfer(t.idHex))
     }
     // (Genesis finalized at a later epoch is not written: it reloads as (genesis, 0), which is safe.)
     if (result.finalityMoved && result.finalizedCheckpoint.node.block !== undefined) {
@@ -274,6 +290,17 @@ export class Store {
   async dropOutboxReadings(readings: readonly Reading[]): Promise<void> {
     const batch = this.db.batch()
     for (const r of readings) batch.del(K.outReading(r.idHex))
+    await batch.write()
+  }
+
+  async addOutboxTransfer(t: Transfer): Promise<void> {
+    await this.db.put(K.outTransfer(t.idHex), encodeTransfer(t))
+  }
+
+  /** Transfers of ours the chain made impossible (their nonce went to another): out of the outbox. */
+  async dropOutboxTransfers(transfers: readonly Transfer[]): Promise<void> {
+    const batch = this.db.batch()
+    for (const t of transfers) batch.del(K.outTransfer(t.idHex))
     await batch.write()
   }
 

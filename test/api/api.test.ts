@@ -62,6 +62,42 @@ describe('HTTP API', () => {
     expect((body.finalized as { height: number }).height).toBeLessThanOrEqual(head.height)
   })
 
+  it('transfers and accounts: 202 for one that can be paid, a JSON 400 for every other; it lands', async () => {
+    // Block rewards are this devnet's only tokens: wait until `a` has won a few.
+    await post('/api/readings', JSON.stringify({ bpm: 64 }))
+    await waitFor(() => a.funds().free >= 3, 30_000, 'rewards for a')
+    const bad: [string, number, string][] = [
+      [JSON.stringify({ to: b.peerId, amount: 10 ** 9 }), 400, 'INSUFFICIENT_BALANCE'],
+      [JSON.stringify({ to: 'nobody', amount: 1 }), 400, 'BAD_ADDRESS'],
+      [JSON.stringify({ to: a.peerId, amount: 1 }), 400, 'SELF'],
+      [JSON.stringify({ to: b.peerId, amount: 0 }), 400, 'BAD_AMOUNT'],
+      [JSON.stringify({ to: b.peerId, amount: '2' }), 400, 'BAD_REQUEST'],
+      [JSON.stringify({ to: b.peerId }), 400, 'BAD_REQUEST'],
+    ]
+    for (const [body, code, error] of bad) {
+      const r = await post('/api/transfers', body)
+      expect([r.status, r.body.error], body).toEqual([code, error])
+      expect(typeof r.body.message).toBe('string')
+    }
+    const before = (await get('/api/accounts')).body.accounts as { address: string; free: number; nonce: number }[]
+    const bFree = before.find((x) => x.address === b.peerId)?.free ?? 0
+    const { status, body } = await post('/api/transfers', JSON.stringify({ to: b.peerId, amount: 2 }))
+    expect(status).toBe(202)
+    expect(body).toMatchObject({ from: a.peerId, to: b.peerId, amount: 2, nonce: 1 })
+    await waitFor(
+      () => (a.finalized().state.accounts.get(a.publicKeyHex)?.nonce ?? 0) === 1,
+      30_000,
+      'the transfer final',
+    )
+    const after = (await get('/api/accounts')).body
+    expect(after.ledger).toBe(false)
+    const accounts = after.accounts as { address: string; free: number; bonded: number; nonce: number }[]
+    expect(accounts.find((x) => x.address === a.peerId)?.nonce).toBe(1)
+    expect(accounts.find((x) => x.address === b.peerId)?.free).toBeGreaterThanOrEqual(bFree + 2)
+    const v = (await get('/api/validators')).body.validators as { address: string; free: number; bonded: number }[]
+    expect(v.find((x) => x.address === a.peerId)).toMatchObject({ bonded: 0 })
+  })
+
   it('POST /api/readings: 202 with its id; the reading lands in a block the block routes return', async () => {
     const { status, body } = await post('/api/readings', JSON.stringify({ bpm: 73 }))
     expect(status).toBe(202)

@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { DEFAULT_PARAMS, slotAt } from '../../src/core/params.js'
-import { CliPeer, type JsonEvent } from '../helpers/cli.js'
+import { readGenesisFile } from '../../src/cli/options.js'
+import { slotAt } from '../../src/core/params.js'
+import { CliPeer, type JsonEvent, runCli } from '../helpers/cli.js'
 import { NetnsLab } from '../helpers/netns.js'
 import { waitFor } from '../helpers/peers.js'
 import { tempDirs } from '../helpers/tempdirs.js'
@@ -18,19 +19,45 @@ interface Service {
   readonly name: string
   readonly command: string[]
   readonly volumes: string[]
+  /** `restart: "no"`: a one-shot service (the genesis setup), run to completion first. */
+  readonly oneShot: boolean
+  /** Services this one waits for, with the condition. */
+  readonly dependsOn: Record<string, string>
 }
 
 function loadCompose(): Service[] {
   const doc = parse(readFileSync(join(process.cwd(), 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-    services: Record<string, { command?: unknown; volumes?: unknown; image?: string; build?: unknown }>
+    services: Record<
+      string,
+      { command?: unknown; volumes?: unknown; restart?: string; depends_on?: Record<string, { condition: string }> }
+    >
   }
   return Object.entries(doc.services)
     .map(([name, s]) => {
       if (!Array.isArray(s.command) || !s.command.every((a) => typeof a === 'string'))
         throw new Error(`service ${name}: command must be a list of strings`)
-      return { name, command: s.command as string[], volumes: (s.volumes as string[] | undefined) ?? [] }
+      return {
+        name,
+        command: s.command as string[],
+        volumes: (s.volumes as string[] | undefined) ?? [],
+        oneShot: s.restart === 'no',
+        dependsOn: Object.fromEntries(Object.entries(s.depends_on ?? {}).map(([k, v]) => [k, v.condition])),
+      }
     })
     .sort((a, b) => a.name.localeCompare(b.name))
+}
+
+/** A service's command with each volume's mount point replaced by that volume's temp dir. */
+function withVolumes(s: Service, dirs: Map<string, string>): string[] {
+  let args = [...s.command]
+  for (const v of s.volumes) {
+    const [volume, target] = v.split(':')
+    const dir = dirs.get(volume) as string
+    args = args.map((a) =>
+      a === target || a.startsWith(`${target}/`) || a.startsWith(`${target}=`) ? dir + a.slice(target.length) : a,
+    )
+  }
+  return args
 }
 
 const flag = (s: Service, name: string) => s.command[s.command.indexOf(name) + 1]
@@ -67,22 +94,34 @@ describe.skipIf(!NetnsLab.available() && process.env.CI !== 'true')(
   'docker-compose.yml on separate network hosts (needs root and iproute2)',
   () => {
     it('the compose services find each other by name, agree, and heal after a partition (majority of stake wins)', async () => {
-      const services = loadCompose()
+      const everything = loadCompose()
+      const setup = everything.filter((s) => s.oneShot)
+      const services = everything.filter((s) => !s.oneShot)
       // What the compose file promises, checked here so the file and this test stay in step.
+      expect(setup.map((s) => s.name)).toEqual(['genesis'])
+      for (const s of services) expect(s.dependsOn).toEqual({ genesis: 'service_completed_successfully' })
       expect(services.length).toBeGreaterThanOrEqual(4)
       expect(services.map((s) => Number(flag(s, '--stake')))).toEqual([10, 20, 30, 40])
       for (const s of services) {
         expect(s.command).toContain('--auto-bpm')
         expect(s.command.filter((a) => a.startsWith('/dns4/')).length).toBe(services.length - 1)
       }
+      // Named volumes: one temp dir each, shared by every service that mounts it.
+      const volumes = new Map<string, string>()
+      for (const v of everything.flatMap((s) => s.volumes.map((x) => x.split(':')[0])))
+        if (!volumes.has(v)) volumes.set(v, await temp.make())
+      // The one-shot genesis service first (`service_completed_successfully`), and again, as on a
+      // second `docker compose up`: the file is kept, so the network stays the same.
+      for (let run = 0; run < 2; run++) {
+        const r = await runCli(withVolumes(setup[0], volumes))
+        expect(r.code, r.stderr).toBe(0)
+        expect(r.stdout).toMatch(run === 0 ? /wrote .*genesis\.json: network compose/ : /kept as it is/)
+      }
+      // Slots count from the genesis file's time (written just now), not the devnet's.
+      const { params } = readGenesisFile(join(volumes.get('genesis') as string, 'genesis.json'))
       lab = NetnsLab.create(services.map((s) => s.name))
       for (const s of services) {
-        let args = [...s.command]
-        for (const v of s.volumes) {
-          const [, target] = v.split(':')
-          const dir = await temp.make()
-          args = args.map((a) => (a === target || a.startsWith(`${target}/`) ? dir + a.slice(target.length) : a))
-        }
+        const args = withVolumes(s, volumes)
         argsOf.set(s.name, args)
         procs.set(s.name, new CliPeer(args, {}, lab.exec(s.name)))
       }
@@ -90,6 +129,7 @@ describe.skipIf(!NetnsLab.available() && process.env.CI !== 'true')(
       await Promise.all(all.map((p) => p.ready(30_000)))
       // peer1 serves the dashboard (the port compose publishes).
       expect(String((procs.get(services[0].name) as CliPeer).of('ready')[0].http)).toMatch(/:8080$/)
+      for (const p of all) expect(p.of('ready')[0].ledger).toBe(true)
       const ids = new Map(services.map((s) => [s.name, (procs.get(s.name) as CliPeer).of('ready')[0].peerId as string]))
       const dump = () =>
         all
@@ -148,7 +188,7 @@ describe.skipIf(!NetnsLab.available() && process.env.CI !== 'true')(
         'blocks and readings on both sides of the partition',
       )
       // Blocks made after the cut (a slot of margin for messages already on their way).
-      const afterCut = (b: JsonEvent) => (b.slot as number) >= slotAt(DEFAULT_PARAMS, cutAt) + 2
+      const afterCut = (b: JsonEvent) => (b.slot as number) >= slotAt(params, cutAt) + 2
       const majorityBranch = majority[0].of('block').slice(blocksAtCut[0]).filter(afterCut)
       const minorityBranch = cutPeer.of('block').slice(blocksAtCut[all.indexOf(cutPeer)]).filter(afterCut)
       all.forEach((p, i) => {
@@ -181,9 +221,7 @@ describe.skipIf(!NetnsLab.available() && process.env.CI !== 'true')(
       expect(minorityOnly.some((b) => finalHashes.has(b.hash as string))).toBe(false)
       if (!majorityBranch.some((b) => finalHashes.has(b.hash as string))) {
         const show = (b: JsonEvent) => `#${b.height}@${(b.slot as number) % 1000}/${(b.hash as string).slice(0, 6)}`
-        console.log(
-          `cut slot ${slotAt(DEFAULT_PARAMS, cutAt) % 1000} heal slot ${slotAt(DEFAULT_PARAMS, healedAt) % 1000}`,
-        )
+        console.log(`cut slot ${slotAt(params, cutAt) % 1000} heal slot ${slotAt(params, healedAt) % 1000}`)
         console.log(`majority branch: ${majorityBranch.map(show)}`)
         console.log(`minority branch: ${minorityBranch.map(show)}`)
         console.log(`final: ${healed[0].slice(-15).map(show)}`)

@@ -260,9 +260,12 @@ describe('conservation (property)', () => {
           const seq = (head.state.stakes.get(hex(who))?.seq ?? 0) + 1
           const limit = account(who).free + account(who).bonded
           pool.addStake(createStake(net, who, Math.floor(rand() * limit * 1.3), seq))
-          const proposer =
-            people.find((s) => activeStake(net.params, head.state, hex(s), slot) > 0) ??
-            (pool.addStake(createStake(net, alice, 50, (head.state.stakes.get(hex(alice))?.seq ?? 0) + 1)), alice)
+          let proposer = people.find((s) => activeStake(net.params, head.state, hex(s), slot) > 0)
+          if (proposer === undefined) {
+            // Every stake lapsed or left: alice joins again (the join rule of a chain with no stake).
+            pool.addStake(createStake(net, alice, 50, (head.state.stakes.get(hex(alice))?.seq ?? 0) + 1))
+            proposer = alice
+          }
           const b = buildSignedCandidate(chain, pool, proposer, slot)
           if (b === undefined) continue
           // The double spends, forced into a block next to the transfers they compete with: refused.
