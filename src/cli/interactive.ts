@@ -213,7 +213,7 @@ export async function runInteractive(
           .validators()
           .map((v) => [
             shortId(v.address) + (v.address === peer.peerId ? ' (you)' : '') + (v.slashed ? ' SLASHED' : ''),
-            v.stake,
+            v.waiting > 0 ? `${v.stake} (+${v.waiting} waiting)` : v.stake,
             pct(v.stakeShare),
             v.won,
             pct(v.winShare),

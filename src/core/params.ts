@@ -20,6 +20,14 @@ export interface NetworkParams {
    */
   readonly exitDelaySlots: number
   /**
+   * A higher stake (a newcomer's, or a raise) waits this many slots after the block that holds it
+   * before it may count, then enters within the churn limit (docs/PROTOCOL.md section 3).
+   */
+  readonly activationDelaySlots: number
+  /** Churn limit: per block at most max(minChurn, counted stake / churnQuotient) new stake counts. */
+  readonly churnQuotient: number
+  readonly minChurn: number
+  /**
    * Genesis networks: a bonded amount that a lower stake (or a leave) releases becomes free again
    * this many slots after the block that holds the announcement.
    */
@@ -57,6 +65,9 @@ export const DEFAULT_PARAMS: NetworkParams = Object.freeze({
   slotMs: 1000,
   stakeTtlSlots: 600,
   exitDelaySlots: 4,
+  activationDelaySlots: 8,
+  churnQuotient: 8,
+  minChurn: 32,
   unbondingSlots: 16,
   reward: 1,
   maxReadingsPerBlock: 1024,
@@ -78,6 +89,9 @@ export function checkParams(p: NetworkParams): void {
     'slotMs',
     'stakeTtlSlots',
     'exitDelaySlots',
+    'activationDelaySlots',
+    'churnQuotient',
+    'minChurn',
     'unbondingSlots',
     'reward',
     'maxReadingsPerBlock',
@@ -99,6 +113,8 @@ export function checkParams(p: NetworkParams): void {
   }
   if (p.slotMs < 50) throw new RangeError('network parameter slotMs must be at least 50')
   if (p.stakeTtlSlots < 4) throw new RangeError('network parameter stakeTtlSlots must be at least 4')
+  if (p.churnQuotient < 1 || p.minChurn < 1)
+    throw new RangeError('network parameters churnQuotient and minChurn must be at least 1')
   if (p.minBpm > p.maxBpm) throw new RangeError('network parameter minBpm must not exceed maxBpm')
   if (!Number.isSafeInteger(p.maxStake) || p.maxStake < 1 || p.maxStake > 2 ** 40)
     throw new RangeError('network parameter maxStake must be a whole number from 1 to 2^40')
@@ -142,6 +158,9 @@ export function genesisHash(p: NetworkParams, allocations: Allocations = new Map
       p.slotMs,
       p.stakeTtlSlots,
       p.exitDelaySlots,
+      p.activationDelaySlots,
+      p.churnQuotient,
+      p.minChurn,
       p.unbondingSlots,
       p.reward,
       p.maxReadingsPerBlock,

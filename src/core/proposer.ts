@@ -5,18 +5,20 @@ import { compareEntrants, ticketFor } from './lottery.js'
 import type { Mempool } from './mempool.js'
 import { revealerOf } from './randao.js'
 import { type Block, signBlock, unsignedBlock } from './records.js'
-import { activeStake, activeValidators, hasActiveStake } from './state.js'
+import { activationDue, activeStake, activeValidators, hasActiveStake } from './state.js'
 import { blockReadingWindow, transferOrderKey } from './validation.js'
 
-/** True while the head chain holds a non-final block that carries records: votes are still needed. */
+/**
+ * True while the head chain holds a non-final block that carries records or started counting
+ * queued stake: votes are still needed.
+ */
 export function needsVotes(chain: Chain, head: BlockNode = chain.head): boolean {
-  return chain
-    .chainTo(head)
-    .some(
-      (n) =>
-        n.block !== undefined &&
-        (n.block.readings.length > 0 || n.block.stakes.length > 0 || n.block.transfers.length > 0),
-    )
+  return chain.chainTo(head).some((n) => {
+    if (n.block === undefined) return false
+    if (n.block.readings.length > 0 || n.block.stakes.length > 0 || n.block.transfers.length > 0) return true
+    const parent = chain.parentOf(n)
+    return parent !== undefined && activationDue(parent.state, n.slot)
+  })
 }
 
 /**
@@ -48,6 +50,7 @@ export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, s
     pending.stakes.length > 0 ||
     pending.transfers.length > 0 ||
     pending.evidence.length > 0 ||
+    activationDue(head.state, slot) ||
     needsVotes(chain, head)
   if (!hasWork) return undefined
   const weight = activeStake(chain.net.params, head.state, toHex(proposer), slot)

@@ -7,7 +7,15 @@ import { nextMix } from './randao.js'
 import type { Block, Transfer } from './records.js'
 
 export interface StakeEntry {
+  /** The stake announced. */
   readonly stake: number
+  /**
+   * The part of `stake` that counts (activated): a higher stake enters `activationDelaySlots`
+   * after its block, within the churn limit; a lower one replaces it after the exit delay.
+   */
+  readonly counted: number
+  /** While part of the stake waits to count: the slot from which it may (its block + the delay). */
+  readonly eligibleSlot?: number
   readonly seq: number
   /** Slot of the block that included the latest announcement; the stake lapses stakeTtlSlots later. */
   readonly renewedSlot: number
@@ -73,6 +81,8 @@ export interface ChainState {
   readonly mix: Uint8Array
   /** Tokens burned by slashing so far. */
   readonly burned: number
+  /** Validators (hex keys) with stake waiting to count, in the order they may enter. */
+  readonly queue: readonly string[]
 }
 
 /** The state of genesis: no stake, the genesis allocations as free balances, the mix is the network id. */
@@ -81,6 +91,7 @@ export const genesisState = (net: ChainConfig): ChainState => ({
   accounts: new Map([...net.allocations].map(([key, free]) => [key, { ...EMPTY_ACCOUNT, free }])),
   mix: net.id,
   burned: 0,
+  queue: [],
 })
 
 /** Why a transfer cannot be applied to a state at a slot, or undefined when it can. */
@@ -109,7 +120,40 @@ export function activeStake(p: NetworkParams, state: ChainState, key: string, sl
   const e = state.stakes.get(key)
   if (e === undefined || e.slashed === true || slot - e.renewedSlot > p.stakeTtlSlots) return 0
   if (e.before !== undefined && slot < e.renewedSlot + p.exitDelaySlots) return e.before
-  return e.stake
+  return e.counted
+}
+
+/** Stake announced but not counting yet (waiting out the activation delay or the churn limit). */
+export function queuedStake(state: ChainState): { validators: number; stake: number } {
+  let stake = 0
+  let validators = 0
+  for (const key of state.queue) {
+    const e = state.stakes.get(key)
+    if (e === undefined || e.slashed === true || e.counted >= e.stake) continue
+    stake += e.stake - e.counted
+    validators++
+  }
+  return { validators, stake }
+}
+
+/**
+ * True when a block of `slot` on this state would start counting queued stake (its activation
+ * delay is over): the network makes a block for it even with nothing else to do.
+ */
+export function activationDue(state: ChainState, slot: number): boolean {
+  for (const key of state.queue) {
+    const e = state.stakes.get(key)
+    if (e === undefined || e.slashed === true || e.counted >= e.stake) continue
+    return (e.eligibleSlot ?? 0) <= slot
+  }
+  return false
+}
+
+/** The churn limit of a block: how much new stake may start to count in it. */
+export function churnLimit(p: NetworkParams, parent: ChainState, slot: number): number {
+  let total = 0
+  for (const key of parent.stakes.keys()) total += activeStake(p, parent, key, slot)
+  return Math.max(p.minChurn, Math.floor(total / p.churnQuotient))
 }
 
 /** True when any validator has active stake at `slot` (the join rule applies only when none has). */
@@ -144,6 +188,9 @@ export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): 
   const stakes = new Map(parent.stakes)
   const accounts = new Map(parent.accounts)
   let burned = parent.burned
+  const queue = [...parent.queue]
+  // A fresh chain (or one whose every validator lapsed): its first validators count at once.
+  const founding = !hasActiveStake(p, parent, block.slot)
   const account = (key: string) => settle(accounts.get(key) ?? EMPTY_ACCOUNT, block.slot)
   for (const e of block.evidence) {
     const key = toHex(e.a.proposer)
@@ -153,6 +200,7 @@ export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): 
     const prev = stakes.get(key)
     stakes.set(key, {
       stake: 0,
+      counted: 0,
       seq: prev?.seq ?? 0,
       renewedSlot: block.slot,
       point: prev?.point ?? new Uint8Array(32),
@@ -164,7 +212,7 @@ export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): 
     accounts.set(key, net.ledger ? { ...acc, bonded: 0, unbonding: [] } : { ...acc, free: 0 })
   }
   for (const t of block.transfers) {
-    const problem = transferProblem({ stakes, accounts, mix: parent.mix, burned }, t, block.slot)
+    const problem = transferProblem({ stakes, accounts, mix: parent.mix, burned, queue }, t, block.slot)
     if (problem !== undefined) {
       throw new BlockError('REJECT', problem, { transfer: t.idHex, from: toHex(t.from), nonce: t.nonce })
     }
@@ -205,15 +253,29 @@ export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): 
       )
     }
     // A cut or a leave keeps the stake that counted until the exit delay is over.
-    const counted = activeStake(p, { stakes, accounts, mix: parent.mix, burned }, key, block.slot)
+    const counted = activeStake(p, { stakes, accounts, mix: parent.mix, burned, queue }, key, block.slot)
+    // A raise (or a newcomer, or a validator back after its stake lapsed) waits to count.
+    const lapsed = prev === undefined || block.slot - prev.renewedSlot > p.stakeTtlSlots
+    const kept = founding ? a.stake : Math.min(lapsed ? 0 : prev.counted, a.stake)
+    const at = queue.indexOf(key)
+    const raised = a.stake > (lapsed ? 0 : prev.stake)
+    let eligibleSlot = prev?.eligibleSlot
+    if (kept < a.stake && (raised || at < 0)) {
+      if (at >= 0) queue.splice(at, 1)
+      queue.push(key)
+      eligibleSlot = block.slot + p.activationDelaySlots
+    } else if (kept >= a.stake && at >= 0) queue.splice(at, 1)
     stakes.set(key, {
       stake: a.stake,
+      counted: kept,
       seq: a.seq,
       renewedSlot: block.slot,
       point: a.commit,
       ...(counted > a.stake ? { before: counted } : {}),
+      ...(kept < a.stake && eligibleSlot !== undefined ? { eligibleSlot } : {}),
     })
   }
+  activateQueued(p, parent, stakes, queue, block.slot)
   const proposer = toHex(block.proposer)
   // The reveal: the one preimage of the proposer's point (after its own announcement, if any).
   const entry = stakes.get(proposer)
@@ -223,13 +285,47 @@ export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): 
   stakes.set(proposer, { ...entry, point: block.reveal })
   const acc = account(proposer)
   accounts.set(proposer, { ...acc, free: acc.free + p.reward, won: acc.won + 1 })
-  return { stakes, accounts, mix: nextMix(parent.mix, block.reveal), burned }
+  return { stakes, accounts, mix: nextMix(parent.mix, block.reveal), burned, queue }
+}
+
+/**
+ * The activation step of a block: from the head of the queue, stake whose delay is over starts to
+ * count, up to the churn limit (a part when the limit runs out; the rest in later blocks).
+ */
+function activateQueued(
+  p: NetworkParams,
+  parent: ChainState,
+  stakes: Map<string, StakeEntry>,
+  queue: string[],
+  slot: number,
+): void {
+  let budget = queue.length === 0 ? 0 : churnLimit(p, parent, slot)
+  while (queue.length > 0) {
+    const key = queue[0]
+    const e = stakes.get(key)
+    if (e === undefined || e.slashed === true || e.counted >= e.stake) {
+      queue.shift()
+      continue
+    }
+    if (budget === 0 || (e.eligibleSlot ?? 0) > slot) return
+    const add = Math.min(e.stake - e.counted, budget)
+    budget -= add
+    const { eligibleSlot: _, ...rest } = e
+    if (e.counted + add < e.stake) {
+      stakes.set(key, { ...e, counted: e.counted + add })
+      return
+    }
+    stakes.set(key, { ...rest, counted: e.stake })
+    queue.shift()
+  }
 }
 
 export function encodeState(state: ChainState): Uint8Array {
   const stakes = [...state.stakes].map(([k, e]) => [
     Buffer.from(k, 'hex'),
     e.stake,
+    e.counted,
+    e.eligibleSlot ?? 0,
     e.seq,
     e.renewedSlot,
     e.slashed === true ? 1 : 0,
@@ -244,16 +340,18 @@ export function encodeState(state: ChainState): Uint8Array {
     a.nonce,
     a.won,
   ])
-  return encodeCanonical([stakes, accounts, state.mix, state.burned])
+  return encodeCanonical([stakes, accounts, state.mix, state.burned, state.queue.map((k) => Buffer.from(k, 'hex'))])
 }
 
 export function decodeState(bytes: Uint8Array): ChainState {
-  const [s, a, mix, burned] = expectArray(decodeCanonical(bytes, 64 * 1024 * 1024), 'state', 4)
+  const [s, a, mix, burned, q] = expectArray(decodeCanonical(bytes, 64 * 1024 * 1024), 'state', 5)
   const stakes = new Map<string, StakeEntry>()
   for (const row of expectArray(s, 'state.stakes')) {
-    const [k, stake, seq, renewedSlot, slashed, before, point] = expectArray(row, 'state.stake', 7)
+    const [k, stake, counted, eligible, seq, renewedSlot, slashed, before, point] = expectArray(row, 'state.stake', 9)
     stakes.set(toHex(expectBytes(k, 'key', 32)), {
       stake: expectUint(stake, 'stake'),
+      counted: expectUint(counted, 'counted'),
+      ...(expectUint(eligible, 'eligibleSlot') > 0 ? { eligibleSlot: expectUint(eligible, 'eligibleSlot') } : {}),
       seq: expectUint(seq, 'seq'),
       renewedSlot: expectUint(renewedSlot, 'renewedSlot'),
       point: expectBytes(point, 'point', 32),
@@ -275,5 +373,11 @@ export function decodeState(bytes: Uint8Array): ChainState {
       won: expectUint(won, 'won'),
     })
   }
-  return { stakes, accounts, mix: expectBytes(mix, 'mix', 32), burned: expectUint(burned, 'burned') }
+  return {
+    stakes,
+    accounts,
+    mix: expectBytes(mix, 'mix', 32),
+    burned: expectUint(burned, 'burned'),
+    queue: expectArray(q, 'state.queue').map((k) => toHex(expectBytes(k, 'queue key', 32))),
+  }
 }

@@ -18,7 +18,7 @@ import {
   type Transfer,
   verifyBlockSignature,
 } from '../core/records.js'
-import { accountAt, isSlashed, stakeLimit, transferProblem } from '../core/state.js'
+import { accountAt, activeValidators, isSlashed, queuedStake, stakeLimit, transferProblem } from '../core/state.js'
 import {
   blockReadingWindow,
   gossipReadingWindow,
@@ -53,6 +53,9 @@ export interface ChainEvents {
   /** A parent we do not have; sync fetches it by hash, first from `source` (who sent the child). */
   'missing-parent': { parentHex: string; childHex: string; source?: string }
 }
+
+/** Warn of a stake flood when the churn limit needs more blocks than this to let the queue in. */
+const CHURN_WARN_BLOCKS = 16
 
 /** This peer's own readings waiting to be final; a new one beyond this is refused (BusyError). */
 export const MAX_OUTBOX = 4096
@@ -210,6 +213,7 @@ export class ChainService {
     // Every record of every candidate is kept until final: a losing candidate loses nothing.
     for (const r of block.readings) if (!this.chain.finalReadings.has(r.idHex)) this.mempool.addReading(r)
     for (const s of block.stakes) this.mempool.addStake(s)
+    for (const t of block.transfers) this.mempool.addTransfer(t)
     this.emitImport(result, local)
     return result
   }
@@ -222,7 +226,10 @@ export class ChainService {
       this.events.emit('block', { node })
       if (node.proposerHex === this.me) this.events.emit('won', { node })
     }
-    if (result.head !== result.oldHead) this.events.emit('head', { node: result.head })
+    if (result.head !== result.oldHead) {
+      this.events.emit('head', { node: result.head })
+      this.watchChurn(result.head)
+    }
     for (const node of result.finalized) {
       this.events.emit('finalized', { node })
       for (const e of node.block?.evidence ?? []) {
@@ -232,6 +239,32 @@ export class ChainService {
     }
     for (const e of [...result.evidence, ...(result.node.block?.evidence ?? [])]) this.learnEvidence(e)
     if (result.finalized.length > 0) this.mempool.pruneFinal(this.chain)
+  }
+
+  private churnWarnedAt = Number.NEGATIVE_INFINITY
+
+  /**
+   * New stake growing fast (so much waiting to count that the churn limit needs more than
+   * CHURN_WARN_BLOCKS blocks to let it in; a few validators joining a fresh network take one to
+   * three): said once a minute, so a stake flood is visible while it enters block by block.
+   */
+  private watchChurn(head: BlockNode): void {
+    const now = this.now()
+    if (now - this.churnWarnedAt < 60_000 || head.state.queue.length === 0) return
+    const queued = queuedStake(head.state)
+    const counted = [...activeValidators(this.net.params, head.state, head.slot).values()].reduce((a, b) => a + b, 0)
+    const p = this.net.params
+    let blocks = 0
+    for (let left = queued.stake, c = counted; left > 0 && blocks <= CHURN_WARN_BLOCKS; blocks++) {
+      const enter = Math.min(left, Math.max(p.minChurn, Math.floor(c / p.churnQuotient)))
+      left -= enter
+      c += enter
+    }
+    if (blocks <= CHURN_WARN_BLOCKS) return
+    this.churnWarnedAt = now
+    this.events.emit('warning', {
+      message: `new stake is growing fast: ${queued.stake} from ${queued.validators} validator(s) waits to count, ${counted} counts now; at most ${Math.max(p.minChurn, Math.floor(counted / p.churnQuotient))} enters per block (the churn limit)`,
+    })
   }
 
   /** Evidence we had not seen: kept until a final block slashes the offender, told to the network. */

@@ -152,9 +152,14 @@ describe('HTTP API', () => {
   })
 
   it('GET /api/validators and /api/peers', async () => {
-    await waitFor(() => a.chain.head.state.stakes.size >= 2, 30_000, 'both stakes in the head state')
+    // b's stake counts once its activation delay is over (docs/PROTOCOL.md section 3).
+    await waitFor(
+      () => a.validators().every((v) => v.waiting === 0) && a.validators().length >= 2,
+      30_000,
+      'both stakes counting',
+    )
     const { body } = await get('/api/validators')
-    const rows = body.validators as { address: string; stake: number; stakeShare: number }[]
+    const rows = body.validators as { address: string; stake: number; stakeShare: number; waiting: number }[]
     const mine = rows.find((r) => r.address === a.peerId)
     expect(mine?.stake).toBe(30)
     expect(mine?.stakeShare).toBeCloseTo(0.75)

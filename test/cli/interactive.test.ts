@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
 import { BIN, NODE22 } from '../helpers/cli.js'
 import { waitFor } from '../helpers/peers.js'
@@ -20,11 +22,13 @@ afterEach(() => {
 
 describe('interactive terminal (tmux)', () => {
   it('auto-bpm under the menu, the cursor stays put while blocks arrive, a typo is cleared, final blocks, quit says what it does', async () => {
+    const to = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
     const cmd = `${NODE22} ${BIN} --stake 10 --ephemeral --port 0 --network ttytest --slot-ms 300 --auto-bpm 400`
     tmux('new-session', '-d', '-s', 'main', '-x', '160', '-y', '50', `${cmd}; echo "pos-peer exited $?"; sleep 30`)
     await waitFor(() => screen().includes('what next?'), 30_000, 'the menu')
     expect(screen()).toMatch(/pos-peer\s+12D3Koo/)
     expect(screen()).toMatch(/stake\s+10/)
+    expect(screen()).toMatch(/tokens\s+\d+ free \(block rewards; the open devnet/)
     expect(screen()).toMatch(/auto-bpm\s+a reading every 400 ms/)
     // The banner names the identity it opened (here none kept: --ephemeral).
     expect(screen()).toMatch(/data\s+in memory \(--ephemeral\): a new identity this run/)
@@ -58,9 +62,25 @@ describe('interactive terminal (tmux)', () => {
     keys('72', 'Enter')
     await waitFor(() => screen().includes('reading 72 BPM sent'), 10_000, 'the reading sent')
 
-    // Quit: the last entry (from Enter BPM, Up wraps around).
+    // Send tokens (two up from Enter BPM, wrapping): this devnet's tokens are block rewards. A bad
+    // address and an amount beyond the balance are refused in place; then a confirmation.
     await waitFor(() => /❯ Enter BPM/.test(screen()), 10_000, 'the menu again, on Enter BPM')
-    keys('Up', 'Enter')
+    keys('Up', 'Up', 'Enter')
+    await waitFor(() => screen().includes('Send to (peer id'), 10_000, 'the address prompt')
+    keys('nobody', 'Enter')
+    await waitFor(() => screen().includes('"nobody" is not a pos-peer address'), 10_000, 'the address message')
+    keys(to, 'Enter')
+    await waitFor(() => /Amount \(1-\d+\):/.test(screen()), 10_000, 'the amount prompt')
+    keys('99999999', 'Enter')
+    await waitFor(() => /Only \d+ free token\(s\) can be sent now/.test(screen()), 10_000, 'the balance message')
+    keys('1', 'Enter')
+    await waitFor(() => screen().includes(`Send 1 token(s) to ${to}?`), 10_000, 'the confirmation')
+    keys('y', 'Enter')
+    await waitFor(() => /sent 1 to 12D3.* \(nonce 1\)/.test(screen()), 10_000, 'the transfer sent')
+
+    // Quit: the last entry, one down from Send tokens.
+    await waitFor(() => /❯ Send tokens/.test(screen()), 10_000, 'the menu again, on Send tokens')
+    keys('Down', 'Enter')
     await waitFor(() => screen().includes('pos-peer exited'), 15_000, 'exit')
     expect(screen()).toContain('pos-peer exited 0')
     // Quitting says what it does, at the default log level.

@@ -148,7 +148,7 @@ describe.skipIf(!NetnsLab.available() && process.env.CI !== 'true')(
         })
 
       // 1. Convergence: every peer's readings are final, once, on every peer; all four stakes are in
-      // the final chain (so all four count for finality before the partition).
+      // the final chain and counting (so all four count for finality before the partition).
       await waitFor(() => all.every((p) => p.of('reading').length >= 2), 60_000, 'readings from every peer')
       const early = all.flatMap((p) => submitted(p))
       expect(early.length).toBeGreaterThanOrEqual(2 * all.length)
@@ -158,10 +158,20 @@ describe.skipIf(!NetnsLab.available() && process.env.CI !== 'true')(
             (b) => (b.stakes as { validator: string; stake: number }[] | undefined)?.map((st) => st.validator) ?? [],
           ),
         )
+      // ... and counting: four final blocks after the activation delay of the last announcement
+      // (each such block lets at least minChurn = 32 of the 100 in).
+      const counting = (p: CliPeer) => {
+        const chain = p.finalChain() ?? []
+        const lastStake = Math.max(
+          ...chain.filter((b) => (b.stakes as unknown[]).length > 0).map((b) => b.slot as number),
+        )
+        return chain.filter((b) => (b.slot as number) >= lastStake + params.activationDelaySlots).length >= 4
+      }
       await waitFor(
-        () => finalEverywhere(early) && all.every((p) => [...ids.values()].every((id) => staked(p).has(id))),
+        () =>
+          finalEverywhere(early) && all.every((p) => [...ids.values()].every((id) => staked(p).has(id)) && counting(p)),
         120_000,
-        'early readings and all four stakes final on every peer',
+        'early readings and all four stakes final and counting on every peer',
       ).catch((err) => {
         console.log(dump())
         throw err

@@ -10,7 +10,9 @@ import { type Block, createReading, createStake, type StakeAnnouncement } from '
 import { createBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
 
-const net = testNetwork({ stakeTtlSlots: 20 })
+// No activation delay and no churn limit in the way: these scenarios place joins, votes and leaves slot by slot (the delay and
+// the churn limit have their own tests in validation.test.ts and churn tests).
+const net = testNetwork({ stakeTtlSlots: 20, activationDelaySlots: 0, minChurn: 1000 })
 let signers: Signer[]
 const seqs = new Map<string, number>()
 

@@ -36,11 +36,16 @@ function expectCode(fn: () => unknown, code: string): void {
 
 /** A genesis network alice 1000, bob 500, carol 10 (mallory nothing); alice stakes 600 in block 1. */
 function setup() {
-  const net = testGenesisNetwork([
-    [alice, 1000],
-    [bob, 500],
-    [carol, 10],
-  ])
+  // No activation delay: bob proposes in the slot after his stake's block (the delay is tested
+  // in validation.test.ts).
+  const net = testGenesisNetwork(
+    [
+      [alice, 1000],
+      [bob, 500],
+      [carol, 10],
+    ],
+    { activationDelaySlots: 0, minChurn: 10_000 },
+  )
   const chain = new Chain(net)
   const b1 = createBlock(net, alice, {
     height: 1,

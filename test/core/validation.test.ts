@@ -147,10 +147,18 @@ describe('block validation: one test per rule', () => {
     // Next to an active validator (a): a fresh key cannot put a block of its own in the tree.
     setup()
     expectCode(() => chain.import(child({ stakes: [createStake(net, b, 30, 1)] }, b), timeOf(net, 11)), 'NO_WEIGHT')
-    // Its announcement goes in through a's block; from there on it has weight.
+    // Its announcement goes in through a's block; it counts from the first block at or after the
+    // activation delay (within the churn limit), and b has weight from there on.
     const withB = chain.import(child({ stakes: [createStake(net, b, 30, 1)] }), timeOf(net, 11)).node
-    const next = createBlock(net, b, { height: 3, slot: 12, parent: withB.hash, readings: [], stakes: [] })
-    expect(chain.import(next, timeOf(net, 12)).node.weight).toBe(30)
+    const early = createBlock(net, b, { height: 3, slot: 12, parent: withB.hash, readings: [], stakes: [] })
+    expectCode(() => chain.import(early, timeOf(net, 12)), 'NO_WEIGHT')
+    const due = 11 + net.params.activationDelaySlots
+    const activating = createBlock(net, a, { height: 3, slot: due, parent: withB.hash, readings: [], stakes: [] })
+    const act = chain.import(activating, timeOf(net, due)).node
+    expect(act.state.stakes.get(toHex(b.publicKey))).toMatchObject({ stake: 30, counted: 30 })
+    expect(withB.state.stakes.get(toHex(b.publicKey))).toMatchObject({ stake: 30, counted: 0, eligibleSlot: due })
+    const next = createBlock(net, b, { height: 4, slot: due + 1, parent: act.hash, readings: [], stakes: [] })
+    expect(chain.import(next, timeOf(net, due + 1)).node.weight).toBe(30)
   })
 
   it('reading already in the chain', () => {

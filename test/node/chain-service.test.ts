@@ -2,11 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { toHex } from '../../src/core/bytes.js'
 import { createReading, createStake } from '../../src/core/records.js'
 import { BusyError, ChainService, MAX_OUTBOX } from '../../src/node/chain-service.js'
 import { Store } from '../../src/storage/store.js'
 import { createBlock } from '../helpers/blocks.js'
-import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
+import { testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
 
 const net = testNetwork()
 
@@ -127,4 +128,53 @@ describe('honest refusals', () => {
     await svc.flush()
     await store.close()
   }, 60_000)
+})
+
+describe('stake activation: delay and churn limit', () => {
+  it('a flood of 2^32 stakes counts only after the delay and at most the churn limit per block; a warning says so', async () => {
+    const [a, ...flood] = await testSigners(5, 'churn')
+    const p = net.params
+    const store = new Store(net)
+    await store.open()
+    let now = timeOf(net, 1)
+    const svc = await ChainService.create({ net, store, signer: a, now: () => now, stake: 0 })
+    const warnings: string[] = []
+    svc.events.on('warning', ({ message }) => warnings.push(message))
+    const b1 = createBlock(net, a, {
+      height: 1,
+      slot: 1,
+      parent: net.id,
+      readings: [],
+      stakes: [createStake(net, a, 100, 1)],
+    })
+    expect(svc.receiveBlock(b1, {})).toBe('accept')
+    now = timeOf(net, 2)
+    const big = flood.map((s) => createStake(net, s, p.maxStake, 1))
+    let parent = createBlock(net, a, { height: 2, slot: 2, parent: b1.hash, readings: [], stakes: big })
+    expect(svc.receiveBlock(parent, {})).toBe('accept')
+    expect(warnings.join('\n')).toMatch(
+      /new stake is growing fast: 17179869184 from 4 validator\(s\) waits to count, 100 counts now/,
+    )
+    const floodStake = (n: { state: typeof svc.chain.head.state }) =>
+      flood.reduce((x, s) => x + (n.state.stakes.get(toHex(s.publicKey))?.counted ?? 0), 0)
+    let counted = 100
+    for (let slot = 3; slot <= 2 + p.activationDelaySlots + 6; slot++) {
+      now = timeOf(net, slot)
+      const before = floodStake(svc.chain.head)
+      parent = voteOn(svc.chain, a, parent.hashHex, slot)
+      expect(svc.receiveBlock(parent, {})).toBe('accept')
+      const after = floodStake(svc.chain.head)
+      if (slot < 2 + p.activationDelaySlots) expect(after).toBe(0)
+      else expect(after - before).toBe(Math.max(p.minChurn, Math.floor(counted / p.churnQuotient)))
+      counted = 100 + after
+    }
+    // First in, first counted: the flood enters one validator at a time, in the block's order.
+    const order = [...big].sort((x, y) => (toHex(x.validator) < toHex(y.validator) ? -1 : 1))
+    expect(svc.chain.head.state.stakes.get(toHex(order[0].validator))?.counted).toBe(floodStake(svc.chain.head))
+    expect(svc.chain.head.state.queue[0]).toBe(toHex(order[0].validator))
+    // The founder's 100 still counts; six blocks after the delay the flood holds well under all of it.
+    expect(floodStake(svc.chain.head)).toBeLessThan(p.maxStake / 1000)
+    await svc.flush()
+    await store.close()
+  })
 })
