@@ -51,6 +51,11 @@ const sample = () => {
 }
 sample()
 setInterval(() => out(`M ${process.memoryUsage().rss}`), 2000).unref()
+// Stake announced but not counting yet, in the final state (the bench measures once it is 0).
+setInterval(
+  () => out(`W ${peer.validators().reduce((x, v) => x + v.waiting, 0)} ${peer.finalized().state.queue.length}`),
+  1000,
+).unref()
 process.stdin.setEncoding('utf8')
 process.stdin.on('data', (chunk: string) => {
   for (const line of chunk.split('\n')) {

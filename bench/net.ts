@@ -102,6 +102,11 @@ async function runSize(n: number) {
   await until(() => ws.every((w) => conns(w) >= n - 1), 120_000, 'full mesh of connections').catch((err: Error) =>
     console.error(`${err.message}: ${ws.map(conns)}`),
   )
+  // Every stake counting in the final state (activation delay and churn limit over), then settle.
+  const waiting = (w: Worker) => w.lines.filter((l) => l.startsWith('W ')).at(-1) ?? 'W ?'
+  await until(() => ws.every((w) => waiting(w) === 'W 0 0'), 120_000, 'every stake counting').catch((err: Error) =>
+    console.error(`${err.message}: ${ws.map(waiting)}`),
+  )
   await sleep(5000)
   const t0 = Date.now()
   // Input: one reading per second on a rotating peer.
