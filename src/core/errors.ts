@@ -23,6 +23,8 @@ export type RecordErrorCode =
   | 'STALE_NONCE'
   | 'NONCE_GAP'
   | 'INSUFFICIENT_BALANCE'
+  | 'AUTHOR_QUOTA'
+  | 'POOL_FULL'
 
 export type BlockErrorCode =
   | RecordErrorCode

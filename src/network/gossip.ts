@@ -79,6 +79,48 @@ export function verdictOf(
   return { verdict, code }
 }
 
+/**
+ * Ignored messages that still cost their deliverer score: valid records we cannot take because
+ * their author is over its pending quota, or the pool is full of others' (a spamming author).
+ */
+export const SPAM_CODES: ReadonlySet<string> = new Set(['AUTHOR_QUOTA', 'POOL_FULL'])
+
+/**
+ * Gossip score for spam (gossipsub's application-specific score, P5): a decaying count per peer
+ * of SPAM_CODES deliveries (halved every `halfLifeMs`); beyond `tolerance` each one costs a point,
+ * down to -200 (gossipsub graylists below -80: the spammer's RPCs are then ignored). The tolerance
+ * keeps an honest relay safe: it forwards only what it accepted itself under the same quota, so
+ * it trips ours only in the moments the two pools differ.
+ */
+export class SpamMeter {
+  private readonly counts = new Map<string, { n: number; at: number }>()
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly tolerance = 256,
+    private readonly halfLifeMs = 10_000,
+    private readonly maxPeers = 10_000,
+  ) {}
+
+  private current(peer: string): number {
+    const c = this.counts.get(peer)
+    return c === undefined ? 0 : c.n * 0.5 ** ((this.now() - c.at) / this.halfLifeMs)
+  }
+
+  add(peer: string): void {
+    const n = this.current(peer) + 1
+    this.counts.delete(peer)
+    if (this.counts.size >= this.maxPeers) this.counts.delete(this.counts.keys().next().value as string)
+    this.counts.set(peer, { n, at: this.now() })
+  }
+
+  /** The application score of a peer: 0, or minus its spam beyond the tolerance (at most -200). */
+  score(peer: string): number {
+    const over = Math.min(200, Math.max(0, this.current(peer) - this.tolerance))
+    return over === 0 ? 0 : -over
+  }
+}
+
 export const SCORE_THRESHOLDS = {
   gossipThreshold: -10,
   publishThreshold: -50,
@@ -91,6 +133,8 @@ export interface GossipConfig {
   readonly net: ChainConfig
   /** Max gossip message size, bytes. */
   readonly maxMessageBytes: number
+  /** The spam part of each peer's score. */
+  readonly spam?: SpamMeter
 }
 
 /** How often pubsub peer discovery re-broadcasts each peer's addresses. */
@@ -147,6 +191,8 @@ export function gossipServiceConfig(cfg: GossipConfig): Partial<GossipsubOpts> {
       // Mild: broken IWANT promises happen to honest peers on a loaded machine.
       behaviourPenaltyWeight: -1,
       behaviourPenaltyDecay: 0.9,
+      appSpecificScore: (peer) => cfg.spam?.score(peer) ?? 0,
+      appSpecificWeight: 1,
       topics: Object.fromEntries(TOPICS.map((t) => [topicName(cfg.net, t), topicScore])),
     }),
     scoreThresholds: SCORE_THRESHOLDS,
@@ -178,6 +224,7 @@ export class Gossip {
     private readonly handlers: GossipHandlers,
     private readonly callbacks: GossipCallbacks,
     private readonly log: Logger,
+    private readonly spam?: SpamMeter,
   ) {}
 
   start(): void {
@@ -186,6 +233,7 @@ export class Gossip {
       this.pubsub.topicValidators.set(name, (from: PeerId, msg: Message) => {
         const { verdict, code } = verdictOf(t, this.handlers[t], from, msg.data, this.stats[t], this.log)
         if (verdict === 'reject') this.callbacks.rejected(from, t, code ?? 'UNSPECIFIED')
+        else if (code !== undefined && SPAM_CODES.has(code)) this.spam?.add(from.toString())
         return RESULT[verdict]
       })
       this.pubsub.subscribe(name)

@@ -19,6 +19,7 @@ import {
   Gossip,
   type GossipHandlers,
   gossipServiceConfig,
+  SpamMeter,
 } from './gossip.js'
 import { DenyList, PeerManager } from './peer-manager.js'
 import { ReqResp, type ReqRespHandlers, type Status } from './reqresp.js'
@@ -78,6 +79,7 @@ export class P2P {
     denied: DenyList,
     bootstrap: Multiaddr[],
     defaultPeer: Multiaddr | undefined,
+    spam: SpamMeter,
   ) {
     this.gossip = new Gossip(
       node.services.pubsub,
@@ -91,6 +93,7 @@ export class P2P {
         badSubscriptions: (peer, reason) => this.peers.refuse(peer, reason),
       },
       opts.log,
+      spam,
     )
     this.reqresp = new ReqResp(node, opts.net, opts.reqrespHandlers, opts.localStatus)
     this.peers = new PeerManager(node, this.gossip, denied, {
@@ -109,6 +112,7 @@ export class P2P {
       opts.defaultPort,
     )
     const denied = new DenyList()
+    const spam = new SpamMeter()
     const isDenied = (peer: PeerId) => denied.has(peer)
     const loopbackOnly = isLoopback(opts.host)
     let node: Libp2p<{ pubsub: GossipSub }>
@@ -146,7 +150,7 @@ export class P2P {
           identify: identify(),
           ping: ping(),
           pubsub: createGossipService(
-            gossipServiceConfig({ net: opts.net, maxMessageBytes: opts.net.params.maxBlockBytes }),
+            gossipServiceConfig({ net: opts.net, maxMessageBytes: opts.net.params.maxBlockBytes, spam }),
           ),
         },
       })
@@ -156,7 +160,7 @@ export class P2P {
         throw new PortInUseError(`port ${port} on ${opts.host} is already in use: pick another --port`)
       throw err
     }
-    const p2p = new P2P(node, opts, denied, bootstrap, defaultPeer)
+    const p2p = new P2P(node, opts, denied, bootstrap, defaultPeer, spam)
     await p2p.start()
     return p2p
   }

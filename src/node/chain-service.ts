@@ -1,7 +1,7 @@
 import { toHex } from '../core/bytes.js'
 import { type BlockNode, Chain, type ImportResult, type TrustedCheckpoint } from '../core/chain.js'
 import type { Signer } from '../core/crypto.js'
-import { BlockError, type Verdict } from '../core/errors.js'
+import { BlockError, RecordError, type Verdict } from '../core/errors.js'
 import { MAX_TRANSFERS_PER_SENDER, Mempool } from '../core/mempool.js'
 import { OrphanPool } from '../core/orphans.js'
 import { type ChainConfig, slotAt } from '../core/params.js'
@@ -339,8 +339,13 @@ export class ChainService {
   receiveReading(r: Reading): Verdict {
     validateReading(this.net, r, gossipReadingWindow(this.net, this.now()), 'IGNORE')
     if (this.chain.finalReadings.has(r.idHex) || this.mempool.hasReading(r.idHex)) return 'ignore'
-    // Over its author's quota or displaced: ignored, not punished (a valid reading, one too many).
-    return this.mempool.addReading(r) === 'added' ? 'accept' : 'ignore'
+    // Over its author's quota, or the pool full: ignored (a valid reading, one too many), but it
+    // counts against the peer that delivered it in gossip scoring (network/gossip.ts SpamMeter).
+    const added = this.mempool.addReading(r)
+    if (added === 'author-quota' || added === 'full') {
+      throw new RecordError('IGNORE', added === 'full' ? 'POOL_FULL' : 'AUTHOR_QUOTA', { reading: r.idHex })
+    }
+    return added === 'added' ? 'accept' : 'ignore'
   }
 
   receiveStake(s: StakeAnnouncement): Verdict {

@@ -210,3 +210,36 @@ describe('a hostile peer', () => {
     expect(rssGrowthMb).toBeLessThan(200)
   }, 90_000)
 })
+
+describe('reading spam from one key', () => {
+  it('costs the spamming peer its gossip score (graylisted), not the honest relay; honest readings stay final', async () => {
+    tn = new TestNet(net)
+    const a = await tn.start(50)
+    const b = await tn.start(50)
+    const node = await hostileNode()
+    // The author of the spam: any key (a reading's author need not be the peer that gossips it).
+    const spammer = signerFromLibp2pKey(await generateKeyPair('Ed25519'))
+    await node.dial(multiaddr(a.listenAddrs()[0]))
+    const readings = topicName(net, 'readings')
+    node.services.pubsub.subscribe(readings)
+    await waitFor(
+      () =>
+        node.services.pubsub.getMeshPeers(readings).length > 0 ||
+        node.services.pubsub.getSubscribers(readings).length > 0,
+      10_000,
+      'the spammer in gossip',
+    )
+    const score = (p: typeof a, id: string) => p.network.libp2p.services.pubsub.getScore(id)
+    // 2,000 valid readings of one author, as fast as it can publish: 256 fit its quota at a.
+    const now = Date.now()
+    for (let i = 0; i < 2000; i++) {
+      await node.services.pubsub.publish(readings, encodeReading(createReading(net, spammer, 60 + (i % 100), now - i)))
+    }
+    await waitFor(() => score(a, node.peerId.toString()) < -80, 20_000, 'the spammer graylisted at a')
+    expect(score(a, b.peerId)).toBeGreaterThan(-10)
+    // Honest readings still become final on both peers.
+    const honest = [await b.submitReading(71), await a.submitReading(72)]
+    await waitFor(() => [a, b].every((p) => honest.every((r) => p.isFinal(r.idHex))), 30_000, 'honest readings final')
+    expect(a.gossipStats().readings.ignored).toBeGreaterThan(1000)
+  }, 60_000)
+})

@@ -4,7 +4,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { encodeCanonical } from '../../src/core/encoding.js'
 import { BlockError, RecordError } from '../../src/core/errors.js'
-import { emptyGossipStats, verdictOf } from '../../src/network/gossip.js'
+import { emptyGossipStats, SpamMeter, verdictOf } from '../../src/network/gossip.js'
 import { decodeStatus, encodeStatus, MAX_STATUS_PEERS, type Status } from '../../src/network/reqresp.js'
 import type { Logger } from '../../src/util/logger.js'
 import { testNetwork } from '../helpers/fixtures.js'
@@ -93,4 +93,22 @@ describe('status codec', () => {
     const s = { ...status, ...over }
     return encodeCanonical([s.networkId, s.headHash, s.headHeight, s.finalizedHash, s.finalizedHeight, peers, s.stake])
   }
+})
+
+describe('spam score', () => {
+  it('is 0 within the tolerance, one point per message beyond it down to -200, and halves every half-life', () => {
+    let now = 0
+    const meter = new SpamMeter(() => now, 10, 1000)
+    for (let i = 0; i < 10; i++) meter.add('p')
+    expect(meter.score('p')).toBe(0)
+    for (let i = 0; i < 30; i++) meter.add('p')
+    expect(meter.score('p')).toBeCloseTo(-30)
+    expect(meter.score('other')).toBe(0)
+    now = 1000
+    expect(meter.score('p')).toBeCloseTo(-10)
+    for (let i = 0; i < 1000; i++) meter.add('p')
+    expect(meter.score('p')).toBe(-200)
+    now = 20_000
+    expect(meter.score('p')).toBe(0)
+  })
 })
