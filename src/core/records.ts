@@ -176,8 +176,14 @@ export function createReading(net: ChainConfig, signer: Signer, bpm: number, tim
   return { author: signer.publicKey, bpm, time, signature, id, idHex: toHex(id) }
 }
 
-export function createStake(net: ChainConfig, signer: Signer, stake: number, seq: number): StakeAnnouncement {
-  const commit = revealerOf(net, signer).chain(seq).commit
+export function createStake(
+  net: ChainConfig,
+  signer: Signer,
+  stake: number,
+  seq: number,
+  /** Default: the end of this key's RANDAO chain for `seq` (a bench may pass any 32 bytes). */
+  commit: Uint8Array = revealerOf(net, signer).chain(seq).commit,
+): StakeAnnouncement {
   const id = stakeId(signer.publicKey, stake, seq, commit)
   const signature = signer.sign(signingMessage('stake', net.id, id))
   return { validator: signer.publicKey, stake, seq, commit, signature, id, idHex: toHex(id) }
