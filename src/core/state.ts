@@ -2,6 +2,7 @@ import { equalBytes, toHex } from './bytes.js'
 import { sha256 } from './crypto.js'
 import { decodeCanonical, encodeCanonical, expectArray, expectBytes, expectUint } from './encoding.js'
 import { BlockError } from './errors.js'
+import { LayeredMap } from './layered-map.js'
 import type { ChainConfig, NetworkParams } from './params.js'
 import { nextMix } from './randao.js'
 import type { Block, Transfer } from './records.js'
@@ -185,8 +186,9 @@ export const isSlashed = (state: ChainState, key: string): boolean => state.stak
  */
 export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): ChainState {
   const p = net.params
-  const stakes = new Map(parent.stakes)
-  const accounts = new Map(parent.accounts)
+  // Layers over the parent's tables: a block costs the entries it changes, not a copy of them.
+  const stakes = LayeredMap.over(parent.stakes)
+  const accounts = LayeredMap.over(parent.accounts)
   let burned = parent.burned
   const queue = [...parent.queue]
   // A fresh chain (or one whose every validator lapsed): its first validators count at once.
@@ -295,7 +297,7 @@ export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): 
 function activateQueued(
   p: NetworkParams,
   parent: ChainState,
-  stakes: Map<string, StakeEntry>,
+  stakes: LayeredMap<StakeEntry>,
   queue: string[],
   slot: number,
 ): void {
