@@ -299,7 +299,10 @@ async function stakeRefusal(peer: Peer, stake: number): Promise<string | undefin
   }
   for (let waited = 0; over() !== undefined && !peer.synced() && waited < 5000; waited += 200) await sleep(200)
   const limit = over()
-  return limit === undefined ? undefined : `--stake ${stake}: ${stakeTooHigh(stake, limit)} (address ${peer.peerId})`
+  if (limit !== undefined) return `--stake ${stake}: ${stakeTooHigh(stake, limit)} (address ${peer.peerId})`
+  // Held back at start (the chain did not show the tokens yet): announced now.
+  if (peer.stake !== stake) await peer.setStake(stake)
+  return undefined
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))

@@ -193,6 +193,7 @@ export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): 
   const queue = [...parent.queue]
   // A fresh chain (or one whose every validator lapsed): its first validators count at once.
   const founding = !hasActiveStake(p, parent, block.slot)
+  const proposer = toHex(block.proposer)
   const account = (key: string) => settle(accounts.get(key) ?? EMPTY_ACCOUNT, block.slot)
   for (const e of block.evidence) {
     const key = toHex(e.a.proposer)
@@ -258,7 +259,9 @@ export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): 
     const counted = activeStake(p, { stakes, accounts, mix: parent.mix, burned, queue }, key, block.slot)
     // A raise (or a newcomer, or a validator back after its stake lapsed) waits to count.
     const lapsed = prev === undefined || block.slot - prev.renewedSlot > p.stakeTtlSlots
-    const kept = founding ? a.stake : Math.min(lapsed ? 0 : prev.counted, a.stake)
+    // At founding only the founder's own stake counts at once (it must, to propose); everyone
+    // else's waits like any newcomer's, so a flood that lands in a chain's first block gains nothing.
+    const kept = founding && key === proposer ? a.stake : Math.min(lapsed ? 0 : prev.counted, a.stake)
     const at = queue.indexOf(key)
     const raised = a.stake > (lapsed ? 0 : prev.stake)
     let eligibleSlot = prev?.eligibleSlot
@@ -278,7 +281,6 @@ export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): 
     })
   }
   activateQueued(p, parent, stakes, queue, block.slot)
-  const proposer = toHex(block.proposer)
   // The reveal: the one preimage of the proposer's point (after its own announcement, if any).
   const entry = stakes.get(proposer)
   if (entry === undefined || !equalBytes(sha256(block.reveal), entry.point)) {

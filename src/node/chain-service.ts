@@ -174,6 +174,11 @@ export class ChainService {
     const done = loaded.outboxTransfers.filter((t) => t.nonce <= nonce)
     for (const t of loaded.outboxTransfers) if (t.nonce > nonce) svc.mempool.addTransfer(t)
     if (done.length > 0) await opts.store.dropOutboxTransfers(done)
+    // A stake this account cannot back (as far as our chain knows) is not announced: the caller
+    // decides (the CLI waits to sync, then calls setStake or says no), rather than a warning and
+    // a lower stake a moment later.
+    const limit = svc.stakeLimit()
+    if (limit !== undefined && opts.stake > limit) svc.desiredStake = svc.chain.head.state.stakes.get(me)?.stake ?? 0
     await svc.flush()
     return svc
   }

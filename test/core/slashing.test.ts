@@ -15,7 +15,9 @@ import { Store } from '../../src/storage/store.js'
 import { createBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
 
-const net = testNetwork()
+// Several validators in one founding block, voting from the next slot: no activation delay and no
+// churn limit in the way (they have their own tests).
+const net = testNetwork({ activationDelaySlots: 0, minChurn: 10_000 })
 let h1: Signer
 let h2: Signer
 let e: Signer
@@ -253,7 +255,8 @@ describe('slashing protection', () => {
         })
       })
       await new Promise((r) => child.once('exit', r))
-      const store = new Store(net, { path: dir })
+      // The network of the writer (test/helpers/protection-writer.ts).
+      const store = new Store(testNetwork(), { path: dir })
       await store.open()
       // Every slot the writer printed (and so may have signed) is refused.
       for (let s = 100; s <= last; s += 7) expect(await store.mayPropose(s, 1)).toBe(false)
