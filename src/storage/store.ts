@@ -95,7 +95,7 @@ export class Store {
       throw new StoreError(
         'WRONG_NETWORK',
         this.path,
-        `data dir ${this.path} holds network ${toHex(id).slice(0, 16)}, not ${this.net.idHex.slice(0, 16)}: use another --data-dir (or --name) for this network`,
+        `data dir ${this.path} holds network ${toHex(id).slice(0, 16)}, not ${this.net.idHex.slice(0, 16)} (another network, another genesis file, or a chain of an older pos-peer version whose format changed): use another --data-dir (or --name) for this network, or move this one away`,
       )
     }
   }
