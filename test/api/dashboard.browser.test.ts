@@ -64,6 +64,14 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')('dashboard i
     await waitFor(() => procs.every((p) => p.finalReadingBpms().includes(123)), 30_000, 'final on all three')
     // The chart has a bar pair per validator.
     await expect.poll(() => page.locator('#shares rect.stake').count(), { timeout: 10_000 }).toBe(3)
+    // Each row's hover text gives the numbers behind it: stake counting and the account's tokens.
+    await expect
+      .poll(() => page.locator('#shares title').allTextContents(), { timeout: 10_000 })
+      .toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^stake \d+ counting.*; tokens: \d+ free, 0 bonded, 0 unbonding$/),
+        ]),
+      )
 
     await mkdir(ARTIFACTS, { recursive: true })
     const shot = join(ARTIFACTS, 'dashboard.png')

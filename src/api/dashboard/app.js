@@ -128,13 +128,25 @@ async function drawChart() {
     if (text !== undefined) n.textContent = text
     return n
   }
+  // Hover text: the numbers behind a row (stake waiting to count, the account's tokens).
+  const withTitle = (node, text) => {
+    node.appendChild(shape('title', {}, text))
+    return node
+  }
   const barW = width - labelW - 50
   svg.replaceChildren(
     ...rows.flatMap((v, i) => {
       const y = i * rowH
       return [
         shape('text', { x: 0, y: y + 13 }, short(v.address)),
-        shape('text', { x: 0, y: y + 27 }, v.slashed ? 'slashed' : `stake ${v.stake}`),
+        withTitle(
+          shape(
+            'text',
+            { x: 0, y: y + 27 },
+            v.slashed ? 'slashed' : `stake ${v.stake}${v.waiting > 0 ? ` +${v.waiting}` : ''}`,
+          ),
+          `stake ${v.stake} counting${v.waiting > 0 ? `, ${v.waiting} waiting to count` : ''}; tokens: ${v.free} free, ${v.bonded} bonded, ${v.unbonding} unbonding`,
+        ),
         shape('rect', { class: 'stake', x: labelW, y: y + 4, height: 11, width: Math.max(1, v.stakeShare * barW) }),
         shape('rect', { class: 'wins', x: labelW, y: y + 17, height: 11, width: Math.max(1, v.winShare * barW) }),
         shape('text', { x: labelW + v.stakeShare * barW + 4, y: y + 13 }, pct(v.stakeShare)),
