@@ -1,7 +1,7 @@
 import { toHex } from './bytes.js'
 import type { BlockNode, Chain } from './chain.js'
 import type { Evidence, Reading, StakeAnnouncement, Transfer } from './records.js'
-import { type Account, accountAt, isSlashed, stakeLimit } from './state.js'
+import { type Account, accountAt, isSlashed, stakeLimit, transferProblem } from './state.js'
 
 export interface MempoolOptions {
   /** Bound on pending readings (all authors). */
@@ -230,8 +230,9 @@ export class Mempool {
     for (const from of [...this.transfers.keys()].sort()) {
       for (const t of this.transfersOf(from)) {
         const sender = account(from)
-        if (t.nonce <= sender.nonce) continue
-        if (t.nonce > sender.nonce + 1 || t.amount > sender.free || transfers.length >= p.maxTransfersPerBlock) break
+        const problem = transferProblem(sender, t)
+        if (problem === 'STALE_NONCE') continue
+        if (problem !== undefined || transfers.length >= p.maxTransfersPerBlock) break
         accounts.set(from, { ...sender, free: sender.free - t.amount, nonce: t.nonce })
         const to = toHex(t.to)
         accounts.set(to, { ...account(to), free: account(to).free + t.amount })

@@ -95,13 +95,14 @@ export const genesisState = (net: ChainConfig): ChainState => ({
   queue: [],
 })
 
-/** Why a transfer cannot be applied to a state at a slot, or undefined when it can. */
+/**
+ * Why a transfer cannot be paid from its sender's account (as of the block's slot), or undefined
+ * when it can: the one check of gossip, block building and import.
+ */
 export function transferProblem(
-  state: ChainState,
+  acc: Account,
   t: Transfer,
-  slot: number,
 ): 'STALE_NONCE' | 'NONCE_GAP' | 'INSUFFICIENT_BALANCE' | undefined {
-  const acc = accountAt(state, toHex(t.from), slot)
   if (t.nonce <= acc.nonce) return 'STALE_NONCE'
   if (t.nonce > acc.nonce + 1) return 'NONCE_GAP'
   return t.amount > acc.free ? 'INSUFFICIENT_BALANCE' : undefined
@@ -124,14 +125,18 @@ export function activeStake(p: NetworkParams, state: ChainState, key: string, sl
   return e.counted
 }
 
-/** Stake announced but not counting yet (waiting out the activation delay or the churn limit). */
+/** A validator's stake announced but not counting yet (the activation delay, the churn limit). */
+export const waitingStake = (e: StakeEntry | undefined): number =>
+  e === undefined || e.slashed === true ? 0 : Math.max(0, e.stake - e.counted)
+
+/** All stake waiting to count, and how many validators it belongs to. */
 export function queuedStake(state: ChainState): { validators: number; stake: number } {
   let stake = 0
   let validators = 0
   for (const key of state.queue) {
-    const e = state.stakes.get(key)
-    if (e === undefined || e.slashed === true || e.counted >= e.stake) continue
-    stake += e.stake - e.counted
+    const w = waitingStake(state.stakes.get(key))
+    if (w === 0) continue
+    stake += w
     validators++
   }
   return { validators, stake }
@@ -152,9 +157,18 @@ export function activationDue(state: ChainState, slot: number): boolean {
 
 /** The churn limit of a block: how much new stake may start to count in it. */
 export function churnLimit(p: NetworkParams, parent: ChainState, slot: number): number {
+  return churnFor(p, countedStake(p, parent, slot))
+}
+
+/** The churn limit next to `counted` stake: max(minChurn, counted / churnQuotient). */
+export const churnFor = (p: NetworkParams, counted: number): number =>
+  Math.max(p.minChurn, Math.floor(counted / p.churnQuotient))
+
+/** All stake that counts at `slot`. */
+export function countedStake(p: NetworkParams, state: ChainState, slot: number): number {
   let total = 0
-  for (const key of parent.stakes.keys()) total += activeStake(p, parent, key, slot)
-  return Math.max(p.minChurn, Math.floor(total / p.churnQuotient))
+  for (const key of state.stakes.keys()) total += activeStake(p, state, key, slot)
+  return total
 }
 
 /** True when any validator has active stake at `slot` (the join rule applies only when none has). */
@@ -215,12 +229,12 @@ export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): 
     accounts.set(key, net.ledger ? { ...acc, bonded: 0, unbonding: [] } : { ...acc, free: 0 })
   }
   for (const t of block.transfers) {
-    const problem = transferProblem({ stakes, accounts, mix: parent.mix, burned, queue }, t, block.slot)
-    if (problem !== undefined) {
-      throw new BlockError('REJECT', problem, { transfer: t.idHex, from: toHex(t.from), nonce: t.nonce })
-    }
     const from = toHex(t.from)
     const sender = account(from)
+    const problem = transferProblem(sender, t)
+    if (problem !== undefined) {
+      throw new BlockError('REJECT', problem, { transfer: t.idHex, from, nonce: t.nonce })
+    }
     accounts.set(from, { ...sender, free: sender.free - t.amount, nonce: t.nonce })
     const to = toHex(t.to)
     const receiver = account(to)

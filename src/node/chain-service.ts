@@ -18,7 +18,15 @@ import {
   type Transfer,
   verifyBlockSignature,
 } from '../core/records.js'
-import { accountAt, activeValidators, isSlashed, queuedStake, stakeLimit, transferProblem } from '../core/state.js'
+import {
+  accountAt,
+  churnFor,
+  countedStake,
+  isSlashed,
+  queuedStake,
+  stakeLimit,
+  transferProblem,
+} from '../core/state.js'
 import {
   blockReadingWindow,
   gossipReadingWindow,
@@ -257,18 +265,18 @@ export class ChainService {
     const now = this.now()
     if (now - this.churnWarnedAt < 60_000 || head.state.queue.length === 0) return
     const queued = queuedStake(head.state)
-    const counted = [...activeValidators(this.net.params, head.state, head.slot).values()].reduce((a, b) => a + b, 0)
     const p = this.net.params
+    const counted = countedStake(p, head.state, head.slot)
     let blocks = 0
     for (let left = queued.stake, c = counted; left > 0 && blocks <= CHURN_WARN_BLOCKS; blocks++) {
-      const enter = Math.min(left, Math.max(p.minChurn, Math.floor(c / p.churnQuotient)))
+      const enter = Math.min(left, churnFor(p, c))
       left -= enter
       c += enter
     }
     if (blocks <= CHURN_WARN_BLOCKS) return
     this.churnWarnedAt = now
     this.events.emit('warning', {
-      message: `new stake is growing fast: ${queued.stake} from ${queued.validators} validator(s) waits to count, ${counted} counts now; at most ${Math.max(p.minChurn, Math.floor(counted / p.churnQuotient))} enters per block (the churn limit)`,
+      message: `new stake is growing fast: ${queued.stake} from ${queued.validators} validator(s) waits to count, ${counted} counts now; at most ${churnFor(p, counted)} enters per block (the churn limit)`,
     })
   }
 
@@ -375,16 +383,15 @@ export class ChainService {
   receiveTransfer(t: Transfer): Verdict {
     validateTransfer(this.net, t)
     const head = this.chain.head
-    const problem = transferProblem(head.state, t, head.slot + 1)
-    const nonce = accountAt(head.state, toHex(t.from), head.slot + 1).nonce
-    if (problem === 'STALE_NONCE' || t.nonce > nonce + MAX_TRANSFERS_PER_SENDER) return 'ignore'
+    const sender = accountAt(head.state, toHex(t.from), head.slot + 1)
+    if (transferProblem(sender, t) === 'STALE_NONCE' || t.nonce > sender.nonce + MAX_TRANSFERS_PER_SENDER)
+      return 'ignore'
     return this.mempool.addTransfer(t) === 'added' ? 'accept' : 'ignore'
   }
 
   /** Tokens this peer can still spend: its free balance at the head minus its pending transfers. */
   spendable(): { free: number; pending: number; nextNonce: number } {
-    const head = this.chain.head
-    const acc = accountAt(head.state, this.me, Math.max(head.slot, slotAt(this.net.params, this.now())))
+    const acc = this.ownAccount()
     const mine = this.mempool.transfersOf(this.me).filter((t) => t.nonce > acc.nonce)
     const pending = mine.reduce((x, t) => x + t.amount, 0)
     return { free: acc.free - pending, pending, nextNonce: acc.nonce + mine.length + 1 }
@@ -418,9 +425,13 @@ export class ChainService {
    * in the open devnet, where stake is self-declared up to the cap).
    */
   stakeLimit(): number | undefined {
-    if (!this.net.ledger) return undefined
+    return this.net.ledger ? stakeLimit(this.ownAccount()) : undefined
+  }
+
+  /** This peer's account at the head, as of now. */
+  private ownAccount() {
     const head = this.chain.head
-    return stakeLimit(accountAt(head.state, this.me, Math.max(head.slot, slotAt(this.net.params, this.now()))))
+    return accountAt(head.state, this.me, Math.max(head.slot, slotAt(this.net.params, this.now())))
   }
 
   /** A BPM typed by this peer's user: checked, written to the outbox, then pending. */

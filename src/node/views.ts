@@ -3,7 +3,7 @@ import type { BlockNode } from '../core/chain.js'
 import { addressOf } from '../core/crypto.js'
 import type { ChainConfig } from '../core/params.js'
 import type { Block, Reading, Transfer } from '../core/records.js'
-import { accountAt, activeValidators, holdings, type StakeEntry } from '../core/state.js'
+import { accountAt, activeValidators, holdings, waitingStake } from '../core/state.js'
 
 /**
  * What the views read: a read-only face of the node. The CLI, the HTTP API and metrics use these
@@ -73,9 +73,6 @@ export interface ValidatorRow {
   slashed: boolean
 }
 
-const waitingOf = (e: StakeEntry | undefined) =>
-  e === undefined || e.slashed === true ? 0 : Math.max(0, e.stake - e.counted)
-
 /** Validators as of the head: stake and its share, blocks won and their share, balance. */
 export function validatorRows(node: NodeView): ValidatorRow[] {
   const head = node.head()
@@ -93,7 +90,7 @@ export function validatorRows(node: NodeView): ValidatorRow[] {
     rows.push({
       address: addressOf(Buffer.from(key, 'hex')),
       stake,
-      waiting: waitingOf(head.state.stakes.get(key)),
+      waiting: waitingStake(head.state.stakes.get(key)),
       stakeShare: totalStake === 0 ? 0 : stake / totalStake,
       won: acc.won,
       winShare: totalWon === 0 ? 0 : acc.won / totalWon,
