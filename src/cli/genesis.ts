@@ -1,25 +1,15 @@
 import { existsSync, writeFileSync } from 'node:fs'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { Command, CommanderError, Option } from 'commander'
+import { Command, Option } from 'commander'
 import { toHex } from '../core/bytes.js'
 import { GenesisError, genesisDoc, parseAccountArg } from '../core/genesis.js'
 import { DEFAULT_PARAMS, makeChainConfig } from '../core/params.js'
 import { StoreError } from '../storage/errors.js'
 import { loadOrCreateIdentity } from '../storage/identity.js'
-import { envName, readGenesisFile, UsageError } from './options.js'
+import { envName, parseSubcommand, readGenesisFile, UsageError } from './options.js'
 import { profileDir } from './profile.js'
 
 const EXIT_USAGE = 2
-
-/** Parse a subcommand's argv; undefined when it printed help or failed (the exit code is set). */
-function parse(cmd: Command, argv: string[]): { ok: true } | { ok: false; code: number } {
-  try {
-    cmd.exitOverride().parse(argv, { from: 'user' })
-    return { ok: true }
-  } catch (err) {
-    return { ok: false, code: err instanceof CommanderError && err.exitCode === 0 ? 0 : EXIT_USAGE }
-  }
-}
 
 const fail = (message: string): number => {
   process.stderr.write(`${message}\n`)
@@ -56,8 +46,8 @@ export async function runGenesis(argv: string[]): Promise<number> {
         false,
       ),
     )
-  const parsed = parse(cmd, argv)
-  if (!parsed.ok) return parsed.code
+  const exit = parseSubcommand(cmd, argv)
+  if (exit !== undefined) return exit
   const o = cmd.opts<{
     account: string[]
     accountDir: string[]
@@ -135,8 +125,8 @@ export async function runId(argv: string[]): Promise<number> {
     .addOption(new Option('--name <profile>', 'the named profile').env(envName('--name')))
     .addOption(new Option('--network <name>', 'its network name (with --name)').default('devnet'))
     .addOption(new Option('--genesis <file>', 'its genesis file (with --name: the network name is taken from it)'))
-  const parsed = parse(cmd, argv)
-  if (!parsed.ok) return parsed.code
+  const exit = parseSubcommand(cmd, argv)
+  if (exit !== undefined) return exit
   const o = cmd.opts<{ dataDir?: string; name?: string; network: string; genesis?: string }>()
   let network = o.network
   if (o.genesis !== undefined) {

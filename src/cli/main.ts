@@ -9,7 +9,7 @@ import { Peer, type PeerOptions } from '../node/peer.js'
 import { StoreError } from '../storage/errors.js'
 import { type AppLogger, createAppLogger } from '../util/logger.js'
 import { checkHealth, writeHealth } from './health.js'
-import { type CliOptions, parseOptions, UsageError } from './options.js'
+import { type CliOptions, parseOptions, parseSubcommand, UsageError } from './options.js'
 import { attachOutput } from './output.js'
 import { type ProfileMemory, profileDir, profilesFor, recallProfile, rememberProfile } from './profile.js'
 
@@ -122,12 +122,8 @@ function runHealth(argv: string[]): number {
     .addOption(
       new Option('--network <name>', 'its network name (with --name)').default('devnet').env('POS_PEER_NETWORK'),
     )
-    .exitOverride()
-  try {
-    cmd.parse(argv, { from: 'user' })
-  } catch (err) {
-    return err instanceof CommanderError && err.exitCode === 0 ? 0 : EXIT_USAGE
-  }
+  const exit = parseSubcommand(cmd, argv)
+  if (exit !== undefined) return exit
   const h = cmd.opts<{ dataDir?: string; name?: string; network: string }>()
   const dir = h.dataDir ?? (h.name === undefined ? undefined : profileDir(h.network, h.name))
   if (dir === undefined) {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { Command, InvalidArgumentError, Option } from 'commander'
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { configFromGenesis, GenesisError } from '../core/genesis.js'
 import { type ChainConfig, DEFAULT_PARAMS } from '../core/params.js'
 import type { LogFormat, LogLevel } from '../util/logger.js'
@@ -66,6 +66,19 @@ export function parseHttpAddress(value: string): { host: string; port: number } 
     throw new UsageError(`--http ${value}: expected host:port or port (e.g. 127.0.0.1:8080 or 8080)`)
   }
   return { host: (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port }
+}
+
+/**
+ * Parse a subcommand's argv (health, genesis, id): undefined when parsed, else its exit code (0
+ * after --help, 2 after commander printed a usage error).
+ */
+export function parseSubcommand(cmd: Command, argv: string[]): number | undefined {
+  try {
+    cmd.exitOverride().parse(argv, { from: 'user' })
+    return undefined
+  } catch (err) {
+    return err instanceof CommanderError && err.exitCode === 0 ? 0 : 2
+  }
 }
 
 /** A usage error: exit code 2, one line on stderr. */
