@@ -35,8 +35,9 @@ export type AddResult = 'added' | 'known' | 'author-quota' | 'full'
  * leaves only when the finalized chain holds it (or, for stakes, a newer seq).
  *
  * Bounded and fair: each author may have `maxPerAuthor` readings pending; when the whole pool is
- * full, a newcomer displaces the newest reading of the author with the most pending, so one
- * spamming key (or a thousand) cannot keep an honest author's reading out. This peer's own
+ * full, a newcomer whose author has less than its fair share displaces the newest reading of the
+ * author with the most pending, so one spamming key (or a thousand) cannot keep an honest author's
+ * reading out, and keys that already hold their share are refused. This peer's own
  * readings (`own`) always enter: they are in its outbox, which the node bounds.
  */
 export class Mempool {
@@ -100,6 +101,20 @@ export class Mempool {
     return this.readings.has(idHex)
   }
 
+  /**
+   * Whether a reading from the network would be taken in (before its signature is checked: a
+   * refusal costs no verification): not when its author is at quota, nor when the pool is full
+   * and its author already has its fair share of it (the pool divided among the authors pending),
+   * so a thousand spamming keys that filled the pool cannot go on displacing each other.
+   */
+  admits(r: Reading): 'author-quota' | 'full' | undefined {
+    const pending = this.byAuthor.get(toHex(r.author))?.size ?? 0
+    if (pending >= this.maxPerAuthor) return 'author-quota'
+    if (this.readings.size < this.maxReadings) return undefined
+    const fairShare = Math.floor(this.maxReadings / (this.byAuthor.size + (pending === 0 ? 1 : 0)))
+    return pending < fairShare ? undefined : 'full'
+  }
+
   /** Take a reading in, within the bounds (see the class comment). */
   addReading(r: Reading, opts: { own?: boolean } = {}): AddResult {
     if (this.readings.has(r.idHex)) {
@@ -109,7 +124,8 @@ export class Mempool {
     const author = toHex(r.author)
     const mine = this.byAuthor.get(author)
     if (opts.own !== true) {
-      if ((mine?.size ?? 0) >= this.maxPerAuthor) return 'author-quota'
+      const refused = this.admits(r)
+      if (refused !== undefined) return refused
       if (this.readings.size >= this.maxReadings && !this.evictFromLargest(author)) return 'full'
     }
     this.readings.set(r.idHex, r)

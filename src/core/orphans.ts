@@ -53,3 +53,47 @@ export class OrphanPool {
     this.count--
   }
 }
+
+/**
+ * Blocks of a slot our clock has not reached yet (FUTURE_SLOT: our clock may be the slow one),
+ * held until it does instead of dropped, so a peer whose clock lags still follows the chain. At
+ * most `max` blocks, at most `horizonMs` ahead; when full, the one furthest ahead goes first.
+ */
+export class EarlyPool {
+  private readonly blocks = new Map<string, Block>()
+
+  constructor(
+    private readonly max = 64,
+    readonly horizonMs = 30_000,
+  ) {}
+
+  get size(): number {
+    return this.blocks.size
+  }
+
+  /** Hold `block` (due at `dueMs`, by our clock); false when known, too far ahead, or the furthest out. */
+  add(block: Block, dueMs: number, nowMs: number): boolean {
+    if (this.blocks.has(block.hashHex) || dueMs - nowMs > this.horizonMs) return false
+    if (this.blocks.size >= this.max) {
+      const furthest = [...this.blocks.values()].reduce((a, b) => (b.slot > a.slot ? b : a))
+      if (furthest.slot <= block.slot) return false
+      this.blocks.delete(furthest.hashHex)
+    }
+    this.blocks.set(block.hashHex, block)
+    return true
+  }
+
+  /** Remove and return the blocks of slots up to `slot`, lowest slot first. */
+  takeDue(slot: number): Block[] {
+    const due = [...this.blocks.values()].filter((b) => b.slot <= slot).sort((a, b) => a.slot - b.slot)
+    for (const b of due) this.blocks.delete(b.hashHex)
+    return due
+  }
+
+  /** The lowest slot held, if any. */
+  nextSlot(): number | undefined {
+    let min: number | undefined
+    for (const b of this.blocks.values()) if (min === undefined || b.slot < min) min = b.slot
+    return min
+  }
+}

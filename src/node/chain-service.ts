@@ -3,8 +3,8 @@ import { type BlockNode, Chain, type ImportResult, type TrustedCheckpoint } from
 import type { Signer } from '../core/crypto.js'
 import { BlockError, RecordError, type Verdict } from '../core/errors.js'
 import { MAX_TRANSFERS_PER_SENDER, Mempool } from '../core/mempool.js'
-import { OrphanPool } from '../core/orphans.js'
-import { type ChainConfig, slotAt } from '../core/params.js'
+import { EarlyPool, OrphanPool } from '../core/orphans.js'
+import { type ChainConfig, slotAt, slotStart } from '../core/params.js'
 import { buildCandidate, proposalRank } from '../core/proposer.js'
 import {
   type Block,
@@ -129,6 +129,8 @@ export class ChainService {
   readonly chain: Chain
   readonly mempool = new Mempool()
   readonly orphans: OrphanPool
+  /** Blocks of a slot our clock has not reached (released by `releaseEarly`, every slot). */
+  readonly early = new EarlyPool()
   readonly signer: Signer
   readonly me: string
   private readonly store: Store
@@ -319,6 +321,9 @@ export class ChainService {
       this.importAndPersist(block, false, opts.expectedHash)
     } catch (err) {
       if (!(err instanceof BlockError)) throw err
+      if (err.code === 'FUTURE_SLOT' && verifyBlockSignature(this.net, block)) {
+        this.early.add(block, slotStart(this.net.params, block.slot) - this.net.params.maxClockDriftMs, this.now())
+      }
       if (err.code === 'UNKNOWN_PARENT') {
         if (this.orphans.add(block))
           this.events.emit('missing-parent', {
@@ -332,6 +337,18 @@ export class ChainService {
     }
     this.adoptOrphans(block.hashHex)
     return 'accept'
+  }
+
+  /** Import the held blocks whose slot our clock has now reached (the slot loop calls it first in every slot). */
+  releaseEarly(): void {
+    const reached = slotAt(this.net.params, this.now() + this.net.params.maxClockDriftMs)
+    for (const b of this.early.takeDue(reached)) {
+      try {
+        this.receiveBlock(b)
+      } catch {
+        // Invalid after all: dropped (its sender was answered IGNORE when it came).
+      }
+    }
   }
 
   private adoptOrphans(parentHex: string): void {
@@ -350,11 +367,13 @@ export class ChainService {
 
   /** A reading from the network: accept (new, valid), ignore (known or final) or throw a RecordError. */
   receiveReading(r: Reading): Verdict {
-    validateReading(this.net, r, gossipReadingWindow(this.net, this.now()), 'IGNORE')
     if (this.chain.finalReadings.has(r.idHex) || this.mempool.hasReading(r.idHex)) return 'ignore'
-    // Over its author's quota, or the pool full: ignored (a valid reading, one too many), but it
-    // counts against the peer that delivered it in gossip scoring (network/gossip.ts SpamMeter).
-    const added = this.mempool.addReading(r)
+    // Over its author's quota, or the pool full: ignored (one too many, valid or not: checked
+    // before the signature, so spam costs no verification), and it counts against the peer that
+    // delivered it in gossip scoring (network/gossip.ts SpamMeter).
+    const refused = this.mempool.admits(r)
+    if (refused === undefined) validateReading(this.net, r, gossipReadingWindow(this.net, this.now()), 'IGNORE')
+    const added = refused ?? this.mempool.addReading(r)
     if (added === 'author-quota' || added === 'full') {
       throw new RecordError('IGNORE', added === 'full' ? 'POOL_FULL' : 'AUTHOR_QUOTA', { reading: r.idHex })
     }

@@ -24,6 +24,8 @@ export interface SlotChain {
   /** Renew stake when due, then build, import and return a candidate if there is work. */
   onSlot(slot: number): Promise<Block | undefined>
   unconfirmed(): { readings: Reading[]; stakes: StakeAnnouncement[]; transfers?: Transfer[] }
+  /** Import blocks held because they came before our clock reached their slot. */
+  releaseEarly?(): void
 }
 
 export interface SlotLoopOptions {
@@ -80,6 +82,7 @@ export class SlotLoop {
     const { opts } = this
     this.startedSlot ??= slot - 1
     try {
+      opts.chain.releaseEarly?.()
       opts.beforeSlot?.(slot)
       if (opts.joined()) {
         if (opts.chain.stake > 0) {

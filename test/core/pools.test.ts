@@ -44,6 +44,23 @@ describe('mempool', () => {
     expect(pool.hasReading(own.idHex)).toBe(true)
   })
 
+  it('a pool filled by many keys refuses their next reading (each has its fair share) and still takes a newcomer', async () => {
+    const spam = await testSigners(50, 'many')
+    const [honest] = await testSigners(1, 'many-honest')
+    const pool = new Mempool({ maxReadings: 101, maxPerAuthor: 256 })
+    for (let i = 0; i < 101; i++) expect(pool.addReading(createReading(net, spam[i % 50], 70, 1 + i))).toBe('added')
+    // Full, two each (three for the first): one more from any of them would only push out another's
+    // (the churn that kept spam flowing through every relay); it is refused before its signature is checked.
+    const more = createReading(net, spam[7], 71, 500)
+    expect(pool.admits(more)).toBe('full')
+    expect(pool.addReading(more)).toBe('full')
+    const mine = createReading(net, honest, 80, 600)
+    expect(pool.admits(mine)).toBeUndefined()
+    expect(pool.addReading(mine)).toBe('added')
+    expect(pool.size).toBe(101)
+    expect(pool.hasReading(mine.idHex)).toBe(true)
+  })
+
   it('block building is fair across authors: 10,000 old readings of one key do not keep a newer honest one out', async () => {
     const [spam, honest] = await testSigners(2, 'fair')
     const pool = new Mempool({ maxReadings: 20_000, maxPerAuthor: 20_000 })

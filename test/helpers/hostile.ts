@@ -7,6 +7,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { ChainConfig } from '../../src/core/params.js'
+import { createGossipService, gossipServiceConfig } from '../../src/network/gossip.js'
 import { ReqResp, type ReqRespHandlers, type Status } from '../../src/network/reqresp.js'
 
 /**
@@ -92,4 +93,33 @@ export function fakeStatus(net: ChainConfig, over: Partial<Status> = {}): Status
     stake: 0,
     ...over,
   }
+}
+
+/**
+ * A hostile gossip node: speaks our gossipsub dialect, without our topic guard, RPC limits or
+ * scoring. Stopped by the cleanups it pushes itself onto.
+ */
+export async function gossipNode(net: ChainConfig, cleanups: (() => Promise<void>)[]) {
+  const options = gossipServiceConfig({ net, maxMessageBytes: net.params.maxBlockBytes * 4 })
+  const node = await createLibp2p({
+    privateKey: await generateKeyPair('Ed25519'),
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      pubsub: createGossipService({
+        ...options,
+        allowedTopics: undefined,
+        decodeRpcLimits: undefined,
+        scoreParams: undefined,
+        scoreThresholds: undefined,
+      }),
+    },
+  })
+  cleanups.push(async () => {
+    await node.stop()
+  })
+  return node
 }

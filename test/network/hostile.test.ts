@@ -1,19 +1,14 @@
 import { randomBytes } from 'node:crypto'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
 import { signerFromLibp2pKey } from '../../src/core/crypto.js'
 import { makeChainConfig, slotAt } from '../../src/core/params.js'
 import { createReading, createStake, encodeReading } from '../../src/core/records.js'
-import { createGossipService, gossipServiceConfig } from '../../src/network/gossip.js'
 import { topicName } from '../../src/network/topics.js'
 import { createBlock } from '../helpers/blocks.js'
 import { testNetwork } from '../helpers/fixtures.js'
+import { gossipNode } from '../helpers/hostile.js'
 import { TestNet, waitFor } from '../helpers/peers.js'
 
 const net = testNetwork({ slotMs: 250, stakeTtlSlots: 400 })
@@ -24,32 +19,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c().catch(() => {})
   await tn.stopAll()
 })
-
-async function hostileNode() {
-  const options = gossipServiceConfig({ net, maxMessageBytes: net.params.maxBlockBytes * 4 })
-  // A hostile node speaks the same gossipsub dialect, without our topic guard or limits.
-  const node = await createLibp2p({
-    privateKey: await generateKeyPair('Ed25519'),
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      pubsub: createGossipService({
-        ...options,
-        allowedTopics: undefined,
-        decodeRpcLimits: undefined,
-        scoreParams: undefined,
-        scoreThresholds: undefined,
-      }),
-    },
-  })
-  cleanups.push(async () => {
-    await node.stop()
-  })
-  return node
-}
 
 describe('a hostile peer', () => {
   it('junk at a high rate and 10,000 foreign topics: nothing accepted, memory bounded, chain grows, hostile refused', async () => {
@@ -67,7 +36,7 @@ describe('a hostile peer', () => {
     const rssBefore = process.memoryUsage().rss
 
     // 1. Junk publisher.
-    const h1 = await hostileNode()
+    const h1 = await gossipNode(net, cleanups)
     const hkey = await generateKeyPair('Ed25519')
     const hs = signerFromLibp2pKey(hkey)
     const other = makeChainConfig({ name: 'evilnet' })
@@ -171,7 +140,7 @@ describe('a hostile peer', () => {
     )
 
     // 2. Topic flooder: subscribes to 10,000 random topics.
-    const h2 = await hostileNode()
+    const h2 = await gossipNode(net, cleanups)
     await h2.dial(multiaddr(honest[1].listenAddrs()[0]))
     await waitFor(
       () => honest[1].connectedPeers().map(String).includes(h2.peerId.toString()),
@@ -216,7 +185,7 @@ describe('reading spam from one key', () => {
     tn = new TestNet(net)
     const a = await tn.start(50)
     const b = await tn.start(50)
-    const node = await hostileNode()
+    const node = await gossipNode(net, cleanups)
     // The author of the spam: any key (a reading's author need not be the peer that gossips it).
     const spammer = signerFromLibp2pKey(await generateKeyPair('Ed25519'))
     await node.dial(multiaddr(a.listenAddrs()[0]))

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { toHex } from '../../src/core/bytes.js'
+import { slotStart } from '../../src/core/params.js'
 import { createReading, createStake } from '../../src/core/records.js'
 import { BusyError, ChainService, MAX_OUTBOX } from '../../src/node/chain-service.js'
 import { Store } from '../../src/storage/store.js'
@@ -34,6 +35,36 @@ describe('chain service', () => {
     // The same orphan again: already held, no second fetch.
     svc.receiveBlock(orphan, { source: '12D3KooWother' })
     expect(seen).toHaveLength(1)
+    await svc.flush()
+    await store.close()
+  })
+
+  it('a block of a slot our (slow) clock has not reached is held, not lost, and imported once it has', async () => {
+    const [me, other] = await testSigners(2, 'early')
+    const store = new Store(net)
+    await store.open()
+    let now = slotStart(net.params, 8) - net.params.maxClockDriftMs - 200
+    const svc = await ChainService.create({ net, store, signer: me, now: () => now, stake: 0 })
+    const block = createBlock(net, other, {
+      height: 1,
+      slot: 8,
+      parent: net.id,
+      readings: [],
+      stakes: [createStake(net, other, 10, 1)],
+    })
+    expect(svc.receiveBlock(block)).toBe('ignore')
+    expect(svc.early.size).toBe(1)
+    // A block too far ahead, or a forged one, is not held.
+    const far = createBlock(net, other, { height: 1, slot: 8 + 1000, parent: net.id, readings: [], stakes: [] })
+    svc.receiveBlock(far)
+    svc.receiveBlock({ ...block, hashHex: 'ff'.repeat(32), signature: new Uint8Array(64) })
+    expect(svc.early.size).toBe(1)
+    svc.releaseEarly()
+    expect(svc.chain.head.height).toBe(0)
+    now += 300
+    svc.releaseEarly()
+    expect(svc.chain.head.hashHex).toBe(block.hashHex)
+    expect(svc.early.size).toBe(0)
     await svc.flush()
     await store.close()
   })
