@@ -16,6 +16,7 @@ export type RecordErrorCode =
   | 'STAKE_ABOVE_CAP'
   | 'TIME_OUT_OF_RANGE'
   | 'STALE_SEQ'
+  | 'SEQ_AHEAD'
   | 'DUPLICATE'
   | 'INVALID_EVIDENCE'
   | 'SLASHED'

@@ -8,12 +8,15 @@ export const MAX_LAYER_DEPTH = 16
  * 1.3 MB a slot under a stake flood: docs/PERFORMANCE.md). Every MAX_LAYER_DEPTH layers the
  * parent is copied flat once, so a lookup walks at most that many layers.
  *
- * Reads behave exactly as a `new Map(parent)` with the same `set` calls would, iteration order
- * included (the parent's keys in its order, then the new ones). Entries are never deleted.
+ * Reads behave exactly as a `new Map(parent)` with the same `set` and `delete` calls would,
+ * iteration order included (the parent's keys in its order, then the new ones; a key deleted and
+ * set again comes last, as in a Map).
  * Writable only while its block is applied; immutable from then on, like every state.
  */
 export class LayeredMap<V> implements ReadonlyMap<string, V> {
   private readonly own = new Map<string, V>()
+  /** Keys of the base deleted in this layer (set again: they live in `own`, at its end). */
+  private readonly deleted = new Set<string>()
   private count: number
 
   private constructor(
@@ -36,11 +39,19 @@ export class LayeredMap<V> implements ReadonlyMap<string, V> {
 
   get(key: string): V | undefined {
     const v = this.own.get(key)
-    return v !== undefined ? v : this.base?.get(key)
+    return v !== undefined || this.deleted.has(key) ? v : this.base?.get(key)
   }
 
   has(key: string): boolean {
-    return this.own.has(key) || (this.base?.has(key) ?? false)
+    return this.own.has(key) || (!this.deleted.has(key) && (this.base?.has(key) ?? false))
+  }
+
+  delete(key: string): boolean {
+    if (!this.has(key)) return false
+    this.own.delete(key)
+    if (this.base?.has(key) === true) this.deleted.add(key)
+    this.count--
+    return true
   }
 
   set(key: string, value: V): this {
@@ -55,10 +66,11 @@ export class LayeredMap<V> implements ReadonlyMap<string, V> {
       return
     }
     for (const [k, v] of this.base.entries()) {
+      if (this.deleted.has(k)) continue
       const mine = this.own.get(k)
       yield [k, mine !== undefined ? mine : v]
     }
-    for (const [k, v] of this.own) if (!this.base.has(k)) yield [k, v]
+    for (const [k, v] of this.own) if (!this.base.has(k) || this.deleted.has(k)) yield [k, v]
   }
 
   *keys(): MapIterator<string> {

@@ -206,6 +206,8 @@ export class Mempool {
       earliest: Number.NEGATIVE_INFINITY,
       latest: Number.POSITIVE_INFINITY,
     },
+    /** The slot of the block being built (balances as of it; stake seqs up to it). */
+    slot = tip.slot + 1,
   ): Pending {
     const p = chain.net.params
     const byTime = (a: Reading, b: Reading) => a.time - b.time || (a.idHex < b.idHex ? -1 : 1)
@@ -236,9 +238,8 @@ export class Mempool {
       .slice(0, p.maxEvidencePerBlock)
     // Evidence is applied first: an offender's announcement in the same block would be SLASHED.
     const offenders = new Set(evidence.map(([key]) => key))
-    // Balances as the block will see them (the next slot: unbonding released later is not counted
-    // on), so the transfers and stakes taken are ones the block can pay for, in its order.
-    const slot = tip.slot + 1
+    // Balances as the block will see them (unbonding released later is not counted on), so the
+    // transfers and stakes taken are ones the block can pay for, in its order.
     const accounts = new Map<string, Account>()
     const account = (key: string) => accounts.get(key) ?? accountAt(tip.state, key, slot)
     if (!chain.net.ledger) for (const key of offenders) accounts.set(key, { ...account(key), free: 0 })
@@ -258,7 +259,8 @@ export class Mempool {
     const stakes = [...this.stakes.entries()]
       .filter(
         ([key, s]) =>
-          s.seq > (tip.state.stakes.get(key)?.seq ?? -1) &&
+          s.seq > (tip.state.stakes.get(key)?.seq ?? tip.state.seqFloor) &&
+          s.seq <= slot &&
           !isSlashed(tip.state, key) &&
           !offenders.has(key) &&
           (!chain.net.ledger || s.stake <= stakeLimit(account(key))),
@@ -291,7 +293,8 @@ export class Mempool {
     }
     for (const key of [...this.evidence.keys()]) if (isSlashed(chain.root.state, key)) this.evidence.delete(key)
     for (const [key, s] of this.stakes) {
-      if (s.seq <= (chain.root.state.stakes.get(key)?.seq ?? -1) || isSlashed(chain.root.state, key)) {
+      const floor = chain.root.state.stakes.get(key)?.seq ?? chain.root.state.seqFloor
+      if (s.seq <= floor || isSlashed(chain.root.state, key)) {
         this.stakes.delete(key)
         dropped.push(s.idHex)
       }

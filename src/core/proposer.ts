@@ -44,7 +44,7 @@ export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, s
   const head = proposalBase(chain, slot)
   if (head === undefined) return undefined
   // The block rules apply to what we build: a reading dated after this slot's bound waits.
-  const pending = mempool.pending(chain, head, blockReadingWindow(chain.net, slot))
+  const pending = mempool.pending(chain, head, blockReadingWindow(chain.net, slot), slot)
   const hasWork =
     pending.readings.length > 0 ||
     pending.stakes.length > 0 ||

@@ -84,6 +84,25 @@ export interface ChainState {
   readonly burned: number
   /** Validators (hex keys) with stake waiting to count, in the order they may enter. */
   readonly queue: readonly string[]
+  /**
+   * The highest seq of a pruned stake entry: a key without an entry must announce a seq above it,
+   * so an old announcement of a pruned validator cannot be replayed.
+   */
+  readonly seqFloor: number
+}
+
+/** How often (in slots) a block prunes the stake table: the first block at or after each multiple. */
+export const PRUNE_EVERY_SLOTS = 64
+
+/**
+ * True when a stake entry no longer matters and is pruned: not slashed (that one is kept, so a
+ * slashed key stays refused), and lapsed (not renewed within the TTL) or a leave whose exit delay
+ * is over.
+ */
+export function prunable(p: NetworkParams, e: StakeEntry, slot: number): boolean {
+  if (e.slashed === true) return false
+  const age = slot - e.renewedSlot
+  return age > p.stakeTtlSlots || (e.stake === 0 && age > p.exitDelaySlots)
 }
 
 /** The state of genesis: no stake, the genesis allocations as free balances, the mix is the network id. */
@@ -93,6 +112,7 @@ export const genesisState = (net: ChainConfig): ChainState => ({
   mix: net.id,
   burned: 0,
   queue: [],
+  seqFloor: 0,
 })
 
 /**
@@ -198,7 +218,13 @@ export const isSlashed = (state: ChainState, key: string): boolean => state.stak
  * slashed validator's and, in a genesis network, be backed by free + bonded tokens; the proposer
  * is credited the block reward.
  */
-export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): ChainState {
+export function applyBlock(
+  net: ChainConfig,
+  parent: ChainState,
+  block: Block,
+  /** The parent block's slot (0 for genesis): pruning happens in the first block past each multiple. */
+  parentSlot: number,
+): ChainState {
   const p = net.params
   // Layers over the parent's tables: a block costs the entries it changes, not a copy of them.
   const stakes = LayeredMap.over(parent.stakes)
@@ -247,9 +273,10 @@ export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): 
     seen.add(key)
     const prev = stakes.get(key)
     if (prev?.slashed === true) throw new BlockError('REJECT', 'SLASHED', { validator: key })
-    if (prev !== undefined && a.seq <= prev.seq) {
-      throw new BlockError('REJECT', 'STALE_SEQ', { validator: key, seq: a.seq, current: prev.seq })
-    }
+    const floor = prev?.seq ?? parent.seqFloor
+    if (a.seq <= floor) throw new BlockError('REJECT', 'STALE_SEQ', { validator: key, seq: a.seq, current: floor })
+    if (a.seq > block.slot)
+      throw new BlockError('REJECT', 'SEQ_AHEAD', { validator: key, seq: a.seq, slot: block.slot })
     if (net.ledger) {
       // Bond the difference, or start unbonding what the new stake no longer needs.
       const acc = account(key)
@@ -270,7 +297,7 @@ export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): 
       )
     }
     // A cut or a leave keeps the stake that counted until the exit delay is over.
-    const counted = activeStake(p, { stakes, accounts, mix: parent.mix, burned, queue }, key, block.slot)
+    const counted = activeStake(p, { stakes, accounts, mix: parent.mix, burned, queue, seqFloor: 0 }, key, block.slot)
     // A raise (or a newcomer, or a validator back after its stake lapsed) waits to count.
     const lapsed = prev === undefined || block.slot - prev.renewedSlot > p.stakeTtlSlots
     // At founding only the founder's own stake counts at once (it must, to propose); everyone
@@ -295,6 +322,7 @@ export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): 
     })
   }
   activateQueued(p, parent, stakes, queue, block.slot)
+  const seqFloor = pruneStakes(p, parent, block, parentSlot, stakes, queue)
   // The reveal: the one preimage of the proposer's point (after its own announcement, if any).
   const entry = stakes.get(proposer)
   if (entry === undefined || !equalBytes(sha256(block.reveal), entry.point)) {
@@ -303,7 +331,37 @@ export function applyBlock(net: ChainConfig, parent: ChainState, block: Block): 
   stakes.set(proposer, { ...entry, point: block.reveal })
   const acc = account(proposer)
   accounts.set(proposer, { ...acc, free: acc.free + p.reward, won: acc.won + 1 })
-  return { stakes, accounts, mix: nextMix(parent.mix, block.reveal), burned, queue }
+  return { stakes, accounts, mix: nextMix(parent.mix, block.reveal), burned, queue, seqFloor }
+}
+
+/**
+ * The pruning step: the first block at or after each multiple of PRUNE_EVERY_SLOTS (after its
+ * parent's slot) removes every prunable entry (not the proposer's, whose reveal follows) and raises
+ * the seq floor to the highest seq removed. Returns the new floor.
+ */
+function pruneStakes(
+  p: NetworkParams,
+  parent: ChainState,
+  block: Block,
+  parentSlot: number,
+  stakes: LayeredMap<StakeEntry>,
+  queue: string[],
+): number {
+  let floor = parent.seqFloor
+  if (Math.floor(block.slot / PRUNE_EVERY_SLOTS) === Math.floor(parentSlot / PRUNE_EVERY_SLOTS)) return floor
+  const proposer = toHex(block.proposer)
+  const gone = new Set<string>()
+  for (const [key, e] of stakes) {
+    if (key === proposer || !prunable(p, e, block.slot)) continue
+    gone.add(key)
+    floor = Math.max(floor, e.seq)
+  }
+  for (const key of gone) stakes.delete(key)
+  if (gone.size > 0) {
+    const kept = queue.filter((k) => !gone.has(k))
+    queue.splice(0, queue.length, ...kept)
+  }
+  return floor
 }
 
 /**
@@ -358,11 +416,20 @@ export function encodeState(state: ChainState): Uint8Array {
     a.nonce,
     a.won,
   ])
-  return encodeCanonical([stakes, accounts, state.mix, state.burned, state.queue.map((k) => Buffer.from(k, 'hex'))])
+  return encodeCanonical([
+    stakes,
+    accounts,
+    state.mix,
+    state.burned,
+    state.queue.map((k) => Buffer.from(k, 'hex')),
+    state.seqFloor,
+  ])
 }
 
 export function decodeState(bytes: Uint8Array): ChainState {
-  const [s, a, mix, burned, q] = expectArray(decodeCanonical(bytes, 64 * 1024 * 1024), 'state', 5)
+  const row = expectArray(decodeCanonical(bytes, 64 * 1024 * 1024), 'state')
+  // Five fields: a state stored before the seq floor existed (its floor is 0: nothing was pruned).
+  const [s, a, mix, burned, q, floor = 0] = expectArray(row, 'state', row.length === 5 ? 5 : 6)
   const stakes = new Map<string, StakeEntry>()
   for (const row of expectArray(s, 'state.stakes')) {
     const [k, stake, counted, eligible, seq, renewedSlot, slashed, before, point] = expectArray(row, 'state.stake', 9)
@@ -397,5 +464,6 @@ export function decodeState(bytes: Uint8Array): ChainState {
     mix: expectBytes(mix, 'mix', 32),
     burned: expectUint(burned, 'burned'),
     queue: expectArray(q, 'state.queue').map((k) => toHex(expectBytes(k, 'queue key', 32))),
+    seqFloor: expectUint(floor, 'seqFloor'),
   }
 }

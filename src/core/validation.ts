@@ -275,7 +275,7 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
   }
   if (weight === 0) throw new BlockError('REJECT', 'NO_WEIGHT', { proposer })
 
-  const state = applyBlock(net, parent.state, block)
+  const state = applyBlock(net, parent.state, block, parent.slot)
   return { state, weight }
 }
 

@@ -384,7 +384,10 @@ export class ChainService {
     validateStake(this.net, s)
     const key = toHex(s.validator)
     if (isSlashed(this.chain.head.state, key) || this.chain.isExcluded(key)) return 'ignore'
-    if (s.seq <= (this.chain.root.state.stakes.get(key)?.seq ?? 0)) return 'ignore'
+    const root = this.chain.root.state
+    if (s.seq <= (root.stakes.get(key)?.seq ?? root.seqFloor)) return 'ignore'
+    // A seq no block can take for a while yet (a block takes seqs up to its slot): our clock may be the one behind.
+    if (s.seq > slotAt(this.net.params, this.now()) + 2) return 'ignore'
     // In a genesis network a stake its account cannot back is not relayed (ignored, not punished:
     // tokens may be on their way in a block we have not seen).
     if (this.net.ledger) {
@@ -474,8 +477,12 @@ export class ChainService {
     const limit = this.stakeLimit()
     if (limit !== undefined && stake > limit) throw new StakeError(stakeTooHigh(stake, limit))
     this.desiredStake = stake
-    const seqInHead = this.chain.head.state.stakes.get(this.me)?.seq ?? 0
-    this.ownSeq = Math.max(this.ownSeq, seqInHead) + 1
+    // Above our last seq, and at least the slot before this one: above any seq floor a pruning
+    // could have raised (pruned entries were announced long ago), and never ahead of the block
+    // that takes it by more than a slot of clock drift (a block takes a seq up to its slot).
+    const head = this.chain.head.state
+    const seqInHead = head.stakes.get(this.me)?.seq ?? head.seqFloor
+    this.ownSeq = Math.max(this.ownSeq + 1, seqInHead + 1, slotAt(this.net.params, this.now()) - 1)
     const s = createStake(this.net, this.signer, stake, this.ownSeq)
     await this.store.setOutboxStake(s)
     this.mempool.addStake(s)
@@ -592,7 +599,9 @@ export class ChainService {
     const readings = [...this.outbox.values()].filter((r) => !this.chain.readingInChain(r.idHex))
     const stakes = this.ownStakeIncluded()
       ? []
-      : this.mempool.pending(this.chain).stakes.filter((s) => toHex(s.validator) === this.me)
+      : this.mempool
+          .pending(this.chain, this.chain.head, undefined, slotAt(this.net.params, this.now()) + 1)
+          .stakes.filter((s) => toHex(s.validator) === this.me)
     const nonce = this.chain.head.state.accounts.get(this.me)?.nonce ?? 0
     const transfers = this.mempool.transfersOf(this.me).filter((t) => t.nonce > nonce)
     return { readings, stakes, transfers }

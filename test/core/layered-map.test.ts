@@ -3,13 +3,18 @@ import { describe, expect, it } from 'vitest'
 import { LayeredMap, MAX_LAYER_DEPTH } from '../../src/core/layered-map.js'
 
 describe('LayeredMap (the state tables of a block over its parent)', () => {
-  it('reads exactly as a copied Map with the same sets would, in the same order, through deep and branching layers', () => {
+  it('reads exactly as a copied Map with the same sets and deletes would, in the same order, through deep and branching layers', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer()), { maxLength: 8 }), {
-          minLength: 1,
-          maxLength: 3 * MAX_LAYER_DEPTH,
-        }),
+        fc.array(
+          fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer(), fc.integer({ min: 0, max: 3 })), {
+            maxLength: 8,
+          }),
+          {
+            minLength: 1,
+            maxLength: 3 * MAX_LAYER_DEPTH,
+          },
+        ),
         fc.integer({ min: 0, max: 5 }),
         (layers, branchAt) => {
           let lm: ReadonlyMap<string, number> = new Map()
@@ -18,9 +23,13 @@ describe('LayeredMap (the state tables of a block over its parent)', () => {
           for (const sets of layers) {
             const next = LayeredMap.over(lm)
             const nextRef = new Map(ref)
-            for (const [k, v] of sets) {
-              next.set(`k${k}`, v)
-              nextRef.set(`k${k}`, v)
+            for (const [k, v, op] of sets) {
+              // One op in four a delete (of a key that may or may not be there).
+              if (op === 0) expect(next.delete(`k${k}`)).toBe(nextRef.delete(`k${k}`))
+              else {
+                next.set(`k${k}`, v)
+                nextRef.set(`k${k}`, v)
+              }
             }
             kept.push([next, nextRef])
             lm = next

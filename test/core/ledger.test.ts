@@ -296,3 +296,71 @@ describe('conservation (property)', () => {
     )
   })
 })
+
+describe('the stake table is pruned, and old announcements cannot come back', () => {
+  it('a leave and a lapsed stake are pruned at the next multiple of 64 slots; replaying them is STALE_SEQ; a seq above the block slot is SEQ_AHEAD', () => {
+    const net = testNetwork({ stakeTtlSlots: 40, activationDelaySlots: 0, minChurn: 10_000 })
+    const chain = new Chain(net)
+    const b1 = createBlock(net, alice, {
+      height: 1,
+      slot: 1,
+      parent: net.id,
+      readings: [],
+      stakes: [createStake(net, alice, 50, 1)],
+    })
+    chain.import(b1, timeOf(net, 1))
+    const bobJoins = createStake(net, bob, 20, 2)
+    const carolJoins = createStake(net, carol, 30, 2)
+    const b2 = chain.import(
+      voteOn(chain, alice, b1.hashHex, 2, { stakes: [bobJoins, carolJoins] }),
+      timeOf(net, 2),
+    ).node
+    // Bob leaves at slot 5; carol never renews (her stake lapses after 40 slots); alice renews.
+    const bobLeaves = createStake(net, bob, 0, 5)
+    const b3 = chain.import(voteOn(chain, alice, b2.hashHex, 5, { stakes: [bobLeaves] }), timeOf(net, 5)).node
+    const b4 = chain.import(
+      voteOn(chain, alice, b3.hashHex, 40, { stakes: [createStake(net, alice, 50, 40)] }),
+      timeOf(net, 40),
+    ).node
+    expect([...b4.state.stakes.keys()].sort()).toEqual([alice, bob, carol].map(hex).sort())
+    // Slot 63: no multiple of 64 passed yet. Slot 70: the first block past 64 prunes.
+    const b5 = chain.import(voteOn(chain, alice, b4.hashHex, 63), timeOf(net, 63)).node
+    expect(b5.state.stakes.size).toBe(3)
+    const b6 = chain.import(voteOn(chain, alice, b5.hashHex, 70), timeOf(net, 70)).node
+    expect([...b6.state.stakes.keys()]).toEqual([hex(alice)])
+    expect(b6.state.seqFloor).toBe(5)
+    // Bob's and carol's old announcements replayed by anyone: refused.
+    for (const old of [bobJoins, carolJoins, bobLeaves]) {
+      expectCode(
+        () => chain.import(voteOn(chain, alice, b6.hashHex, 71, { stakes: [old] }), timeOf(net, 71)),
+        'STALE_SEQ',
+      )
+    }
+    // A seq no block up to this slot could take: SEQ_AHEAD (it would let an attacker raise the floor at will).
+    expectCode(
+      () =>
+        chain.import(
+          voteOn(chain, alice, b6.hashHex, 71, { stakes: [createStake(net, bob, 20, 72)] }),
+          timeOf(net, 71),
+        ),
+      'SEQ_AHEAD',
+    )
+    // Bob back with a fresh seq (above the floor, at most the slot): a newcomer again.
+    const back = chain.import(
+      voteOn(chain, alice, b6.hashHex, 71, { stakes: [createStake(net, bob, 20, 71)] }),
+      timeOf(net, 71),
+    ).node
+    expect(back.state.stakes.get(hex(bob))?.stake).toBe(20)
+  })
+
+  it('the mempool holds a stake whose seq is ahead of the block being built until a block can take it', async () => {
+    const net = testNetwork({ stakeTtlSlots: 40, activationDelaySlots: 0, minChurn: 10_000 })
+    const chain = new Chain(net)
+    const pool = new Mempool()
+    const s = createStake(net, alice, 50, 90)
+    pool.addStake(s)
+    // Held back while its seq is ahead of the block being built; taken once it is not.
+    expect(pool.pending(chain, chain.head, undefined, 89).stakes).toEqual([])
+    expect(pool.pending(chain, chain.head, undefined, 90).stakes.map((x) => x.idHex)).toEqual([s.idHex])
+  })
+})

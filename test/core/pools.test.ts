@@ -83,23 +83,25 @@ describe('mempool', () => {
     expect(pool.addStake(createStake(net, a, 20, 1))).toBe(false) // older seq
     expect(pool.addStake(createStake(net, a, 30, 3))).toBe(true)
     const chain = new Chain(net)
-    expect(pool.pending(chain).stakes.map((s) => [toHex(s.validator), s.stake])).toEqual([[toHex(a.publicKey), 30]])
+    expect(pool.pending(chain, chain.head, undefined, 3).stakes.map((s) => [toHex(s.validator), s.stake])).toEqual([
+      [toHex(a.publicKey), 30],
+    ])
     const r = createReading(net, b, 70, timeOf(net, 1))
     expect(pool.addReading(r)).toBe('added')
     // a alone finalizes: b1 (a's stake), b2 (the reading), b3 and b4 (votes justifying b2, then b3).
     const b1 = createBlock(net, a, {
       height: 1,
-      slot: 2,
+      slot: 3,
       parent: net.id,
       readings: [],
       stakes: [createStake(net, a, 30, 3)],
     })
-    chain.import(b1, timeOf(net, 2))
-    const b2 = voteOn(chain, a, b1.hashHex, 3, { readings: [r] })
-    chain.import(b2, timeOf(net, 3))
-    const b3 = voteOn(chain, a, b2.hashHex, 4)
-    chain.import(b3, timeOf(net, 4))
-    chain.import(voteOn(chain, a, b3.hashHex, 5), timeOf(net, 5))
+    chain.import(b1, timeOf(net, 3))
+    const b2 = voteOn(chain, a, b1.hashHex, 4, { readings: [r] })
+    chain.import(b2, timeOf(net, 4))
+    const b3 = voteOn(chain, a, b2.hashHex, 5)
+    chain.import(b3, timeOf(net, 5))
+    chain.import(voteOn(chain, a, b3.hashHex, 6), timeOf(net, 6))
     expect(chain.root.height).toBe(2)
     const dropped = pool.pruneFinal(chain)
     expect(dropped).toContain(r.idHex)

@@ -143,7 +143,7 @@ describe('slashing conditions and evidence', () => {
         const head = view.head.hashHex
         for (const b of [
           voteOn(view, honest, head, s),
-          voteOn(view, e, head, s, { stakes: [createStake(net, e, 30, 2 * s + i)] }),
+          voteOn(view, e, head, s, { stakes: [createStake(net, e, 30, s)] }),
         ]) {
           view.import(b, timeOf(net, s))
           sent[i].push(b)
@@ -368,7 +368,7 @@ describe('more than 1/3 equivocating', () => {
         const head = side.view.head.hashHex
         for (const blk of [
           voteOn(side.view, side.honest, head, s),
-          voteOn(side.view, x, head, s, { stakes: [createStake(net, x, 40, 2 * s + i)] }),
+          voteOn(side.view, x, head, s, { stakes: [createStake(net, x, 40, s)] }),
         ]) {
           side.view.import(blk, timeOf(net, s))
           side.blocks.push(blk)
