@@ -1,3 +1,4 @@
+import { RPC } from '@chainsafe/libp2p-gossipsub/message'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -5,6 +6,7 @@ import { identify } from '@libp2p/identify'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
+import { lpStream } from 'it-length-prefixed-stream'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { ChainConfig } from '../../src/core/params.js'
 import { createGossipService, gossipServiceConfig } from '../../src/network/gossip.js'
@@ -122,4 +124,54 @@ export async function gossipNode(net: ChainConfig, cleanups: (() => Promise<void
     await node.stop()
   })
   return node
+}
+
+const MESHSUB = ['/meshsub/1.2.0', '/meshsub/1.1.0']
+
+/**
+ * A spammer that writes gossipsub RPC frames itself, many messages per frame (what a determined
+ * attacker would do: no gossipsub of its own to pay for, no per-message framing), and drains
+ * whatever the victim's gossipsub sends it. Stopped by the cleanups it pushes itself onto.
+ */
+export async function rawGossip(net: ChainConfig, cleanups: (() => Promise<void>)[]) {
+  const node = await createLibp2p({
+    privateKey: await generateKeyPair('Ed25519'),
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() },
+  })
+  await node.handle(MESHSUB, ({ stream }) => {
+    void (async () => {
+      for await (const _ of stream.source);
+    })().catch(() => {})
+  })
+  // It answers status like a peer of the network at genesis (a peer that does not is hung up on).
+  const status = () => fakeStatus(net)
+  const reqresp = new ReqResp(
+    node,
+    net,
+    { status: () => status(), 'blocks-by-range': async () => [], 'blocks-by-hash': async () => [] },
+    status,
+  )
+  await reqresp.start()
+  cleanups.push(async () => {
+    await reqresp.stop().catch(() => {})
+    await node.stop()
+  })
+  return {
+    node,
+    /** A stream into `addr`'s gossipsub, subscribed to `topic`: `send` writes one frame of messages. */
+    async open(addr: string, topic: string) {
+      const stream = await node.dialProtocol(multiaddr(addr), MESHSUB, { signal: AbortSignal.timeout(5000) })
+      const lp = lpStream(stream)
+      await lp.write(RPC.encode({ subscriptions: [{ subscribe: true, topic }], messages: [] }))
+      return {
+        frame: (datas: Uint8Array[]) =>
+          RPC.encode({ subscriptions: [], messages: datas.map((data) => ({ topic, data })) }),
+        send: (frame: Uint8Array) => lp.write(frame),
+      }
+    },
+  }
 }
