@@ -1,13 +1,5 @@
 import { concatBytes, equalBytes, toHex, utf8 } from './bytes.js'
-import {
-  addressOf,
-  HASH_BYTES,
-  PUBLIC_KEY_BYTES,
-  SIGNATURE_BYTES,
-  type Signer,
-  sha256,
-  verifySignature,
-} from './crypto.js'
+import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type Signer, sha256, verifySignature } from './crypto.js'
 import { decodeCanonical, encodeCanonical, expectArray, expectBytes, expectUint } from './encoding.js'
 import { RecordError } from './errors.js'
 import type { ChainConfig } from './params.js'
@@ -493,9 +485,4 @@ export function signatureChecks(net: ChainConfig, b: Block): SignatureCheck[] {
     ...b.evidence.flatMap((e) => [blockCheck(net, e.a), blockCheck(net, e.b)]),
     ...b.votes.map((h) => blockCheck(net, h)),
   ]
-}
-
-/** JSON view of records for the CLI, HTTP and logs (never used for hashing). */
-export function readingJson(r: Reading) {
-  return { id: r.idHex, author: addressOf(r.author), bpm: r.bpm, time: r.time }
 }

@@ -364,7 +364,7 @@ describe('more than 1/3 equivocating', () => {
     for (const { view } of sides) view.import(genesisBlock, timeOf(net, 1))
     // Each side: its honest validator and one face of x (70%) vote every slot; nothing crosses.
     for (let s = 2; s < 9; s++) {
-      for (const [i, side] of sides.entries()) {
+      for (const side of sides) {
         const head = side.view.head.hashHex
         for (const blk of [
           voteOn(side.view, side.honest, head, s),
