@@ -4,8 +4,8 @@ import { type CheckpointRef, checkpointRef, Justification } from './ffg.js'
 import { compareEntrants, ticketFor } from './lottery.js'
 import type { ChainConfig } from './params.js'
 import { type Block, type BlockHeader, type Checkpoint, createEvidence, type Evidence, headerOf } from './records.js'
-import { type ChainState, genesisState } from './state.js'
-import { conflictOf, validateBlock } from './validation.js'
+import { activeStake, type ChainState, genesisState } from './state.js'
+import { conflictOf, participates, validateBlock } from './validation.js'
 
 /** A block in the tree of not-yet-final blocks (the root is the last finalized block). */
 export interface BlockNode {
@@ -80,7 +80,19 @@ export interface ChainOptions {
   readonly checkpoint?: TrustedCheckpoint
   /** Ids of every reading in the finalized chain (root included); the chain adds to it. */
   readonly finalReadings?: Set<string>
+  /** Hashes (hex) of the final blocks just below the root, lowest first (see RECENT_FINAL). */
+  readonly recentFinal?: readonly string[]
 }
+
+/**
+ * Final blocks below the root remembered by hash: enough that "is this block on the chain?"
+ * for a carried vote's target (at most PARTICIPATION_DEPTH + 1 blocks back) has the same answer
+ * on every peer, whatever its finalized height.
+ */
+export const RECENT_FINAL = 256
+
+/** A proposer carries a validator's vote when none was recorded in this many blocks of its chain. */
+const PARTICIPATION_REFRESH = 8
 
 /** Headers kept per proposer for equivocation checks (its last blocks), and proposers kept. */
 const SEEN_HEADERS_PER_PROPOSER = 64
@@ -111,11 +123,14 @@ export class Chain {
    * find two that break a slashing rule, also against blocks of a chain we never import.
    */
   private readonly seenHeaders = new Map<string, BlockHeader[]>()
+  /** The last RECENT_FINAL final blocks below the root (hash hex), oldest first. */
+  private readonly recentFinal: Set<string>
 
   constructor(net: ChainConfig, opts: ChainOptions = {}) {
     this.net = net
     const r = opts.root ?? genesisRoot(net)
     this.finalReadings = opts.finalReadings ?? new Set()
+    this.recentFinal = new Set(opts.recentFinal ?? [])
     this.checkpoint = opts.checkpoint
     this.rootNode = {
       block: r.block,
@@ -169,6 +184,29 @@ export class Chain {
       if (b !== undefined && out.length < this.net.params.maxVotesPerBlock) out.push(headerOf(b))
     }
     return out
+  }
+
+  /**
+   * Votes to carry for the inactivity leak (core/validation.ts `participates`): for each validator
+   * counted at `base` with no vote recorded in its last PARTICIPATION_REFRESH blocks, its latest
+   * vote that takes part in a block of `slot` on `base` with `source`; at most `room`, latest first.
+   */
+  participationVotes(base: BlockNode, slot: number, source: Checkpoint, room: number): BlockHeader[] {
+    if (room <= 0) return []
+    const block = { height: base.height + 1, slot, source }
+    const onChain = (hex: string) => this.onChainOf(hex, base)
+    const latest = new Map<string, BlockHeader>()
+    const consider = (h: BlockHeader) => {
+      const key = toHex(h.proposer)
+      const e = base.state.stakes.get(key)
+      if (e === undefined || (e.lastVote ?? 0) > base.height - PARTICIPATION_REFRESH) return
+      if (activeStake(this.net.params, base.state, key, slot) === 0 || !participates(h, block, onChain)) return
+      const prev = latest.get(key)
+      if (prev === undefined || h.slot > prev.slot) latest.set(key, h)
+    }
+    for (const n of this.nodes.values()) if (n.block !== undefined) consider(headerOf(n.block))
+    for (const h of this.headerVotes.values()) consider(h)
+    return [...latest.values()].sort((a, b) => b.slot - a.slot).slice(0, room)
   }
 
   /** True when we hold evidence against the validator (hex key). */
@@ -312,6 +350,7 @@ export class Chain {
       expectedHash,
       unsigned,
       readingInChain: (id) => parent !== undefined && this.readingInChain(id, parent),
+      onChain: (hex) => parent !== undefined && this.onChainOf(hex, parent),
       sourceCheck: (src) => {
         source = this.whereIs(src, parent as BlockNode)
         return source.where
@@ -452,6 +491,12 @@ export class Chain {
     }
   }
 
+  /** True when block `hex` is `base` or one of its ancestors (in the tree, or final below the root). */
+  onChainOf(hex: string, base: BlockNode): boolean {
+    const n = this.nodes.get(hex)
+    return n !== undefined ? this.isAncestor(n, base) : this.recentFinal.has(hex)
+  }
+
   /** True when `a` is `b` or one of its ancestors in the tree. */
   isAncestor(a: BlockNode, b: BlockNode): boolean {
     for (let n: BlockNode | undefined = b; n !== undefined; n = this.parentOf(n)) if (n === a) return true
@@ -487,7 +532,16 @@ export class Chain {
     for (const h of [...this.nodes.keys()]) {
       if (!keep.has(h)) pruned.push(h)
     }
-    for (let n = this.parentOf(newRoot); n !== undefined; n = this.parentOf(n)) this.nodes.delete(n.hashHex)
+    const path: string[] = []
+    for (let n = this.parentOf(newRoot); n !== undefined; n = this.parentOf(n)) {
+      this.nodes.delete(n.hashHex)
+      path.push(n.hashHex)
+    }
+    for (const h of path.reverse()) this.recentFinal.add(h)
+    for (const h of this.recentFinal) {
+      if (this.recentFinal.size <= RECENT_FINAL) break
+      this.recentFinal.delete(h)
+    }
     for (const h of pruned) this.nodes.delete(h)
     this.rootNode = newRoot
     for (const [v, vote] of this.votes) if (!this.nodes.has(vote.target)) this.votes.delete(v)

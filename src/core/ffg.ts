@@ -81,12 +81,18 @@ export class Justification<N extends FfgNode> {
    * target epoch, or, when none is (a fresh network: genesis has no stake), those active in the
    * target block's state; minus any validator slashed in the target block's state (evidence on
    * that chain convicts it at once, so a convicted validator holding over 1/3 of an old set cannot
-   * hold finality back). Stake changes otherwise count once a justified block holds them.
+   * hold finality back), and any the inactivity leak ejected on that chain after the source block
+   * (so a silent third that stalled finality cannot go on holding it back from an old source).
+   * Stake changes otherwise count once a justified block holds them.
    */
   countedStake(source: CheckpointRef<N>, target: CheckpointRef<N>): Map<string, number> {
     let set = activeValidators(this.params, source.node.state, target.epoch)
     if (set.size === 0) set = activeValidators(this.params, target.node.state, target.epoch)
-    for (const v of set.keys()) if (isSlashed(target.node.state, v)) set.delete(v)
+    for (const v of set.keys()) {
+      // Slashed, or ejected by the inactivity leak after the source block, on the target's chain.
+      const e = target.node.state.stakes.get(v)
+      if (isSlashed(target.node.state, v) || (e?.ejectedAt ?? 0) > source.node.slot) set.delete(v)
+    }
     return set
   }
 

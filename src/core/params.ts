@@ -24,6 +24,12 @@ export interface NetworkParams {
    * before it may count, then enters within the churn limit (docs/PROTOCOL.md section 3).
    */
   readonly activationDelaySlots: number
+  /**
+   * The inactivity leak: after this many blocks in a row without a newer justified source, a
+   * block takes the stake of counted validators with no vote recorded in this many blocks
+   * (docs/PROTOCOL.md section 3). A partition longer than this lets each side finalize alone.
+   */
+  readonly inactivityBlocks: number
   /** Churn limit: per block at most max(minChurn, counted stake / churnQuotient) new stake counts. */
   readonly churnQuotient: number
   readonly minChurn: number
@@ -66,6 +72,7 @@ export const DEFAULT_PARAMS: NetworkParams = Object.freeze({
   stakeTtlSlots: 600,
   exitDelaySlots: 4,
   activationDelaySlots: 8,
+  inactivityBlocks: 256,
   churnQuotient: 8,
   minChurn: 32,
   unbondingSlots: 16,
@@ -90,6 +97,7 @@ export function checkParams(p: NetworkParams): void {
     'stakeTtlSlots',
     'exitDelaySlots',
     'activationDelaySlots',
+    'inactivityBlocks',
     'churnQuotient',
     'minChurn',
     'unbondingSlots',
@@ -113,6 +121,7 @@ export function checkParams(p: NetworkParams): void {
   }
   if (p.slotMs < 50) throw new RangeError('network parameter slotMs must be at least 50')
   if (p.stakeTtlSlots < 4) throw new RangeError('network parameter stakeTtlSlots must be at least 4')
+  if (p.inactivityBlocks < 16) throw new RangeError('network parameter inactivityBlocks must be at least 16')
   if (p.churnQuotient < 1 || p.minChurn < 1)
     throw new RangeError('network parameters churnQuotient and minChurn must be at least 1')
   if (p.minBpm > p.maxBpm) throw new RangeError('network parameter minBpm must not exceed maxBpm')
@@ -152,13 +161,14 @@ export function genesisHash(p: NetworkParams, allocations: Allocations = new Map
   checkAllocations(allocations)
   return sha256(
     encodeCanonical([
-      'pos-peer/genesis/v3',
+      'pos-peer/genesis/v4',
       p.name,
       p.genesisTime,
       p.slotMs,
       p.stakeTtlSlots,
       p.exitDelaySlots,
       p.activationDelaySlots,
+      p.inactivityBlocks,
       p.churnQuotient,
       p.minChurn,
       p.unbondingSlots,

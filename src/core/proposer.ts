@@ -69,6 +69,14 @@ export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, s
     <T>(key: (x: T) => string) =>
     (a: T, b: T) =>
       key(a) < key(b) ? -1 : 1
+  // The votes that justified our source, then recent votes of validators whose taking part our
+  // chain has not recorded lately (the inactivity leak must not take an honest validator's stake).
+  const proof = chain.votesFor(source, head)
+  const known = new Set(proof.map((h) => h.hashHex))
+  const extra = chain
+    .participationVotes(head, slot, source, chain.net.params.maxVotesPerBlock - proof.length)
+    .filter((h) => !known.has(h.hashHex))
+  const votes = [...proof, ...extra].sort(byHex((h) => h.hashHex))
   // Counts are bounded by the mempool; bytes are bounded here: halve the readings until it fits.
   let readings = pending.readings
   for (;;) {
@@ -83,7 +91,7 @@ export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, s
       evidence: [...pending.evidence].sort(byHex((e) => e.idHex)),
       source,
       reveal,
-      votes: chain.votesFor(source, head).sort(byHex((h) => h.hashHex)),
+      votes,
     })
     if (block.bytes.byteLength <= chain.net.params.maxBlockBytes || readings.length === 0) return block
     readings = readings.slice(0, Math.floor(readings.length / 2))

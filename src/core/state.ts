@@ -26,6 +26,13 @@ export interface StakeEntry {
   readonly point: Uint8Array
   /** Set by slashing evidence in a block: stake 0 for good, every later announcement refused. */
   readonly slashed?: true
+  /**
+   * Height of the latest block of this chain that recorded a vote of this validator: its own
+   * block, a vote carried in a block (`participates`), or the block of its announcement.
+   */
+  readonly lastVote?: number
+  /** The slot at which the inactivity leak took this validator's stake (kept when it announces again). */
+  readonly ejectedAt?: number
 }
 
 /** Tokens on their way from bonded back to free: free again at slot `release`. */
@@ -89,6 +96,10 @@ export interface ChainState {
    * so an old announcement of a pruned validator cannot be replayed.
    */
   readonly seqFloor: number
+  /** The FFG source epoch of the block that made this state (0 at genesis). */
+  readonly sourceEpoch: number
+  /** Blocks in a row, ending with this one, whose source was no newer than their parent's. */
+  readonly stall: number
 }
 
 /** How often (in slots) a block prunes the stake table: the first block at or after each multiple. */
@@ -97,12 +108,13 @@ export const PRUNE_EVERY_SLOTS = 64
 /**
  * True when a stake entry no longer matters and is pruned: not slashed (that one is kept, so a
  * slashed key stays refused), and lapsed (not renewed within the TTL) or a leave whose exit delay
- * is over.
+ * is over (an entry the inactivity leak emptied stays the TTL: links from sources before its
+ * ejection must still see it, section 5).
  */
 export function prunable(p: NetworkParams, e: StakeEntry, slot: number): boolean {
   if (e.slashed === true) return false
   const age = slot - e.renewedSlot
-  return age > p.stakeTtlSlots || (e.stake === 0 && age > p.exitDelaySlots)
+  return age > p.stakeTtlSlots || (e.stake === 0 && e.ejectedAt === undefined && age > p.exitDelaySlots)
 }
 
 /** The state of genesis: no stake, the genesis allocations as free balances, the mix is the network id. */
@@ -113,6 +125,8 @@ export const genesisState = (net: ChainConfig): ChainState => ({
   burned: 0,
   queue: [],
   seqFloor: 0,
+  sourceEpoch: 0,
+  stall: 0,
 })
 
 /**
@@ -138,7 +152,7 @@ export const stakeLimit = (acc: Account): number => acc.free + acc.bonded
  * Stake that counts at `slot`: registered, renewed within the TTL, not slashed; a lower stake
  * (leave or cut) counts from `exitDelaySlots` after the block that announced it.
  */
-export function activeStake(p: NetworkParams, state: ChainState, key: string, slot: number): number {
+export function activeStake(p: NetworkParams, state: Pick<ChainState, 'stakes'>, key: string, slot: number): number {
   const e = state.stakes.get(key)
   if (e === undefined || e.slashed === true || slot - e.renewedSlot > p.stakeTtlSlots) return 0
   if (e.before !== undefined && slot < e.renewedSlot + p.exitDelaySlots) return e.before
@@ -224,6 +238,8 @@ export function applyBlock(
   block: Block,
   /** The parent block's slot (0 for genesis): pruning happens in the first block past each multiple. */
   parentSlot: number,
+  /** Validators (hex keys) whose votes carried in the block count as taking part (`participates`). */
+  voters: ReadonlySet<string>,
 ): ChainState {
   const p = net.params
   // Layers over the parent's tables: a block costs the entries it changes, not a copy of them.
@@ -297,7 +313,7 @@ export function applyBlock(
       )
     }
     // A cut or a leave keeps the stake that counted until the exit delay is over.
-    const counted = activeStake(p, { stakes, accounts, mix: parent.mix, burned, queue, seqFloor: 0 }, key, block.slot)
+    const counted = activeStake(p, { stakes }, key, block.slot)
     // A raise (or a newcomer, or a validator back after its stake lapsed) waits to count.
     const lapsed = prev === undefined || block.slot - prev.renewedSlot > p.stakeTtlSlots
     // At founding only the founder's own stake counts at once (it must, to propose); everyone
@@ -319,10 +335,11 @@ export function applyBlock(
       point: a.commit,
       ...(counted > a.stake ? { before: counted } : {}),
       ...(kept < a.stake && eligibleSlot !== undefined ? { eligibleSlot } : {}),
+      lastVote: block.height,
+      ...(prev?.ejectedAt !== undefined ? { ejectedAt: prev.ejectedAt } : {}),
     })
   }
   activateQueued(p, parent, stakes, queue, block.slot)
-  const seqFloor = pruneStakes(p, parent, block, parentSlot, stakes, queue)
   // The reveal: the one preimage of the proposer's point (after its own announcement, if any).
   const entry = stakes.get(proposer)
   if (entry === undefined || !equalBytes(sha256(block.reveal), entry.point)) {
@@ -331,7 +348,62 @@ export function applyBlock(
   stakes.set(proposer, { ...entry, point: block.reveal })
   const acc = account(proposer)
   accounts.set(proposer, { ...acc, free: acc.free + p.reward, won: acc.won + 1 })
-  return { stakes, accounts, mix: nextMix(parent.mix, block.reveal), burned, queue, seqFloor }
+  // Participation, then the inactivity leak.
+  for (const key of [proposer, ...voters]) {
+    const e = stakes.get(key)
+    if (e !== undefined && e.slashed !== true && (e.lastVote ?? 0) < block.height)
+      stakes.set(key, { ...e, lastVote: block.height })
+  }
+  const stall = block.source.epoch > parent.sourceEpoch ? 0 : parent.stall + 1
+  // The inactivity leak (docs/PROTOCOL.md section 3): after inactivityBlocks stalled blocks.
+  if (stall >= p.inactivityBlocks) {
+    for (const key of leakable(p, stakes, block)) {
+      const e = stakes.get(key) as StakeEntry
+      stakes.set(key, {
+        stake: 0,
+        counted: 0,
+        seq: e.seq,
+        renewedSlot: block.slot,
+        point: e.point,
+        ...(e.lastVote !== undefined ? { lastVote: e.lastVote } : {}),
+        ejectedAt: block.slot,
+      })
+      const at = queue.indexOf(key)
+      if (at >= 0) queue.splice(at, 1)
+      if (net.ledger) {
+        // Its bonded tokens start unbonding, as after a leave (they are not burned).
+        const held = account(key)
+        if (held.bonded > 0)
+          accounts.set(key, {
+            ...held,
+            bonded: 0,
+            unbonding: [...held.unbonding, { amount: held.bonded, release: block.slot + p.unbondingSlots }],
+          })
+      }
+    }
+  }
+  const seqFloor = pruneStakes(p, parent, block, parentSlot, stakes, queue)
+  return {
+    stakes,
+    accounts,
+    mix: nextMix(parent.mix, block.reveal),
+    burned,
+    queue,
+    seqFloor,
+    sourceEpoch: block.source.epoch,
+    stall,
+  }
+}
+
+/** Counted validators (not the proposer) with no vote recorded in the last inactivityBlocks blocks. */
+function leakable(p: NetworkParams, stakes: LayeredMap<StakeEntry>, block: Block): string[] {
+  const proposer = toHex(block.proposer)
+  const out: string[] = []
+  for (const [key, e] of stakes) {
+    if (key === proposer || e.slashed === true || activeStake(p, { stakes }, key, block.slot) === 0) continue
+    if ((e.lastVote ?? 0) < block.height - p.inactivityBlocks) out.push(key)
+  }
+  return out
 }
 
 /**
@@ -407,6 +479,8 @@ export function encodeState(state: ChainState): Uint8Array {
     e.slashed === true ? 1 : 0,
     e.before ?? 0,
     e.point,
+    e.lastVote ?? 0,
+    e.ejectedAt ?? 0,
   ])
   const accounts = [...state.accounts].map(([k, a]) => [
     Buffer.from(k, 'hex'),
@@ -423,16 +497,25 @@ export function encodeState(state: ChainState): Uint8Array {
     state.burned,
     state.queue.map((k) => Buffer.from(k, 'hex')),
     state.seqFloor,
+    state.sourceEpoch,
+    state.stall,
   ])
 }
 
 export function decodeState(bytes: Uint8Array): ChainState {
   const row = expectArray(decodeCanonical(bytes, 64 * 1024 * 1024), 'state')
-  // Five fields: a state stored before the seq floor existed (its floor is 0: nothing was pruned).
-  const [s, a, mix, burned, q, floor = 0] = expectArray(row, 'state', row.length === 5 ? 5 : 6)
+  // Fewer fields: a state stored before the seq floor (5) or the inactivity leak (6) existed.
+  const [s, a, mix, burned, q, floor = 0, sourceEpoch = 0, stall = 0] = expectArray(
+    row,
+    'state',
+    row.length <= 6 ? Math.max(5, row.length) : 8,
+  )
   const stakes = new Map<string, StakeEntry>()
   for (const row of expectArray(s, 'state.stakes')) {
-    const [k, stake, counted, eligible, seq, renewedSlot, slashed, before, point] = expectArray(row, 'state.stake', 9)
+    // Nine fields: an entry stored before the inactivity leak existed.
+    const fields = expectArray(row, 'state.stake')
+    const [k, stake, counted, eligible, seq, renewedSlot, slashed, before, point, lastVote = 0, ejectedAt = 0] =
+      expectArray(fields, 'state.stake', fields.length === 9 ? 9 : 11)
     stakes.set(toHex(expectBytes(k, 'key', 32)), {
       stake: expectUint(stake, 'stake'),
       counted: expectUint(counted, 'counted'),
@@ -442,6 +525,8 @@ export function decodeState(bytes: Uint8Array): ChainState {
       point: expectBytes(point, 'point', 32),
       ...(expectUint(slashed, 'slashed') === 1 ? { slashed: true as const } : {}),
       ...(expectUint(before, 'before') > 0 ? { before: expectUint(before, 'before') } : {}),
+      ...(expectUint(lastVote, 'lastVote') > 0 ? { lastVote: expectUint(lastVote, 'lastVote') } : {}),
+      ...(expectUint(ejectedAt, 'ejectedAt') > 0 ? { ejectedAt: expectUint(ejectedAt, 'ejectedAt') } : {}),
     })
   }
   const accounts = new Map<string, Account>()
@@ -465,5 +550,7 @@ export function decodeState(bytes: Uint8Array): ChainState {
     burned: expectUint(burned, 'burned'),
     queue: expectArray(q, 'state.queue').map((k) => toHex(expectBytes(k, 'queue key', 32))),
     seqFloor: expectUint(floor, 'seqFloor'),
+    sourceEpoch: expectUint(sourceEpoch, 'sourceEpoch'),
+    stall: expectUint(stall, 'stall'),
   }
 }

@@ -40,6 +40,37 @@ export interface ValidationContext {
   readonly sourceCheck?: (source: Block['source']) => 'ok' | 'bad' | 'stale' | 'unknown'
   /** Our own candidate before signing: every rule but the signature. */
   readonly unsigned?: boolean
+  /**
+   * True when the block (hash hex) is the parent or one of its ancestors: in the tree, or one of
+   * the recent final blocks (`participates` looks back at most PARTICIPATION_DEPTH blocks, so
+   * every peer answers alike whatever its finalized height). Default: none is.
+   */
+  readonly onChain?: (hashHex: string) => boolean
+}
+
+/** How far back (blocks) a carried vote's target may be, and (in slots, twice that) its slot. */
+export const PARTICIPATION_DEPTH = 32
+
+/**
+ * Whether a vote carried in `block` records its proposer as taking part (for the inactivity leak):
+ * a vote of an earlier, recent slot, with the block's own source, whose target (its parent) is on
+ * the block's chain at most PARTICIPATION_DEPTH blocks back. Such a vote is one that helps justify
+ * this chain; a vote with an old source or for another chain is not.
+ */
+export function participates(
+  h: BlockHeader,
+  block: { readonly height: number; readonly slot: number; readonly source: Block['source'] },
+  onChain: (hashHex: string) => boolean,
+): boolean {
+  return (
+    h.slot < block.slot &&
+    h.slot + 2 * PARTICIPATION_DEPTH >= block.slot &&
+    h.height - 1 >= block.height - 1 - PARTICIPATION_DEPTH &&
+    h.height <= block.height &&
+    h.source.epoch === block.source.epoch &&
+    equalBytes(h.source.hash, block.source.hash) &&
+    onChain(toHex(h.parent))
+  )
 }
 
 export interface ValidBlock {
@@ -275,7 +306,9 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
   }
   if (weight === 0) throw new BlockError('REJECT', 'NO_WEIGHT', { proposer })
 
-  const state = applyBlock(net, parent.state, block, parent.slot)
+  const onChain = ctx.onChain ?? (() => false)
+  const voters = new Set(block.votes.filter((h) => participates(h, block, onChain)).map((h) => toHex(h.proposer)))
+  const state = applyBlock(net, parent.state, block, parent.slot, voters)
   return { state, weight }
 }
 

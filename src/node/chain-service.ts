@@ -1,5 +1,5 @@
 import { toHex } from '../core/bytes.js'
-import { type BlockNode, Chain, type ImportResult, type TrustedCheckpoint } from '../core/chain.js'
+import { type BlockNode, Chain, type ImportResult, RECENT_FINAL, type TrustedCheckpoint } from '../core/chain.js'
 import type { Signer } from '../core/crypto.js'
 import { BlockError, RecordError, type Verdict } from '../core/errors.js'
 import { MAX_TRANSFERS_PER_SENDER, Mempool } from '../core/mempool.js'
@@ -160,10 +160,18 @@ export class ChainService {
       const ours = await opts.store.finalHashAt(cp.height)
       if (ours !== cp.hashHex) throw new CheckpointError(cp, ours)
     }
+    // The final blocks just below the root, so a carried vote's target is judged on chain as on
+    // every other peer (core/validation.ts participates).
+    const recentFinal: string[] = []
+    for (let h = Math.max(1, loaded.root.height - RECENT_FINAL); h < loaded.root.height; h++) {
+      const hash = await opts.store.finalHashAt(h)
+      if (hash !== undefined) recentFinal.push(hash)
+    }
     const chain = new Chain(opts.net, {
       root: loaded.root,
       finalReadings: loaded.finalReadings,
       checkpoint: cp,
+      recentFinal,
     })
     const me = toHex(opts.signer.publicKey)
     const seqInChain = loaded.root.state.stakes.get(me)?.seq ?? 0

@@ -17,7 +17,7 @@ let signers: Signer[]
 const seqs = new Map<string, number>()
 
 beforeAll(async () => {
-  signers = await testSigners(40, 'fc')
+  signers = await testSigners(76, 'fc')
 })
 
 function stake(v: Signer, amount: number): StakeAnnouncement {
@@ -181,7 +181,7 @@ describe('fork choice', () => {
     // The 35% validator is offline, so the public side (60%) cannot finalize: fork choice alone decides.
     // Several key sets, so that in some the private chain also wins the lottery at the fork.
     let privateWonLottery = 0
-    for (let offset = 0; offset < 36; offset++) {
+    for (let offset = 0; offset < 72; offset++) {
       const { chain } = bootstrap([5, 30, 30, 35], false, offset)
       const [small, b, c] = signers.slice(offset)
       const base = chain.head.block as Block
