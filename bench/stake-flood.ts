@@ -36,9 +36,9 @@ console.log(
   `stake flood: ${KEYS} keys of stake 1 next to 100 honest stake (signed in ${((performance.now() - t0) / 1000).toFixed(1)} s; node ${process.version}, ${cpus()[0]?.model ?? 'cpu'})\n`,
 )
 console.log(
-  '| slot | stake entries | queued (keys) | flood stake counting | final height | head height | tree nodes | RSS MB | heap MB |',
+  '| slot | stake entries | queued (keys) | flood stake counting | final height | head height | stalled blocks | tree nodes | RSS MB | heap MB |',
 )
-console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
 let next = 0
 const honestKeys = new Set(honest.map((s) => toHex(s.publicKey)))
 for (let slot = 1; slot <= SLOTS; slot++) {
@@ -58,7 +58,7 @@ for (let slot = 1; slot <= SLOTS; slot++) {
     for (const [k, e] of st.stakes) if (!honestKeys.has(k)) counting += e.counted
     const m = process.memoryUsage()
     console.log(
-      `| ${slot} | ${st.stakes.size} | ${queuedStake(st).validators} | ${counting} | ${chain.root.height} | ${chain.head.height} | ${chain.chainTo().length} | ${(m.rss / 2 ** 20).toFixed(0)} | ${(m.heapUsed / 2 ** 20).toFixed(0)} |`,
+      `| ${slot} | ${st.stakes.size} | ${queuedStake(st).validators} | ${counting} | ${chain.root.height} | ${chain.head.height} | ${st.stall} | ${chain.chainTo().length} | ${(m.rss / 2 ** 20).toFixed(0)} | ${(m.heapUsed / 2 ** 20).toFixed(0)} |`,
     )
   }
 }

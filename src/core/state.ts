@@ -98,7 +98,7 @@ export interface ChainState {
   readonly seqFloor: number
   /** The FFG source epoch of the block that made this state (0 at genesis). */
   readonly sourceEpoch: number
-  /** Blocks in a row, ending with this one, whose source was no newer than their parent's. */
+  /** Blocks in a row, ending with this one, since one whose source was one epoch above its parent's (finality moving). */
   readonly stall: number
 }
 
@@ -354,7 +354,10 @@ export function applyBlock(
     if (e !== undefined && e.slashed !== true && (e.lastVote ?? 0) < block.height)
       stakes.set(key, { ...e, lastVote: block.height })
   }
-  const stall = block.source.epoch > parent.sourceEpoch ? 0 : parent.stall + 1
+  // Finality moves by a justified link between consecutive epochs, so a source one epoch above
+  // the parent's is the sign of it; a source that jumps further (justified, nothing finalized)
+  // does not end a stall.
+  const stall = block.source.epoch === parent.sourceEpoch + 1 ? 0 : parent.stall + 1
   // The inactivity leak (docs/PROTOCOL.md section 3): after inactivityBlocks stalled blocks.
   if (stall >= p.inactivityBlocks) {
     for (const key of leakable(p, stakes, block)) {
