@@ -212,7 +212,9 @@ export async function runInteractive(
         const rows = peer
           .validators()
           .map((v) => [
-            shortId(v.address) + (v.address === peer.peerId ? ' (you)' : '') + (v.slashed ? ' SLASHED' : ''),
+            shortId(v.address) +
+              (v.address === peer.peerId ? ' (you)' : '') +
+              (v.slashed ? ' SLASHED' : v.ejected ? ' EJECTED (inactive)' : ''),
             v.waiting > 0 ? `${v.stake} (+${v.waiting} waiting)` : v.stake,
             pct(v.stakeShare),
             v.won,

@@ -159,6 +159,10 @@ export function activeStake(p: NetworkParams, state: Pick<ChainState, 'stakes'>,
   return e.counted
 }
 
+/** True when the inactivity leak took this validator's stake and it has not announced since. */
+export const isEjected = (e: StakeEntry | undefined): boolean =>
+  e?.ejectedAt !== undefined && e.ejectedAt === e.renewedSlot
+
 /** A validator's stake announced but not counting yet (the activation delay, the churn limit). */
 export const waitingStake = (e: StakeEntry | undefined): number =>
   e === undefined || e.slashed === true ? 0 : Math.max(0, e.stake - e.counted)

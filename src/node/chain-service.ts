@@ -22,6 +22,7 @@ import {
   accountAt,
   churnFor,
   countedStake,
+  isEjected,
   isSlashed,
   queuedStake,
   stakeLimit,
@@ -500,6 +501,12 @@ export class ChainService {
   /** The stake announcement to make at start or now (renewal), if any. */
   stakeDue(slot: number): number | undefined {
     const entry = this.chain.head.state.stakes.get(this.me)
+    if (isEjected(entry) && entry?.ejectedAt !== this.toldEjected && this.desiredStake > 0) {
+      this.toldEjected = entry?.ejectedAt
+      this.events.emit('warning', {
+        message: `the inactivity leak took this validator's stake at slot ${entry?.ejectedAt} (no vote of it on the chain for ${this.net.params.inactivityBlocks} blocks while finality stalled); announcing ${this.desiredStake} again (it counts after the activation delay)`,
+      })
+    }
     const pending = this.ownSeq > (entry?.seq ?? 0)
     if (pending) return undefined
     if (entry === undefined || entry.stake !== this.desiredStake) {
@@ -601,6 +608,8 @@ export class ChainService {
   }
 
   private warnedStake = false
+  /** The ejection (its slot) this peer has told its user about. */
+  private toldEjected: number | undefined
 
   /** This peer's records not yet in the head chain, to gossip again. */
   unconfirmed(): { readings: Reading[]; stakes: StakeAnnouncement[]; transfers: Transfer[] } {

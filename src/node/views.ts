@@ -3,7 +3,7 @@ import type { BlockNode } from '../core/chain.js'
 import { addressOf } from '../core/crypto.js'
 import type { ChainConfig } from '../core/params.js'
 import type { Block, Reading, Transfer } from '../core/records.js'
-import { accountAt, activeValidators, holdings, waitingStake } from '../core/state.js'
+import { accountAt, activeValidators, holdings, isEjected, waitingStake } from '../core/state.js'
 
 /**
  * What the views read: a read-only face of the node. The CLI, the HTTP API and metrics use these
@@ -71,6 +71,8 @@ export interface ValidatorRow {
   active: boolean
   /** Convicted of a slashable vote by evidence in a block: stake and balance burned, key barred. */
   slashed: boolean
+  /** Its stake taken by the inactivity leak (no vote on the chain while finality stalled), not announced since. */
+  ejected: boolean
 }
 
 /** Validators as of the head: stake and its share, blocks won and their share, balance. */
@@ -100,6 +102,7 @@ export function validatorRows(node: NodeView): ValidatorRow[] {
       unbonding: holdings(acc) - acc.free - acc.bonded,
       active: stake > 0,
       slashed: head.state.stakes.get(key)?.slashed === true,
+      ejected: isEjected(head.state.stakes.get(key)),
     })
   }
   return rows.sort((a, b) => b.stake - a.stake || b.won - a.won)

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { toHex } from '../../src/core/bytes.js'
 import { slotStart } from '../../src/core/params.js'
 import { createReading, createStake } from '../../src/core/records.js'
+import { isEjected } from '../../src/core/state.js'
 import { BusyError, ChainService, MAX_OUTBOX } from '../../src/node/chain-service.js'
 import { Store } from '../../src/storage/store.js'
 import { createBlock } from '../helpers/blocks.js'
@@ -205,6 +206,47 @@ describe('stake activation: delay and churn limit', () => {
     expect(svc.chain.head.state.queue[0]).toBe(toHex(order[0].validator))
     // The founder's 100 still counts; six blocks after the delay the flood holds well under all of it.
     expect(floodStake(svc.chain.head)).toBeLessThan(p.maxStake / 1000)
+    await svc.flush()
+    await store.close()
+  })
+})
+
+describe('the inactivity leak, as this peer sees it', () => {
+  it('when the leak takes our stake the user is told once, and the stake is announced again', async () => {
+    const net = testNetwork({ stakeTtlSlots: 600, activationDelaySlots: 0, minChurn: 10_000, inactivityBlocks: 16 })
+    const [me, a, silent] = await testSigners(3, 'eject')
+    const store = new Store(net)
+    await store.open()
+    let now = timeOf(net, 1)
+    const svc = await ChainService.create({ net, store, signer: me, now: () => now, stake: 30 })
+    const warnings: string[] = []
+    svc.events.on('warning', ({ message }) => warnings.push(message))
+    // a (40) proposes every slot; this peer (30) and another 40 never vote: a alone cannot
+    // justify anything, and after 16 stalled blocks the leak takes both silent stakes.
+    const b1 = createBlock(net, a, {
+      height: 1,
+      slot: 1,
+      parent: net.id,
+      readings: [],
+      stakes: [createStake(net, a, 40, 1), createStake(net, me, 30, 1), createStake(net, silent, 40, 1)],
+    })
+    expect(svc.receiveBlock(b1)).toBe('accept')
+    let head = b1.hashHex
+    for (let slot = 2; slot <= 20; slot++) {
+      now = timeOf(net, slot)
+      const b = voteOn(svc.chain, a, head, slot)
+      expect(svc.receiveBlock(b)).toBe('accept')
+      head = b.hashHex
+    }
+    const mine = svc.chain.head.state.stakes.get(toHex(me.publicKey))
+    expect(mine?.ejectedAt).toBeDefined()
+    expect(mine?.stake).toBe(0)
+    expect(isEjected(mine)).toBe(true)
+    expect(svc.chain.head.state.stakes.get(toHex(a.publicKey))?.ejectedAt).toBeUndefined()
+    // The next slot: told once, and our stake is due again.
+    expect(svc.stakeDue(21)).toBe(30)
+    expect(svc.stakeDue(21)).toBe(30)
+    expect(warnings.filter((w) => w.includes('inactivity leak took'))).toHaveLength(1)
     await svc.flush()
     await store.close()
   })

@@ -115,7 +115,7 @@ function scheduleChart() {
 async function drawChart() {
   chartTimer = null
   const { validators } = await getJson('/api/validators')
-  const rows = validators.filter((v) => v.active || v.won > 0 || v.slashed)
+  const rows = validators.filter((v) => v.active || v.won > 0 || v.slashed || v.ejected)
   const svg = $('shares')
   const rowH = 34
   const labelW = 110
@@ -143,7 +143,11 @@ async function drawChart() {
           shape(
             'text',
             { x: 0, y: y + 27 },
-            v.slashed ? 'slashed' : `stake ${v.stake}${v.waiting > 0 ? ` +${v.waiting}` : ''}`,
+            v.slashed
+              ? 'slashed'
+              : v.ejected
+                ? 'ejected (inactive)'
+                : `stake ${v.stake}${v.waiting > 0 ? ` +${v.waiting}` : ''}`,
           ),
           `stake ${v.stake} counting${v.waiting > 0 ? `, ${v.waiting} waiting to count` : ''}; tokens: ${v.free} free, ${v.bonded} bonded, ${v.unbonding} unbonding`,
         ),
