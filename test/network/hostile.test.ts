@@ -209,6 +209,9 @@ describe('reading spam from one key', () => {
     // Honest readings still become final on both peers.
     const honest = [await b.submitReading(71), await a.submitReading(72)]
     await waitFor(() => [a, b].every((p) => honest.every((r) => p.isFinal(r.idHex))), 30_000, 'honest readings final')
-    expect(a.gossipStats().readings.ignored).toBeGreaterThan(1000)
+    // Ignored (over quota) until graylisted: at least the spam tolerance (256) plus the 80 points
+    // below zero that graylisting takes; after that gossipsub drops its RPCs before our validator,
+    // so how many more were counted depends on timing (904 to over 1,000 seen).
+    expect(a.gossipStats().readings.ignored).toBeGreaterThan(256 + 80)
   }, 60_000)
 })
