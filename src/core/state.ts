@@ -510,19 +510,18 @@ export function encodeState(state: ChainState): Uint8Array {
 }
 
 export function decodeState(bytes: Uint8Array): ChainState {
-  const row = expectArray(decodeCanonical(bytes, 64 * 1024 * 1024), 'state')
-  // Fewer fields: a state stored before the seq floor (5) or the inactivity leak (6) existed.
-  const [s, a, mix, burned, q, floor = 0, sourceEpoch = 0, stall = 0] = expectArray(
-    row,
+  const [s, a, mix, burned, q, floor, sourceEpoch, stall] = expectArray(
+    decodeCanonical(bytes, 64 * 1024 * 1024),
     'state',
-    row.length <= 6 ? Math.max(5, row.length) : 8,
+    8,
   )
   const stakes = new Map<string, StakeEntry>()
   for (const row of expectArray(s, 'state.stakes')) {
-    // Nine fields: an entry stored before the inactivity leak existed.
-    const fields = expectArray(row, 'state.stake')
-    const [k, stake, counted, eligible, seq, renewedSlot, slashed, before, point, lastVote = 0, ejectedAt = 0] =
-      expectArray(fields, 'state.stake', fields.length === 9 ? 9 : 11)
+    const [k, stake, counted, eligible, seq, renewedSlot, slashed, before, point, lastVote, ejectedAt] = expectArray(
+      row,
+      'state.stake',
+      11,
+    )
     stakes.set(toHex(expectBytes(k, 'key', 32)), {
       stake: expectUint(stake, 'stake'),
       counted: expectUint(counted, 'counted'),
