@@ -24,18 +24,29 @@ const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
 
 // Public keys of validators repeat in every record they sign; parsing a key costs more than the
-// signature check, so keep a bounded cache.
+// signature check, so keep a bounded cache. A key is cached from its second use: a flood of fresh
+// keys, each signing once, would otherwise churn the cache and leave thousands of native key
+// objects waiting for the garbage collector (a 60,000-key stake flood: docs/PERFORMANCE.md); a
+// key seen once is parsed for its one check and freed at once.
 const KEY_CACHE_MAX = 4096
 const keyCache = new Map<string, KeyObject>()
+const seenOnce = new Set<string>()
 
-function publicKeyObject(raw: Uint8Array): KeyObject {
+type PublicKeyInput = KeyObject | { key: Buffer; format: 'der'; type: 'spki' }
+
+function publicKeyInput(raw: Uint8Array): PublicKeyInput {
   const id = toHex(raw)
-  let key = keyCache.get(id)
-  if (key === undefined) {
-    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' })
-    if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value as string)
-    keyCache.set(id, key)
+  const cached = keyCache.get(id)
+  if (cached !== undefined) return cached
+  const der = { key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' } as const
+  if (!seenOnce.delete(id)) {
+    if (seenOnce.size >= KEY_CACHE_MAX * 4) seenOnce.delete(seenOnce.values().next().value as string)
+    seenOnce.add(id)
+    return der
   }
+  const key = createPublicKey(der)
+  if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value as string)
+  keyCache.set(id, key)
   return key
 }
 
@@ -92,7 +103,7 @@ export function verifySignature(publicKey: Uint8Array, message: Uint8Array, sign
   if (verified.has(key)) return true
   let ok: boolean
   try {
-    ok = verify(null, message, publicKeyObject(publicKey), signature)
+    ok = verify(null, message, publicKeyInput(publicKey), signature)
   } catch {
     // not a valid curve point
     return false

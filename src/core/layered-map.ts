@@ -6,7 +6,10 @@ export const MAX_LAYER_DEPTH = 16
  * stake table and the accounts of its parent's. A block that changes ten entries of a table of
  * 60,000 costs ten entries, not a copy of the table (a copy per non-final block grew memory by
  * 1.3 MB a slot under a stake flood: docs/PERFORMANCE.md). Every MAX_LAYER_DEPTH layers the
- * parent is copied flat once, so a lookup walks at most that many layers.
+ * layers are compacted, so a lookup walks a bounded number of them: merged into one layer over
+ * the same flat table while their changes are small next to it (a quarter of its size), else
+ * copied flat. The compacted map is kept on the layer it was made from, so the children of one
+ * block (competing candidates) share it.
  *
  * Reads behave exactly as a `new Map(parent)` with the same `set` and `delete` calls would,
  * iteration order included (the parent's keys in its order, then the new ones; a key deleted and
@@ -18,19 +21,60 @@ export class LayeredMap<V> implements ReadonlyMap<string, V> {
   /** Keys of the base deleted in this layer (set again: they live in `own`, at its end). */
   private readonly deleted = new Set<string>()
   private count: number
+  /** What the layers on top of this one start from once it is MAX_LAYER_DEPTH deep (made once). */
+  private compacted?: ReadonlyMap<string, V>
 
   private constructor(
-    private readonly base: ReadonlyMap<string, V> | undefined,
+    private readonly base: ReadonlyMap<string, V>,
     private readonly depth: number,
   ) {
-    this.count = base?.size ?? 0
+    this.count = base.size
   }
 
   /** A new, writable layer on top of `parent`. */
   static over<V>(parent: ReadonlyMap<string, V>): LayeredMap<V> {
-    const depth = parent instanceof LayeredMap ? parent.depth + 1 : 1
-    if (depth > MAX_LAYER_DEPTH) return new LayeredMap(new Map(parent), 1)
-    return new LayeredMap(parent, depth)
+    if (!(parent instanceof LayeredMap)) return new LayeredMap(parent, 1)
+    if (parent.depth < MAX_LAYER_DEPTH) return new LayeredMap(parent, parent.depth + 1)
+    parent.compacted ??= parent.compact()
+    const base = parent.compacted
+    return new LayeredMap(base, base instanceof LayeredMap ? base.depth + 1 : 1)
+  }
+
+  /**
+   * This map as one layer over the flat table at the bottom of its layers, with every layer's
+   * changes merged, or a flat copy when those changes are more than a quarter of the table.
+   */
+  private compact(): ReadonlyMap<string, V> {
+    const layers: LayeredMap<V>[] = []
+    let bottom: ReadonlyMap<string, V> = this
+    while (bottom instanceof LayeredMap) {
+      layers.unshift(bottom)
+      bottom = bottom.base
+    }
+    // Bottom-up: keys of the bottom deleted above it (their place in the order is gone), keys
+    // changed in place, and the keys new above the bottom in the order they iterate.
+    const moved = new Set<string>()
+    const changed = new Set<string>()
+    const order = new Set<string>()
+    for (const layer of layers) {
+      for (const k of layer.deleted) {
+        order.delete(k)
+        if (bottom.has(k)) moved.add(k)
+      }
+      for (const k of layer.own.keys()) {
+        if (layer.deleted.has(k) || !layer.base.has(k)) {
+          order.delete(k)
+          order.add(k)
+        } else changed.add(k)
+      }
+    }
+    if (moved.size + changed.size + order.size > bottom.size / 4) return new Map(this)
+    const merged = new LayeredMap(bottom, 1)
+    for (const k of moved) merged.deleted.add(k)
+    for (const k of changed) if (!moved.has(k) && bottom.has(k)) merged.own.set(k, this.get(k) as V)
+    for (const k of order) merged.own.set(k, this.get(k) as V)
+    merged.count = this.count
+    return merged
   }
 
   get size(): number {
@@ -39,17 +83,17 @@ export class LayeredMap<V> implements ReadonlyMap<string, V> {
 
   get(key: string): V | undefined {
     const v = this.own.get(key)
-    return v !== undefined || this.deleted.has(key) ? v : this.base?.get(key)
+    return v !== undefined || this.deleted.has(key) ? v : this.base.get(key)
   }
 
   has(key: string): boolean {
-    return this.own.has(key) || (!this.deleted.has(key) && (this.base?.has(key) ?? false))
+    return this.own.has(key) || (!this.deleted.has(key) && this.base.has(key))
   }
 
   delete(key: string): boolean {
     if (!this.has(key)) return false
     this.own.delete(key)
-    if (this.base?.has(key) === true) this.deleted.add(key)
+    if (this.base.has(key)) this.deleted.add(key)
     this.count--
     return true
   }
@@ -61,10 +105,6 @@ export class LayeredMap<V> implements ReadonlyMap<string, V> {
   }
 
   *entries(): MapIterator<[string, V]> {
-    if (this.base === undefined) {
-      yield* this.own.entries()
-      return
-    }
     for (const [k, v] of this.base.entries()) {
       if (this.deleted.has(k)) continue
       const mine = this.own.get(k)

@@ -13,12 +13,17 @@ describe('LayeredMap (the state tables of a block over its parent)', () => {
           {
             minLength: 1,
             maxLength: 3 * MAX_LAYER_DEPTH,
+            size: 'max',
           },
         ),
-        fc.integer({ min: 0, max: 5 }),
-        (layers, branchAt) => {
-          let lm: ReadonlyMap<string, number> = new Map()
-          let ref = new Map<string, number>()
+        fc.integer({ min: 0, max: 3 * MAX_LAYER_DEPTH }),
+        // A flat table underneath: small (every compaction copies it flat) or large next to the
+        // changes (compactions merge the layers over it).
+        fc.integer({ min: 0, max: 400 }),
+        (layers, branchAt, tableSize) => {
+          const table = new Map(Array.from({ length: tableSize }, (_, i) => [`k${i}`, i] as const))
+          let lm: ReadonlyMap<string, number> = table
+          let ref = new Map(table)
           const kept: [ReadonlyMap<string, number>, Map<string, number>][] = []
           for (const sets of layers) {
             const next = LayeredMap.over(lm)
@@ -35,12 +40,18 @@ describe('LayeredMap (the state tables of a block over its parent)', () => {
             lm = next
             ref = nextRef
           }
-          // A sibling on an earlier layer must not see, nor change, what came after it.
+          // Two siblings on an earlier layer (sharing its compaction) must not see, nor change,
+          // what came after it, nor each other.
           const [parent, parentRef] = kept[Math.min(branchAt, kept.length - 1)]
           const sibling = LayeredMap.over(parent)
           sibling.set('k0', -1)
+          sibling.delete('k1')
           const siblingRef = new Map(parentRef).set('k0', -1)
-          for (const [m, r] of [...kept, [sibling, siblingRef] as const]) {
+          siblingRef.delete('k1')
+          const other = LayeredMap.over(parent)
+          other.set('k1', -2)
+          const otherRef = new Map(parentRef).set('k1', -2)
+          for (const [m, r] of [...kept, [sibling, siblingRef] as const, [other, otherRef] as const]) {
             expect([...m.entries()]).toEqual([...r.entries()])
             expect([...m.keys()]).toEqual([...r.keys()])
             expect(m.size).toBe(r.size)

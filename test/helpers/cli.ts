@@ -1,4 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { waitFor } from './peers.js'
 
@@ -124,4 +125,10 @@ export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeou
     })
   })
   return { code, stdout, stderr }
+}
+
+/** A process's resident memory now, in MB (from /proc). */
+export function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m === null ? 0 : Number(m[1]) / 1024
 }

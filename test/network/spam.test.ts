@@ -3,7 +3,6 @@
 // users type readings on all three. Honest readings stay fast to finality and no peer's memory
 // runs away. `npm run bench:spam` runs it longer (SPAM_SECONDS) and the table goes into
 // docs/PERFORMANCE.md.
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -11,7 +10,7 @@ import { type Signer, signerFromLibp2pKey } from '../../src/core/crypto.js'
 import { makeChainConfig, slotAt } from '../../src/core/params.js'
 import { createReading, encodeReading } from '../../src/core/records.js'
 import { topicName } from '../../src/network/topics.js'
-import { CliPeer, type JsonEvent } from '../helpers/cli.js'
+import { CliPeer, type JsonEvent, rssMb } from '../helpers/cli.js'
 import { rawGossip } from '../helpers/hostile.js'
 import { waitFor } from '../helpers/peers.js'
 import { tempDirs } from '../helpers/tempdirs.js'
@@ -32,11 +31,6 @@ afterEach(async () => {
   }
   await temp.removeAll()
 })
-
-const rssMb = (pid: number) => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return m === null ? 0 : Number(m[1]) / 1024
-}
 
 /**
  * When each reading became final on this peer (ms since epoch): the first `finalized` event at or
