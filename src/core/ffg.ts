@@ -1,5 +1,5 @@
 import type { NetworkParams } from './params.js'
-import { activeValidators, type ChainState, isSlashed } from './state.js'
+import { activeStake, type ChainState, hasActiveStake, isSlashed } from './state.js'
 
 /** What the FFG bookkeeping needs of a block in the tree. */
 export interface FfgNode {
@@ -26,6 +26,10 @@ interface Link<N extends FfgNode> {
   readonly target: CheckpointRef<N>
   /** Validator (hex key) -> the block (hash hex) that cast this vote. */
   readonly voters: Map<string, string>
+  /** The state whose stake counts (the source block's, or the target's when none is active there). */
+  counted?: ChainState
+  /** All stake counted for this link (`countedWeight` summed), made on its first evaluation. */
+  total?: number
 }
 
 /** Higher epoch first; equal epochs (only ever by a slashable split): the lower hash. */
@@ -77,23 +81,38 @@ export class Justification<N extends FfgNode> {
   }
 
   /**
-   * The stake counted for a link: the validators active in the source block's state at the
-   * target epoch, or, when none is (a fresh network: genesis has no stake), those active in the
-   * target block's state; minus any validator slashed in the target block's state (evidence on
-   * that chain convicts it at once, so a convicted validator holding over 1/3 of an old set cannot
-   * hold finality back), and any the inactivity leak ejected on that chain after the source block
-   * (so a silent third that stalled finality cannot go on holding it back from an old source).
-   * Stake changes otherwise count once a justified block holds them.
+   * The stake a validator counts with for a link: its stake active in the source block's state at
+   * the target epoch, or, when none is (a fresh network: genesis has no stake), in the target
+   * block's state; none when it is slashed in the target block's state (evidence on that chain
+   * convicts it at once, so a convicted validator holding over 1/3 of an old set cannot hold
+   * finality back), or the inactivity leak ejected it on that chain after the source block (so a
+   * silent third that stalled finality cannot go on holding it back from an old source).
+   * Stake changes otherwise count once a justified block holds them. States never change, so a
+   * link's total is summed once (no per-vote copy of a stake table: a flooded one has 60,000).
    */
-  countedStake(source: CheckpointRef<N>, target: CheckpointRef<N>): Map<string, number> {
-    let set = activeValidators(this.params, source.node.state, target.epoch)
-    if (set.size === 0) set = activeValidators(this.params, target.node.state, target.epoch)
-    for (const v of set.keys()) {
-      // Slashed, or ejected by the inactivity leak after the source block, on the target's chain.
-      const e = target.node.state.stakes.get(v)
-      if (isSlashed(target.node.state, v) || (e?.ejectedAt ?? 0) > source.node.slot) set.delete(v)
+  private countedWeight(link: Link<N>, validator: string): number {
+    const { source, target } = link
+    const w = activeStake(this.params, this.countedState(link), validator, target.epoch)
+    if (w === 0) return 0
+    const e = target.node.state.stakes.get(validator)
+    return isSlashed(target.node.state, validator) || (e?.ejectedAt ?? 0) > source.node.slot ? 0 : w
+  }
+
+  private countedState(link: Link<N>): ChainState {
+    const { source, target } = link
+    link.counted ??= hasActiveStake(this.params, source.node.state, target.epoch)
+      ? source.node.state
+      : target.node.state
+    return link.counted
+  }
+
+  private linkTotal(link: Link<N>): number {
+    if (link.total === undefined) {
+      let total = 0
+      for (const v of this.countedState(link).stakes.keys()) total += this.countedWeight(link, v)
+      link.total = total
     }
-    return set
+    return link.total
   }
 
   /**
@@ -141,14 +160,12 @@ export class Justification<N extends FfgNode> {
   }
 
   private supermajority(link: Link<N>): boolean {
-    const set = this.countedStake(link.source, link.target)
-    let total = 0
-    for (const s of set.values()) total += s
+    const total = this.linkTotal(link)
     let voted = 0
     // An offender's votes stop counting here once evidence against it is in the source's chain
-    // (it is slashed in that state, so it is not in the set). Not on our local knowledge alone:
+    // (it is slashed in that state, so it counts nothing). Not on our local knowledge alone:
     // views that learn of it at different moments would disagree on what is justified for good.
-    for (const v of link.voters.keys()) voted += set.get(v) ?? 0
+    for (const v of link.voters.keys()) voted += this.countedWeight(link, v)
     return total > 0 && voted * 3 > total * 2
   }
 

@@ -5,7 +5,7 @@ import { compareEntrants, ticketFor } from './lottery.js'
 import type { Mempool } from './mempool.js'
 import { revealerOf } from './randao.js'
 import { type Block, signBlock, unsignedBlock } from './records.js'
-import { activationDue, activeStake, activeValidators, hasActiveStake } from './state.js'
+import { activationDue, activeStake, hasActiveStake } from './state.js'
 import { blockReadingWindow, transferOrderKey } from './validation.js'
 
 /**
@@ -100,18 +100,25 @@ export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, s
 
 /**
  * How many active validators draw a better ticket than `publicKey` on the block it would build on
- * at `slot` (0: the likely winner). Used only to spread publication over the first moments of the
- * slot (the likely winner first), never to decide anything.
+ * at `slot` (0: the likely winner), counted up to `cap` (a flooded stake table has tens of
+ * thousands: no need to draw every ticket to know we are far down). Used only to spread
+ * publication over the first moments of the slot (the likely winner first), never to decide anything.
  */
-export function proposalRank(chain: Chain, publicKey: Uint8Array, slot: number): number {
+export function proposalRank(chain: Chain, publicKey: Uint8Array, slot: number, cap: number): number {
   const base = proposalBase(chain, slot)
   if (base === undefined) return 0
-  const active = activeValidators(chain.net.params, base.state, slot)
+  const p = chain.net.params
   const meHex = toHex(publicKey)
-  const me = { ticket: ticketFor(base.state.mix, publicKey), weight: active.get(meHex) ?? 1, hash: publicKey }
+  const me = {
+    ticket: ticketFor(base.state.mix, publicKey),
+    weight: activeStake(p, base.state, meHex, slot) || 1,
+    hash: publicKey,
+  }
   let rank = 0
-  for (const [key, weight] of active) {
-    if (key === meHex) continue
+  for (const key of base.state.stakes.keys()) {
+    if (rank >= cap) break
+    const weight = activeStake(p, base.state, key, slot)
+    if (key === meHex || weight === 0) continue
     const pk = Buffer.from(key, 'hex')
     if (compareEntrants({ ticket: ticketFor(base.state.mix, pk), weight, hash: pk }, me) < 0) rank++
   }

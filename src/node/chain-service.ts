@@ -530,8 +530,8 @@ export class ChainService {
   }
 
   /** This validator's ticket rank at `slot` among the active validators (0: likely winner). */
-  proposalRank(slot: number): number {
-    return proposalRank(this.chain, this.signer.publicKey, slot)
+  proposalRank(slot: number, cap: number): number {
+    return proposalRank(this.chain, this.signer.publicKey, slot, cap)
   }
 
   /**

@@ -19,8 +19,8 @@ export const REGOSSIP_SLOTS = 4
 /** What the slot loop drives (the node's ChainService). */
 export interface SlotChain {
   readonly stake: number
-  /** This validator's ticket rank at `slot` (0: likely winner). */
-  proposalRank(slot: number): number
+  /** This validator's ticket rank at `slot` (0: likely winner), counted up to `cap`. */
+  proposalRank(slot: number, cap: number): number
   /** Renew stake when due, then build, import and return a candidate if there is work. */
   onSlot(slot: number): Promise<Block | undefined>
   unconfirmed(): { readings: Reading[]; stakes: StakeAnnouncement[]; transfers?: Transfer[] }
@@ -86,7 +86,7 @@ export class SlotLoop {
       opts.beforeSlot?.(slot)
       if (opts.joined()) {
         if (opts.chain.stake > 0) {
-          const wait = Math.min(opts.chain.proposalRank(slot), STAGGER_RANKS) * (opts.config.params.slotMs / 100)
+          const wait = opts.chain.proposalRank(slot, STAGGER_RANKS) * (opts.config.params.slotMs / 100)
           if (wait > 0) await opts.sleep(wait)
           if (this.closed) return
         }

@@ -128,8 +128,10 @@ describe('fork choice', () => {
     const slot = 4
     const base = chain.head
     const vs = signers.slice(0, 3)
-    const ranks = vs.map((v) => proposalRank(chain, v.publicKey, slot))
+    const ranks = vs.map((v) => proposalRank(chain, v.publicKey, slot, 10))
     expect([...ranks].sort()).toEqual([0, 1, 2])
+    // Counted only up to the cap.
+    expect(vs.map((v) => proposalRank(chain, v.publicKey, slot, 1)).sort()).toEqual([0, 1, 1])
     const winner = lotteryWinner(
       vs.map((v, i) => ({
         ticket: ticketFor(base.state.mix, v.publicKey),
