@@ -1,4 +1,4 @@
-import { concatBytes, equalBytes, toHex, utf8 } from './bytes.js'
+import { concatBytes, equalBytes, packBytes, toHex, utf8 } from './bytes.js'
 import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type Signer, sha256, verifySignature } from './crypto.js'
 import { decodeCanonical, encodeCanonical, expectArray, expectBytes, expectUint } from './encoding.js'
 import { RecordError } from './errors.js'
@@ -289,15 +289,15 @@ export const encodeTransfer = (t: Transfer): Uint8Array => encodeCanonical(trans
 
 function readingFromTuple(v: unknown, field: string): Reading {
   const [a, bpm, time, sig] = expectArray(v, field, 4)
-  const author = expectBytes(a, `${field}.author`, PUBLIC_KEY_BYTES)
   const r = {
-    author,
+    author: expectBytes(a, `${field}.author`, PUBLIC_KEY_BYTES),
     bpm: expectUint(bpm, `${field}.bpm`),
     time: expectUint(time, `${field}.time`),
     signature: expectBytes(sig, `${field}.signature`, SIGNATURE_BYTES),
   }
   const id = readingId(r.author, r.bpm, r.time)
-  return { ...r, id, idHex: toHex(id) }
+  const [author, signature, packedId] = packBytes(r.author, r.signature, id)
+  return { ...r, author, signature, id: packedId, idHex: toHex(id) }
 }
 
 function stakeFromTuple(v: unknown, field: string): StakeAnnouncement {
@@ -310,7 +310,8 @@ function stakeFromTuple(v: unknown, field: string): StakeAnnouncement {
     signature: expectBytes(sig, `${field}.signature`, SIGNATURE_BYTES),
   }
   const id = stakeId(s.validator, s.stake, s.seq, s.commit)
-  return { ...s, id, idHex: toHex(id) }
+  const packed = packBytes(s.validator, s.commit, s.signature, id)
+  return { ...s, validator: packed[0], commit: packed[1], signature: packed[2], id: packed[3], idHex: toHex(id) }
 }
 
 function transferFromTuple(v: unknown, field: string): Transfer {
@@ -323,7 +324,8 @@ function transferFromTuple(v: unknown, field: string): Transfer {
     signature: expectBytes(sig, `${field}.signature`, SIGNATURE_BYTES),
   }
   const id = transferId(t.from, t.to, t.amount, t.nonce)
-  return { ...t, id, idHex: toHex(id) }
+  const [fromKey, toKey, signature, packedId] = packBytes(t.from, t.to, t.signature, id)
+  return { ...t, from: fromKey, to: toKey, signature, id: packedId, idHex: toHex(id) }
 }
 
 /** Size limit for a single reading, stake announcement or transfer on the wire. */
