@@ -17,6 +17,7 @@ export type RecordErrorCode =
   | 'TIME_OUT_OF_RANGE'
   | 'STALE_SEQ'
   | 'SEQ_AHEAD'
+  | 'TABLE_FULL'
   | 'DUPLICATE'
   | 'INVALID_EVIDENCE'
   | 'SLASHED'

@@ -256,17 +256,25 @@ export class Mempool {
         transfers.push(t)
       }
     }
-    const stakes = [...this.stakes.entries()]
-      .filter(
-        ([key, s]) =>
-          s.seq > (tip.state.stakes.get(key)?.seq ?? tip.state.seqFloor) &&
-          s.seq <= slot &&
-          !isSlashed(tip.state, key) &&
-          !offenders.has(key) &&
-          (!chain.net.ledger || s.stake <= stakeLimit(account(key))),
+    const stakes: StakeAnnouncement[] = []
+    // New keys only while the stake table has room (TABLE_FULL).
+    let room = p.maxValidators - tip.state.stakes.size
+    for (const [key, s] of this.stakes) {
+      if (stakes.length >= p.maxStakesPerBlock) break
+      if (
+        s.seq <= (tip.state.stakes.get(key)?.seq ?? tip.state.seqFloor) ||
+        s.seq > slot ||
+        isSlashed(tip.state, key) ||
+        offenders.has(key) ||
+        (chain.net.ledger && s.stake > stakeLimit(account(key)))
       )
-      .map(([, s]) => s)
-      .slice(0, p.maxStakesPerBlock)
+        continue
+      if (!tip.state.stakes.has(key)) {
+        if (room <= 0) continue
+        room--
+      }
+      stakes.push(s)
+    }
     return { readings, stakes, transfers, evidence: evidence.map(([, e]) => e) }
   }
 

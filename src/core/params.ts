@@ -30,6 +30,12 @@ export interface NetworkParams {
    * (docs/PROTOCOL.md section 3). A partition longer than this lets each side finalize alone.
    */
   readonly inactivityBlocks: number
+  /**
+   * The most entries the stake table holds (zero stakes not yet pruned included): a new key may
+   * announce only while there is room. Bounds every peer's memory whatever a flood of fresh keys
+   * does (docs/PROTOCOL.md section 3).
+   */
+  readonly maxValidators: number
   /** Churn limit: per block at most max(minChurn, counted stake / churnQuotient) new stake counts. */
   readonly churnQuotient: number
   readonly minChurn: number
@@ -73,6 +79,7 @@ export const DEFAULT_PARAMS: NetworkParams = Object.freeze({
   exitDelaySlots: 4,
   activationDelaySlots: 8,
   inactivityBlocks: 256,
+  maxValidators: 8192,
   churnQuotient: 8,
   minChurn: 32,
   unbondingSlots: 16,
@@ -98,6 +105,7 @@ export function checkParams(p: NetworkParams): void {
     'exitDelaySlots',
     'activationDelaySlots',
     'inactivityBlocks',
+    'maxValidators',
     'churnQuotient',
     'minChurn',
     'unbondingSlots',
@@ -122,6 +130,7 @@ export function checkParams(p: NetworkParams): void {
   if (p.slotMs < 50) throw new RangeError('network parameter slotMs must be at least 50')
   if (p.stakeTtlSlots < 4) throw new RangeError('network parameter stakeTtlSlots must be at least 4')
   if (p.inactivityBlocks < 16) throw new RangeError('network parameter inactivityBlocks must be at least 16')
+  if (p.maxValidators < 1) throw new RangeError('network parameter maxValidators must be at least 1')
   if (p.churnQuotient < 1 || p.minChurn < 1)
     throw new RangeError('network parameters churnQuotient and minChurn must be at least 1')
   if (p.minBpm > p.maxBpm) throw new RangeError('network parameter minBpm must not exceed maxBpm')
@@ -161,7 +170,7 @@ export function genesisHash(p: NetworkParams, allocations: Allocations = new Map
   checkAllocations(allocations)
   return sha256(
     encodeCanonical([
-      'pos-peer/genesis/v4',
+      'pos-peer/genesis/v5',
       p.name,
       p.genesisTime,
       p.slotMs,
@@ -169,6 +178,7 @@ export function genesisHash(p: NetworkParams, allocations: Allocations = new Map
       p.exitDelaySlots,
       p.activationDelaySlots,
       p.inactivityBlocks,
+      p.maxValidators,
       p.churnQuotient,
       p.minChurn,
       p.unbondingSlots,

@@ -224,6 +224,10 @@ export function activeValidators(p: NetworkParams, state: ChainState, slot: numb
   return out
 }
 
+/** True when `key` may announce on this state: it has an entry, or the stake table has room for one. */
+export const hasRoomFor = (p: NetworkParams, state: ChainState, key: string): boolean =>
+  state.stakes.has(key) || state.stakes.size < p.maxValidators
+
 /** True when the state holds slashing evidence against the validator (hex key). */
 export const isSlashed = (state: ChainState, key: string): boolean => state.stakes.get(key)?.slashed === true
 
@@ -293,6 +297,8 @@ export function applyBlock(
     seen.add(key)
     const prev = stakes.get(key)
     if (prev?.slashed === true) throw new BlockError('REJECT', 'SLASHED', { validator: key })
+    if (prev === undefined && stakes.size >= p.maxValidators)
+      throw new BlockError('REJECT', 'TABLE_FULL', { validator: key, entries: stakes.size })
     const floor = prev?.seq ?? parent.seqFloor
     if (a.seq <= floor) throw new BlockError('REJECT', 'STALE_SEQ', { validator: key, seq: a.seq, current: floor })
     if (a.seq > block.slot)

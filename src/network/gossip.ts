@@ -81,9 +81,10 @@ export function verdictOf(
 
 /**
  * Ignored messages that still cost their deliverer score: valid records we cannot take because
- * their author is over its pending quota, or the pool is full of others' (a spamming author).
+ * their author is over its pending quota, or the pool is full of others' (a spamming author), or
+ * a new key's stake while the stake table is full (a flood of fresh keys).
  */
-export const SPAM_CODES: ReadonlySet<string> = new Set(['AUTHOR_QUOTA', 'POOL_FULL'])
+export const SPAM_CODES: ReadonlySet<string> = new Set(['AUTHOR_QUOTA', 'POOL_FULL', 'TABLE_FULL'])
 
 /**
  * Gossip score for spam (gossipsub's application-specific score, P5): a decaying count per peer

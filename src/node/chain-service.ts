@@ -22,6 +22,7 @@ import {
   accountAt,
   churnFor,
   countedStake,
+  hasRoomFor,
   isEjected,
   isSlashed,
   queuedStake,
@@ -390,8 +391,13 @@ export class ChainService {
   }
 
   receiveStake(s: StakeAnnouncement): Verdict {
-    validateStake(this.net, s)
     const key = toHex(s.validator)
+    // A new key while the stake table is full: no block could take it. Decided before the
+    // signature is checked (a flood of fresh keys costs no verification once the table is full),
+    // and it counts against the peer that delivered it in gossip scoring, as reading spam does.
+    if (!hasRoomFor(this.net.params, this.chain.head.state, key))
+      throw new RecordError('IGNORE', 'TABLE_FULL', { validator: key })
+    validateStake(this.net, s)
     if (isSlashed(this.chain.head.state, key) || this.chain.isExcluded(key)) return 'ignore'
     const root = this.chain.root.state
     if (s.seq <= (root.stakes.get(key)?.seq ?? root.seqFloor)) return 'ignore'
@@ -507,6 +513,13 @@ export class ChainService {
         message: `the inactivity leak took this validator's stake at slot ${entry?.ejectedAt} (no vote of it on the chain for ${this.net.params.inactivityBlocks} blocks while finality stalled); announcing ${this.desiredStake} again (it counts after the activation delay)`,
       })
     }
+    if (entry === undefined && this.desiredStake > 0 && !hasRoomFor(this.net.params, this.chain.head.state, this.me)) {
+      if (!this.toldFull)
+        this.events.emit('warning', {
+          message: `the stake table is full (${this.net.params.maxValidators} validators, this network's maxValidators): this peer's stake of ${this.desiredStake} waits until entries lapse and are pruned`,
+        })
+      this.toldFull = true
+    } else this.toldFull = false
     const pending = this.ownSeq > (entry?.seq ?? 0)
     if (pending) return undefined
     if (entry === undefined || entry.stake !== this.desiredStake) {
@@ -610,6 +623,8 @@ export class ChainService {
   private warnedStake = false
   /** The ejection (its slot) this peer has told its user about. */
   private toldEjected: number | undefined
+  /** True while the warning that the stake table is full has been given (given again after it had room). */
+  private toldFull = false
 
   /** This peer's records not yet in the head chain, to gossip again. */
   unconfirmed(): { readings: Reading[]; stakes: StakeAnnouncement[]; transfers: Transfer[] } {

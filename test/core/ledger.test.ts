@@ -353,6 +353,61 @@ describe('the stake table is pruned, and old announcements cannot come back', ()
     expect(back.state.stakes.get(hex(bob))?.stake).toBe(20)
   })
 
+  it('the stake table holds at most maxValidators entries: a new key beyond is TABLE_FULL (the pool builds around it), a renewal is not, and pruning makes room', () => {
+    const net = testNetwork({ maxValidators: 2, stakeTtlSlots: 40, activationDelaySlots: 0, minChurn: 10_000 })
+    const chain = new Chain(net)
+    const b1 = createBlock(net, alice, {
+      height: 1,
+      slot: 1,
+      parent: net.id,
+      readings: [],
+      stakes: [createStake(net, alice, 50, 1)],
+    })
+    chain.import(b1, timeOf(net, 1))
+    // Bob takes the last place; carol in the same block would be the third entry.
+    expectCode(
+      () =>
+        chain.import(
+          voteOn(chain, alice, b1.hashHex, 2, {
+            stakes: [createStake(net, bob, 20, 2), createStake(net, carol, 30, 2)],
+          }),
+          timeOf(net, 2),
+        ),
+      'TABLE_FULL',
+    )
+    const b2 = chain.import(
+      voteOn(chain, alice, b1.hashHex, 2, { stakes: [createStake(net, bob, 20, 2)] }),
+      timeOf(net, 2),
+    ).node
+    // The pool offers carol's to no block while the table is full, but renewals and raises go in.
+    const pool = new Mempool()
+    const carolJoins = createStake(net, carol, 30, 3)
+    const bobRaises = createStake(net, bob, 25, 3)
+    pool.addStake(carolJoins)
+    pool.addStake(bobRaises)
+    expect(pool.pending(chain, b2, undefined, 3).stakes.map((x) => x.idHex)).toEqual([bobRaises.idHex])
+    expectCode(
+      () => chain.import(voteOn(chain, alice, b2.hashHex, 3, { stakes: [carolJoins] }), timeOf(net, 3)),
+      'TABLE_FULL',
+    )
+    // Bob leaves; alice renews; once pruning (the first block past slot 64) removes bob, carol fits.
+    const b3 = chain.import(
+      voteOn(chain, alice, b2.hashHex, 4, { stakes: [createStake(net, bob, 0, 4)] }),
+      timeOf(net, 4),
+    ).node
+    const b4 = chain.import(
+      voteOn(chain, alice, b3.hashHex, 40, { stakes: [createStake(net, alice, 50, 40)] }),
+      timeOf(net, 40),
+    ).node
+    const b5 = chain.import(voteOn(chain, alice, b4.hashHex, 65), timeOf(net, 65)).node
+    expect([...b5.state.stakes.keys()]).toEqual([hex(alice)])
+    const carolLater = createStake(net, carol, 30, 66)
+    pool.addStake(carolLater)
+    expect(pool.pending(chain, b5, undefined, 66).stakes.map((x) => x.idHex)).toEqual([carolLater.idHex])
+    const b6 = chain.import(voteOn(chain, alice, b5.hashHex, 66, { stakes: [carolLater] }), timeOf(net, 66)).node
+    expect(b6.state.stakes.get(hex(carol))?.stake).toBe(30)
+  })
+
   it('the mempool holds a stake whose seq is ahead of the block being built until a block can take it', async () => {
     const net = testNetwork({ stakeTtlSlots: 40, activationDelaySlots: 0, minChurn: 10_000 })
     const chain = new Chain(net)

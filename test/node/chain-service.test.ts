@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { toHex } from '../../src/core/bytes.js'
+import { RecordError } from '../../src/core/errors.js'
 import { slotStart } from '../../src/core/params.js'
 import { createReading, createStake } from '../../src/core/records.js'
 import { isEjected } from '../../src/core/state.js'
+import { SPAM_CODES } from '../../src/network/gossip.js'
 import { BusyError, ChainService, MAX_OUTBOX } from '../../src/node/chain-service.js'
 import { Store } from '../../src/storage/store.js'
 import { createBlock } from '../helpers/blocks.js'
@@ -247,6 +249,49 @@ describe('the inactivity leak, as this peer sees it', () => {
     expect(svc.stakeDue(21)).toBe(30)
     expect(svc.stakeDue(21)).toBe(30)
     expect(warnings.filter((w) => w.includes('inactivity leak took'))).toHaveLength(1)
+    await svc.flush()
+    await store.close()
+  })
+})
+
+describe('a full stake table, as this peer sees it', () => {
+  it('a new key’s stake from gossip is TABLE_FULL (ignored, counted as spam, before its signature is checked); our own waits, with one warning', async () => {
+    const net = testNetwork({ maxValidators: 1, activationDelaySlots: 0, minChurn: 10_000 })
+    const [me, a, stranger] = await testSigners(3, 'table-full')
+    const store = new Store(net)
+    await store.open()
+    let now = timeOf(net, 1)
+    const svc = await ChainService.create({ net, store, signer: me, now: () => now, stake: 30 })
+    const warnings: string[] = []
+    svc.events.on('warning', ({ message }) => warnings.push(message))
+    const b1 = createBlock(net, a, {
+      height: 1,
+      slot: 1,
+      parent: net.id,
+      readings: [],
+      stakes: [createStake(net, a, 40, 1)],
+    })
+    expect(svc.receiveBlock(b1)).toBe('accept')
+    now = timeOf(net, 2)
+    const forged = { ...createStake(net, stranger, 5, 2), signature: new Uint8Array(64) }
+    for (const s of [createStake(net, stranger, 5, 2), forged]) {
+      const err = (() => {
+        try {
+          svc.receiveStake(s)
+        } catch (e) {
+          return e as RecordError
+        }
+      })()
+      expect(err).toBeInstanceOf(RecordError)
+      expect([err?.action, err?.code]).toEqual(['IGNORE', 'TABLE_FULL'])
+    }
+    expect(SPAM_CODES.has('TABLE_FULL')).toBe(true)
+    // The member renews as usual.
+    expect(svc.receiveStake(createStake(net, a, 45, 2))).toBe('accept')
+    // Our own stake cannot join: the user is told once.
+    svc.stakeDue(2)
+    svc.stakeDue(3)
+    expect(warnings.filter((w) => w.includes('the stake table is full (1 validators'))).toHaveLength(1)
     await svc.flush()
     await store.close()
   })
