@@ -70,7 +70,8 @@ describe('FFG safety in the simulator', () => {
     let minFinal = Number.POSITIVE_INFINITY
     for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
       const o = await run(seed)
-      if (Math.min(...o.finalHeights) <= 5) console.log(`seed ${seed}: final heights ${o.finalHeights.join(',')}`)
+      if (Math.min(...o.finalHeights) <= Number(process.env.SIM_SHOW ?? 5))
+        console.log(`seed ${seed}: final heights ${o.finalHeights.join(',')}`)
       expect(o.conflicts, `seed ${seed}`).toBe(0)
       expect(o.honestConvicted, `seed ${seed}`).toBe(0)
       if (o.twins > 0 && o.convicted === 4) convictedRuns++
