@@ -17,7 +17,7 @@ const fail = (message: string): number => {
 }
 
 /**
- * `pos-peer genesis --account <id>=<tokens> ... [--network N] [--slot-ms MS] [--genesis-time ISO]
+ * `pos-peer genesis --account <id>=<tokens> ... [--network N] [--slot-ms MS] [--genesis-time ISO] [--reading-fee T]
  * [--out FILE]`: write a genesis file (docs/PROTOCOL.md section 6) and say its network id.
  */
 export async function runGenesis(argv: string[]): Promise<number> {
@@ -39,6 +39,9 @@ export async function runGenesis(argv: string[]): Promise<number> {
     .addOption(new Option('--network <name>', 'network name').default('mynet'))
     .addOption(new Option('--slot-ms <n>', 'slot length in ms').default(String(DEFAULT_PARAMS.slotMs)))
     .addOption(new Option('--genesis-time <iso>', 'time of slot 0 (ISO 8601; default: now, to the second)'))
+    .addOption(
+      new Option('--reading-fee <tokens>', 'tokens burned from the author of each reading in a block').default('0'),
+    )
     .addOption(new Option('--out <file>', 'write here (default: standard output)'))
     .addOption(new Option('--force', 'overwrite --out if it exists').default(false))
     .addOption(
@@ -54,6 +57,7 @@ export async function runGenesis(argv: string[]): Promise<number> {
     ifMissing: boolean
     network: string
     slotMs: string
+    readingFee: string
     genesisTime?: string
     out?: string
     force: boolean
@@ -79,6 +83,8 @@ export async function runGenesis(argv: string[]): Promise<number> {
   if (!Number.isSafeInteger(time) || time < 0)
     return fail(`pos-peer genesis: --genesis-time ${o.genesisTime}: expected ISO 8601, e.g. 2026-12-01T12:00:00Z`)
   if (!/^\d{1,6}$/.test(o.slotMs)) return fail(`pos-peer genesis: --slot-ms must be a whole number, got ${o.slotMs}`)
+  if (!/^\d{1,9}$/.test(o.readingFee))
+    return fail(`pos-peer genesis: --reading-fee must be a whole number of tokens, got ${o.readingFee}`)
   let text: string
   let summary: string
   try {
@@ -88,10 +94,13 @@ export async function runGenesis(argv: string[]): Promise<number> {
       if (allocations.has(toHex(key))) throw new GenesisError(`--account ${arg}: that address is given twice`)
       allocations.set(toHex(key), tokens)
     }
-    const net = makeChainConfig({ name: o.network, genesisTime: time, slotMs: Number(o.slotMs) }, allocations)
+    const net = makeChainConfig(
+      { name: o.network, genesisTime: time, slotMs: Number(o.slotMs), readingFee: Number(o.readingFee) },
+      allocations,
+    )
     text = `${JSON.stringify(genesisDoc(net), null, 2)}\n`
     const total = [...allocations.values()].reduce((a, b) => a + b, 0)
-    summary = `network ${o.network} (id ${net.idHex.slice(0, 16)}), ${allocations.size} account(s), ${total} tokens, genesis ${new Date(time).toISOString()}`
+    summary = `network ${o.network} (id ${net.idHex.slice(0, 16)}), ${allocations.size} account(s), ${total} tokens, genesis ${new Date(time).toISOString()}${net.params.readingFee > 0 ? `, reading fee ${net.params.readingFee}` : ''}`
   } catch (err) {
     if (err instanceof GenesisError || err instanceof RangeError) return fail(`pos-peer genesis: ${err.message}`)
     throw err

@@ -18,6 +18,7 @@ export type RecordErrorCode =
   | 'STALE_SEQ'
   | 'SEQ_AHEAD'
   | 'TABLE_FULL'
+  | 'FEE_UNPAID'
   | 'DUPLICATE'
   | 'INVALID_EVIDENCE'
   | 'SLASHED'

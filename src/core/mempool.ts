@@ -1,7 +1,7 @@
 import { toHex } from './bytes.js'
 import type { BlockNode, Chain } from './chain.js'
 import type { Evidence, Reading, StakeAnnouncement, Transfer } from './records.js'
-import { type Account, accountAt, isSlashed, stakeLimit, transferProblem } from './state.js'
+import { type Account, accountAt, isSlashed, readingFeeOf, stakeLimit, transferProblem } from './state.js'
 
 export interface MempoolOptions {
   /** Bound on pending readings (all authors). */
@@ -99,6 +99,11 @@ export class Mempool {
 
   hasReading(idHex: string): boolean {
     return this.readings.has(idHex)
+  }
+
+  /** Readings of one author (hex key) in the pool. */
+  readingsOf(authorHex: string): number {
+    return this.byAuthor.get(authorHex)?.size ?? 0
   }
 
   /**
@@ -274,8 +279,24 @@ export class Mempool {
         room--
       }
       stakes.push(s)
+      // A higher stake bonds the difference from free (a reading fee must be paid after it).
+      const acc = account(key)
+      if (chain.net.ledger && s.stake > acc.bonded)
+        accounts.set(key, { ...acc, free: acc.free - (s.stake - acc.bonded), bonded: s.stake })
     }
-    return { readings, stakes, transfers, evidence: evidence.map(([, e]) => e) }
+    // The reading fee (genesis networks): an author's readings while it can pay, in the order chosen.
+    const fee = readingFeeOf(chain.net)
+    const paid =
+      fee === 0
+        ? readings
+        : readings.filter((r) => {
+            const key = toHex(r.author)
+            const acc = account(key)
+            if (acc.free < fee) return false
+            accounts.set(key, { ...acc, free: acc.free - fee })
+            return true
+          })
+    return { readings: paid, stakes, transfers, evidence: evidence.map(([, e]) => e) }
   }
 
   /** Drop readings dated before `earliest`: no later block can take them. Returns them. */

@@ -46,6 +46,12 @@ export interface NetworkParams {
   readonly unbondingSlots: number
   /** Tokens credited to the proposer of each canonical block. */
   readonly reward: number
+  /**
+   * Genesis networks: tokens burned from a reading's author for each reading a block holds (a
+   * reading its author cannot pay is invalid there), so spam from many keys costs tokens. 0: free
+   * (the default; the open devnet has no tokens and ignores it).
+   */
+  readonly readingFee: number
   readonly maxReadingsPerBlock: number
   readonly maxStakesPerBlock: number
   /** Token transfers per block. */
@@ -84,6 +90,7 @@ export const DEFAULT_PARAMS: NetworkParams = Object.freeze({
   minChurn: 32,
   unbondingSlots: 16,
   reward: 1,
+  readingFee: 0,
   maxReadingsPerBlock: 1024,
   maxStakesPerBlock: 256,
   maxTransfersPerBlock: 256,
@@ -110,6 +117,7 @@ export function checkParams(p: NetworkParams): void {
     'minChurn',
     'unbondingSlots',
     'reward',
+    'readingFee',
     'maxReadingsPerBlock',
     'maxStakesPerBlock',
     'maxTransfersPerBlock',
@@ -183,6 +191,7 @@ export function genesisHash(p: NetworkParams, allocations: Allocations = new Map
       p.minChurn,
       p.unbondingSlots,
       p.reward,
+      p.readingFee,
       p.maxReadingsPerBlock,
       p.maxStakesPerBlock,
       p.maxTransfersPerBlock,

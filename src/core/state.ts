@@ -224,6 +224,9 @@ export function activeValidators(p: NetworkParams, state: ChainState, slot: numb
   return out
 }
 
+/** The fee a reading costs on this network: `readingFee` in a genesis network, 0 in the devnet (no tokens). */
+export const readingFeeOf = (net: ChainConfig): number => (net.ledger ? net.params.readingFee : 0)
+
 /** True when `key` may announce on this state: it has an entry, or the stake table has room for one. */
 export const hasRoomFor = (p: NetworkParams, state: ChainState, key: string): boolean =>
   state.stakes.has(key) || state.stakes.size < p.maxValidators
@@ -348,6 +351,18 @@ export function applyBlock(
       lastVote: block.height,
       ...(prev?.ejectedAt !== undefined ? { ejectedAt: prev.ejectedAt } : {}),
     })
+  }
+  // The reading fee (genesis networks): burned from each author, who must be able to pay it.
+  const fee = readingFeeOf(net)
+  if (fee > 0) {
+    for (const r of block.readings) {
+      const key = toHex(r.author)
+      const acc = account(key)
+      if (acc.free < fee)
+        throw new BlockError('REJECT', 'INSUFFICIENT_BALANCE', { record: r.idHex, author: key, free: acc.free, fee })
+      accounts.set(key, { ...acc, free: acc.free - fee })
+      burned += fee
+    }
   }
   activateQueued(p, parent, stakes, queue, block.slot)
   // The reveal: the one preimage of the proposer's point (after its own announcement, if any).

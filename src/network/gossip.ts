@@ -82,9 +82,10 @@ export function verdictOf(
 /**
  * Ignored messages that still cost their deliverer score: valid records we cannot take because
  * their author is over its pending quota, or the pool is full of others' (a spamming author), or
- * a new key's stake while the stake table is full (a flood of fresh keys).
+ * a new key's stake while the stake table is full (a flood of fresh keys), or a reading its
+ * author cannot pay the fee for (a genesis network with a reading fee).
  */
-export const SPAM_CODES: ReadonlySet<string> = new Set(['AUTHOR_QUOTA', 'POOL_FULL', 'TABLE_FULL'])
+export const SPAM_CODES: ReadonlySet<string> = new Set(['AUTHOR_QUOTA', 'POOL_FULL', 'TABLE_FULL', 'FEE_UNPAID'])
 
 /**
  * Gossip score for spam (gossipsub's application-specific score, P5): a decaying count per peer

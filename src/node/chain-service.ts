@@ -26,6 +26,7 @@ import {
   isEjected,
   isSlashed,
   queuedStake,
+  readingFeeOf,
   stakeLimit,
   transferProblem,
 } from '../core/state.js'
@@ -382,6 +383,15 @@ export class ChainService {
     // before the signature, so spam costs no verification), and it counts against the peer that
     // delivered it in gossip scoring (network/gossip.ts SpamMeter).
     const refused = this.mempool.admits(r)
+    // In a genesis network with a reading fee: an author that cannot pay for this one on top of
+    // those it has pending is spam too (no block could take them all).
+    const fee = readingFeeOf(this.net)
+    if (fee > 0 && refused === undefined) {
+      const key = toHex(r.author)
+      const head = this.chain.head
+      if (accountAt(head.state, key, head.slot + 1).free < fee * (this.mempool.readingsOf(key) + 1))
+        throw new RecordError('IGNORE', 'FEE_UNPAID', { reading: r.idHex })
+    }
     if (refused === undefined) validateReading(this.net, r, gossipReadingWindow(this.net, this.now()), 'IGNORE')
     const added = refused ?? this.mempool.addReading(r)
     if (added === 'author-quota' || added === 'full') {
@@ -474,6 +484,19 @@ export class ChainService {
   /** A BPM typed by this peer's user: checked, written to the outbox, then pending. */
   async submitReading(bpm: number): Promise<Reading> {
     if (this.outbox.size >= MAX_OUTBOX) throw new BusyError(this.outbox.size)
+    const fee = readingFeeOf(this.net)
+    if (fee > 0) {
+      // What our pending readings and transfers have not spent yet pays for this one.
+      const waiting = this.mempool.readingsOf(this.me)
+      const { free } = this.spendable()
+      if (free < fee * (waiting + 1))
+        throw new RecordError(
+          'REJECT',
+          'FEE_UNPAID',
+          { fee, free, waiting },
+          `a reading costs ${fee} token(s) on this network (readingFee) and this account has ${free} free for ${waiting + 1} reading(s): receive tokens first (Send tokens, from another account)`,
+        )
+    }
     const now = this.now()
     const r = createReading(this.net, this.signer, bpm, now)
     validateReading(this.net, r, gossipReadingWindow(this.net, now))

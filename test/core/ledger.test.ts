@@ -1,12 +1,20 @@
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { toHex } from '../../src/core/bytes.js'
+import { equalBytes, toHex } from '../../src/core/bytes.js'
 import { type BlockNode, Chain } from '../../src/core/chain.js'
 import type { Signer } from '../../src/core/crypto.js'
 import { BlockError, RecordError } from '../../src/core/errors.js'
 import { Mempool } from '../../src/core/mempool.js'
 import { buildSignedCandidate } from '../../src/core/proposer.js'
-import { createStake, createTransfer, decodeBlock, decodeTransfer, encodeTransfer } from '../../src/core/records.js'
+import {
+  createReading,
+  createStake,
+  createTransfer,
+  decodeBlock,
+  decodeTransfer,
+  encodeTransfer,
+  type Reading,
+} from '../../src/core/records.js'
 import { accountAt, activeStake, holdings, supplyOf } from '../../src/core/state.js'
 import { validateTransfer } from '../../src/core/validation.js'
 import { createBlock } from '../helpers/blocks.js'
@@ -228,7 +236,7 @@ describe('the mempool builds only blocks that can pay', () => {
 })
 
 describe('conservation (property)', () => {
-  it('free + bonded + unbonding = genesis total + rewards - burned on every block; no double spend lands twice', () => {
+  it('free + bonded + unbonding = genesis total + rewards - burned (slashing, reading fees) on every block; no double spend lands twice; blocks built by the pool always pay', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 2 ** 31 }), (seed) => {
         const rand = prng(seed)
@@ -236,10 +244,11 @@ describe('conservation (property)', () => {
         const people = [alice, bob, carol, mallory]
         const net = testGenesisNetwork(
           people.map((s, i) => [s, 100 * (i + 1)] as const),
-          { unbondingSlots: 3 },
+          { unbondingSlots: 3, readingFee: 2 },
         )
         const chain = new Chain(net)
         const genesisTotal = 1000
+        let readingsLanded = 0
         const spent = new Set<string>()
         let head: BlockNode = chain.root
         let landed = 0
@@ -261,6 +270,10 @@ describe('conservation (property)', () => {
             }
           }
           for (const d of doubles) expect(pool.addTransfer(d)).toBe('known')
+          // Readings, each burning the fee: some from accounts that cannot pay for all of theirs.
+          for (const [i, s] of people.entries())
+            for (let k = 0; k < Math.floor(rand() * 4); k++)
+              pool.addReading(createReading(net, s, 40 + i * 10 + k, timeOf(net, slot) - 100 - k))
           const who = pick(people)
           const seq = (head.state.stakes.get(hex(who))?.seq ?? 0) + 1
           const limit = account(who).free + account(who).bonded
@@ -279,6 +292,7 @@ describe('conservation (property)', () => {
             expect(() => chain.import(forced, timeOf(net, slot))).toThrow(BlockError)
           }
           head = chain.import(b, timeOf(net, slot)).node
+          readingsLanded += b.readings.length
           const st = head.state
           if (supplyOf(st) !== genesisTotal + head.height * net.params.reward - st.burned) return false
           for (const a of st.accounts.values())
@@ -290,7 +304,7 @@ describe('conservation (property)', () => {
             landed++
           }
         }
-        return head.height > 20 && landed > 0
+        return head.height > 20 && landed > 0 && readingsLanded > 0
       }),
       { numRuns: 15 },
     )
@@ -417,5 +431,60 @@ describe('the stake table is pruned, and old announcements cannot come back', ()
     // Held back while its seq is ahead of the block being built; taken once it is not.
     expect(pool.pending(chain, chain.head, undefined, 89).stakes).toEqual([])
     expect(pool.pending(chain, chain.head, undefined, 90).stakes.map((x) => x.idHex)).toEqual([s.idHex])
+  })
+})
+
+describe('the reading fee (genesis networks)', () => {
+  it('each reading in a block burns readingFee from its author, who must be able to pay; the pool takes only what authors can pay', () => {
+    const net = testGenesisNetwork(
+      [
+        [alice, 1000],
+        [bob, 500],
+        [carol, 10],
+      ],
+      { activationDelaySlots: 0, minChurn: 10_000, readingFee: 3 },
+    )
+    const chain = new Chain(net)
+    const b1 = createBlock(net, alice, {
+      height: 1,
+      slot: 1,
+      parent: net.id,
+      readings: [],
+      stakes: [createStake(net, alice, 600, 1)],
+    })
+    chain.import(b1, timeOf(net, 1))
+    const read = (s: Signer, bpm: number) => createReading(net, s, bpm, timeOf(net, 2) - 100)
+    const carols = [60, 61, 62, 63].map((bpm) => read(carol, bpm))
+    const mallorys = read(mallory, 70)
+    // The pool: carol (10 tokens) can pay for three of her four readings; mallory (none) for none.
+    const pool = new Mempool()
+    for (const r of [...carols, mallorys, read(alice, 80)]) expect(pool.addReading(r)).toBe('added')
+    const taken = pool.pending(chain, chain.head, undefined, 2).readings
+    expect(taken.filter((r) => equalBytes(r.author, carol.publicKey))).toHaveLength(3)
+    expect(taken.some((r) => equalBytes(r.author, mallory.publicKey))).toBe(false)
+    expect(taken.some((r) => equalBytes(r.author, alice.publicKey))).toBe(true)
+    // A block with what the pool chose: the fees are burned, the supply says so.
+    const b2 = chain.import(voteOn(chain, alice, b1.hashHex, 2, { readings: taken }), timeOf(net, 2)).node
+    expect(accountAt(b2.state, hex(carol), 2).free).toBe(1)
+    expect(b2.state.burned).toBe(4 * 3)
+    expect(supplyOf(b2.state)).toBe(1510 + 2 * net.params.reward - 12)
+    // Carol's fourth (1 token left) and mallory's (none): INSUFFICIENT_BALANCE.
+    for (const r of [carols.find((c) => !taken.includes(c)), mallorys]) {
+      expectCode(
+        () => chain.import(voteOn(chain, alice, b2.hashHex, 3, { readings: [r as Reading] }), timeOf(net, 3)),
+        'INSUFFICIENT_BALANCE',
+      )
+    }
+    // The open devnet has no tokens: the fee does not apply there.
+    const devnet = testNetwork({ readingFee: 3 })
+    const free = new Chain(devnet)
+    const d1 = createBlock(devnet, alice, {
+      height: 1,
+      slot: 1,
+      parent: devnet.id,
+      readings: [createReading(devnet, mallory, 70, timeOf(devnet, 1) - 100)],
+      stakes: [createStake(devnet, alice, 10, 1)],
+    })
+    expect(free.import(d1, timeOf(devnet, 1)).node.state.burned).toBe(0)
   })
 })

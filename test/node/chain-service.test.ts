@@ -11,7 +11,7 @@ import { SPAM_CODES } from '../../src/network/gossip.js'
 import { BusyError, ChainService, MAX_OUTBOX } from '../../src/node/chain-service.js'
 import { Store } from '../../src/storage/store.js'
 import { createBlock } from '../helpers/blocks.js'
-import { testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
+import { testGenesisNetwork, testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
 
 const net = testNetwork()
 
@@ -292,6 +292,38 @@ describe('a full stake table, as this peer sees it', () => {
     svc.stakeDue(2)
     svc.stakeDue(3)
     expect(warnings.filter((w) => w.includes('the stake table is full (1 validators'))).toHaveLength(1)
+    await svc.flush()
+    await store.close()
+  })
+})
+
+describe('the reading fee, as this peer sees it', () => {
+  it('a reading whose author cannot pay is FEE_UNPAID at gossip (a spam code, before its signature); our own is refused in words', async () => {
+    const [me, rich, poor] = await testSigners(3, 'fee')
+    const net = testGenesisNetwork([[rich, 10]], { readingFee: 4 })
+    const store = new Store(net)
+    await store.open()
+    const now = timeOf(net, 1)
+    const svc = await ChainService.create({ net, store, signer: me, now: () => now, stake: 0 })
+    const read = (s: typeof me, bpm: number) => createReading(net, s, bpm, now - 100)
+    // rich (10 tokens) pays for two readings, not a third; poor (none) for none, forged or not.
+    expect(svc.receiveReading(read(rich, 60))).toBe('accept')
+    expect(svc.receiveReading(read(rich, 61))).toBe('accept')
+    const forged = { ...read(poor, 70), signature: new Uint8Array(64) }
+    for (const r of [read(rich, 62), read(poor, 70), forged]) {
+      const err = (() => {
+        try {
+          svc.receiveReading(r)
+        } catch (e) {
+          return e as RecordError
+        }
+      })()
+      expect([err?.action, err?.code]).toEqual(['IGNORE', 'FEE_UNPAID'])
+    }
+    expect(SPAM_CODES.has('FEE_UNPAID')).toBe(true)
+    // This peer's account has no tokens: its user is told why, and nothing is kept.
+    await expect(svc.submitReading(72)).rejects.toThrow(/a reading costs 4 token\(s\) on this network.*has 0 free/)
+    expect(svc.mempool.readingsOf(toHex(me.publicKey))).toBe(0)
     await svc.flush()
     await store.close()
   })
