@@ -3,14 +3,16 @@
 // users type readings on all three. Honest readings stay fast to finality and no peer's memory
 // runs away. `npm run bench:spam` runs it longer (SPAM_SECONDS) and the table goes into
 // docs/PERFORMANCE.md.
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Signer, signerFromLibp2pKey } from '../../src/core/crypto.js'
+import { configFromGenesis } from '../../src/core/genesis.js'
 import { makeChainConfig, slotAt } from '../../src/core/params.js'
 import { createReading, encodeReading } from '../../src/core/records.js'
 import { topicName } from '../../src/network/topics.js'
-import { CliPeer, type JsonEvent, rssMb } from '../helpers/cli.js'
+import { CliPeer, type JsonEvent, rssMb, runCli } from '../helpers/cli.js'
 import { rawGossip } from '../helpers/hostile.js'
 import { waitFor } from '../helpers/peers.js'
 import { tempDirs } from '../helpers/tempdirs.js'
@@ -51,9 +53,25 @@ function finalTimes(p: CliPeer): Map<string, number> {
   return out
 }
 
-async function spamRun(keys: number, network: string) {
+/**
+ * `fee`: a genesis network whose readings cost that many tokens (the three peers hold 1,000 each,
+ * the spammer's keys none); else the open devnet.
+ */
+async function spamRun(keys: number, network: string, fee?: number) {
   const home = await temp.make()
-  const net = ['--network', network, '--slot-ms', String(SLOT_MS), '--port', '0']
+  let config = makeChainConfig({ name: network, slotMs: SLOT_MS })
+  let net = ['--network', network, '--slot-ms', String(SLOT_MS), '--port', '0']
+  if (fee !== undefined) {
+    const file = join(home, 'genesis.json')
+    const made = await runCli([
+      'genesis',
+      ...['--network', network, '--slot-ms', String(SLOT_MS), '--reading-fee', String(fee), '--out', file],
+      ...['a', 'b', 'c'].flatMap((n) => ['--account-dir', `${join(home, n)}=1000`]),
+    ])
+    expect(made.code, made.stderr).toBe(0)
+    config = configFromGenesis(JSON.parse(await readFile(file, 'utf8')))
+    net = ['--genesis', file, '--port', '0']
+  }
   const start = (name: string, stake: number, boot?: string) => {
     const p = new CliPeer([
       ...net,
@@ -80,7 +98,6 @@ async function spamRun(keys: number, network: string) {
   )
 
   // The spam: readings signed in advance (a spammer's CPU is not ours to measure), published at RATE.
-  const config = makeChainConfig({ name: network, slotMs: SLOT_MS })
   const signers: Signer[] = []
   for (let i = 0; i < keys; i++) signers.push(signerFromLibp2pKey(await generateKeyPair('Ed25519')))
   const total = RATE * SECONDS
@@ -199,7 +216,7 @@ async function spamRun(keys: number, network: string) {
     spamFinal,
   }
   console.log(
-    `| ${keys} | ${row.sentPerSecond} | ${cutOffAfter === undefined ? 'no' : `after ${cutOffAfter}`} | ${typed} | ${row.included} | ${row.p50.toFixed(2)} | ${row.max.toFixed(2)} | ${rss.map((x) => x.toFixed(0)).join(' / ')} | ${spamFinal} |`,
+    `| ${keys}${fee === undefined ? '' : ` (genesis network, fee ${fee})`} | ${row.sentPerSecond} | ${cutOffAfter === undefined ? 'no' : `after ${cutOffAfter}`} | ${typed} | ${row.included} | ${row.p50.toFixed(2)} | ${row.max.toFixed(2)} | ${rss.map((x) => x.toFixed(0)).join(' / ')} | ${spamFinal} |`,
   )
   return { row, submitted }
 }
@@ -220,4 +237,11 @@ describe(`reading spam at ${RATE}/s for ${SECONDS} s against three pos-peer proc
       for (const mb of row.rss) expect(mb).toBeLessThan(250)
     }, 180_000)
   }
+  it('from 1000 keys without tokens on a genesis network with a reading fee: none of it lands, typed readings become final on every peer', async () => {
+    const { row, submitted } = await spamRun(1000, 'spamfee', 1)
+    expect(submitted).toHaveLength(row.typed)
+    expect(row.spamFinal).toBe(0)
+    expect(row.included).toBeLessThanOrEqual(8)
+    for (const mb of row.rss) expect(mb).toBeLessThan(250)
+  }, 180_000)
 })
