@@ -5,7 +5,7 @@ import { Mempool } from '../../src/core/mempool.js'
 import { buildSignedCandidate } from '../../src/core/proposer.js'
 import { createReading, createStake } from '../../src/core/records.js'
 import { activeStake, decodeState, encodeState } from '../../src/core/state.js'
-import { createBlock } from '../helpers/blocks.js'
+import { foundingBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
 
 // Short for the test (the default is 256 blocks: a partition longer than it splits the network).
@@ -23,13 +23,11 @@ describe('the inactivity leak', () => {
     const key = (s: typeof a) => toHex(s.publicKey)
     const chain = new Chain(net)
     // a 40 and b 30 vote every slot; silent (40, over 1/3 of 110) never does.
-    const b1 = createBlock(net, a, {
-      height: 1,
-      slot: 1,
-      parent: net.id,
-      readings: [],
-      stakes: [createStake(net, a, 40, 1), createStake(net, b, 30, 1), createStake(net, silent, 40, 1)],
-    })
+    const b1 = foundingBlock(net, a, [
+      createStake(net, a, 40, 1),
+      createStake(net, b, 30, 1),
+      createStake(net, silent, 40, 1),
+    ])
     chain.import(b1, timeOf(net, 1))
     expect(activeStake(net.params, chain.head.state, key(silent), 2)).toBe(40)
     const pools = [new Mempool(), new Mempool(), new Mempool()]
@@ -90,13 +88,11 @@ describe('the inactivity leak', () => {
     const [big, small, silent] = await testSigners(3, 'leak2')
     const key = (s: typeof big) => toHex(s.publicKey)
     const chain = new Chain(net)
-    const b1 = createBlock(net, big, {
-      height: 1,
-      slot: 1,
-      parent: net.id,
-      readings: [],
-      stakes: [createStake(net, big, 60, 1), createStake(net, small, 1, 1), createStake(net, silent, 40, 1)],
-    })
+    const b1 = foundingBlock(net, big, [
+      createStake(net, big, 60, 1),
+      createStake(net, small, 1, 1),
+      createStake(net, silent, 40, 1),
+    ])
     chain.import(b1, timeOf(net, 1))
     const pools = [new Mempool(), new Mempool()]
     let smallWon = 0

@@ -17,7 +17,7 @@ import {
 } from '../../src/core/records.js'
 import { accountAt, activeStake, holdings, supplyOf } from '../../src/core/state.js'
 import { validateTransfer } from '../../src/core/validation.js'
-import { createBlock } from '../helpers/blocks.js'
+import { createBlock, foundingBlock } from '../helpers/blocks.js'
 import { prng, testGenesisNetwork, testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
 
 let alice: Signer
@@ -55,13 +55,7 @@ function setup() {
     { activationDelaySlots: 0, minChurn: 10_000 },
   )
   const chain = new Chain(net)
-  const b1 = createBlock(net, alice, {
-    height: 1,
-    slot: 1,
-    parent: net.id,
-    readings: [],
-    stakes: [createStake(net, alice, 600, 1)],
-  })
+  const b1 = foundingBlock(net, alice, [createStake(net, alice, 600, 1)])
   chain.import(b1, timeOf(net, 1))
   return { net, chain, b1 }
 }
@@ -107,21 +101,9 @@ describe('genesis networks: accounts, bonding, transfers', () => {
   it('a stranger without tokens cannot join, not even on a chain with no stake (the takeover attack)', () => {
     const net = testGenesisNetwork([[alice, 1000]])
     const chain = new Chain(net)
-    const huge = createBlock(net, mallory, {
-      height: 1,
-      slot: 1,
-      parent: net.id,
-      readings: [],
-      stakes: [createStake(net, mallory, 2 ** 32, 1)],
-    })
+    const huge = foundingBlock(net, mallory, [createStake(net, mallory, 2 ** 32, 1)])
     expectCode(() => chain.import(huge, timeOf(net, 1)), 'INSUFFICIENT_BALANCE')
-    const one = createBlock(net, mallory, {
-      height: 1,
-      slot: 1,
-      parent: net.id,
-      readings: [],
-      stakes: [createStake(net, mallory, 1, 1)],
-    })
+    const one = foundingBlock(net, mallory, [createStake(net, mallory, 1, 1)])
     expectCode(() => chain.import(one, timeOf(net, 1)), 'INSUFFICIENT_BALANCE')
     expect(chain.head.height).toBe(0)
   })
@@ -315,13 +297,7 @@ describe('the stake table is pruned, and old announcements cannot come back', ()
   it('a leave and a lapsed stake are pruned at the next multiple of 64 slots; replaying them is STALE_SEQ; a seq above the block slot is SEQ_AHEAD', () => {
     const net = testNetwork({ stakeTtlSlots: 40, activationDelaySlots: 0, minChurn: 10_000 })
     const chain = new Chain(net)
-    const b1 = createBlock(net, alice, {
-      height: 1,
-      slot: 1,
-      parent: net.id,
-      readings: [],
-      stakes: [createStake(net, alice, 50, 1)],
-    })
+    const b1 = foundingBlock(net, alice, [createStake(net, alice, 50, 1)])
     chain.import(b1, timeOf(net, 1))
     const bobJoins = createStake(net, bob, 20, 2)
     const carolJoins = createStake(net, carol, 30, 2)
@@ -370,13 +346,7 @@ describe('the stake table is pruned, and old announcements cannot come back', ()
   it('the stake table holds at most maxValidators entries: a new key beyond is TABLE_FULL (the pool builds around it), a renewal is not, and pruning makes room', () => {
     const net = testNetwork({ maxValidators: 2, stakeTtlSlots: 40, activationDelaySlots: 0, minChurn: 10_000 })
     const chain = new Chain(net)
-    const b1 = createBlock(net, alice, {
-      height: 1,
-      slot: 1,
-      parent: net.id,
-      readings: [],
-      stakes: [createStake(net, alice, 50, 1)],
-    })
+    const b1 = foundingBlock(net, alice, [createStake(net, alice, 50, 1)])
     chain.import(b1, timeOf(net, 1))
     // Bob takes the last place; carol in the same block would be the third entry.
     expectCode(
@@ -445,13 +415,7 @@ describe('the reading fee (genesis networks)', () => {
       { activationDelaySlots: 0, minChurn: 10_000, readingFee: 3 },
     )
     const chain = new Chain(net)
-    const b1 = createBlock(net, alice, {
-      height: 1,
-      slot: 1,
-      parent: net.id,
-      readings: [],
-      stakes: [createStake(net, alice, 600, 1)],
-    })
+    const b1 = foundingBlock(net, alice, [createStake(net, alice, 600, 1)])
     chain.import(b1, timeOf(net, 1))
     const read = (s: Signer, bpm: number) => createReading(net, s, bpm, timeOf(net, 2) - 100)
     const carols = [60, 61, 62, 63].map((bpm) => read(carol, bpm))

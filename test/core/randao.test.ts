@@ -7,7 +7,7 @@ import type { Signer } from '../../src/core/crypto.js'
 import { BlockError } from '../../src/core/errors.js'
 import { nextMix, RevealChain } from '../../src/core/randao.js'
 import { type Block, createReading, createStake, createBlock as signAsIs } from '../../src/core/records.js'
-import { createBlock } from '../helpers/blocks.js'
+import { createBlock, foundingBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
 
 const net = testNetwork()
@@ -43,13 +43,7 @@ function expectCode(fn: () => unknown, code: string): void {
 /** a (stake 60) and b (stake 40) registered in b1 by a. */
 function setup(): { chain: Chain; b1: Block } {
   const chain = new Chain(net)
-  const b1 = createBlock(net, a, {
-    height: 1,
-    slot: 1,
-    parent: net.id,
-    readings: [],
-    stakes: [createStake(net, a, 60, 1), createStake(net, b, 40, 1)],
-  })
+  const b1 = foundingBlock(net, a, [createStake(net, a, 60, 1), createStake(net, b, 40, 1)])
   chain.import(b1, timeOf(net, 1))
   return { chain, b1 }
 }

@@ -12,7 +12,7 @@ import { activeStake, activeValidators } from '../../src/core/state.js'
 import { conflictOf, validateEvidence } from '../../src/core/validation.js'
 import { ChainService } from '../../src/node/chain-service.js'
 import { Store } from '../../src/storage/store.js'
-import { createBlock } from '../helpers/blocks.js'
+import { createBlock, foundingBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
 
 // Several validators in one founding block, voting from the next slot: no activation delay and no
@@ -29,13 +29,11 @@ beforeAll(async () => {
 /** h1 35, h2 35, e 30 registered in b1 (slot 1), b2 (slot 2) on top: one chain, one view. */
 function setup(): { chain: Chain; b2: Block } {
   const chain = new Chain(net)
-  const b1 = createBlock(net, h1, {
-    height: 1,
-    slot: 1,
-    parent: net.id,
-    readings: [],
-    stakes: [createStake(net, h1, 35, 1), createStake(net, h2, 35, 1), createStake(net, e, 30, 1)],
-  })
+  const b1 = foundingBlock(net, h1, [
+    createStake(net, h1, 35, 1),
+    createStake(net, h2, 35, 1),
+    createStake(net, e, 30, 1),
+  ])
   chain.import(b1, timeOf(net, 1))
   const b2 = voteOn(chain, h1, b1.hashHex, 2)
   chain.import(b2, timeOf(net, 2))
@@ -297,13 +295,11 @@ describe('the one-round rule versus FFG (honest validators only)', () => {
     // A 30, B 35, C 35, all members of the finalized state.
     const [a, b, c] = [h1, h2, e]
     const view = new Chain(net)
-    const b1 = createBlock(net, a, {
-      height: 1,
-      slot: 1,
-      parent: net.id,
-      readings: [],
-      stakes: [createStake(net, a, 30, 1), createStake(net, b, 35, 1), createStake(net, c, 35, 1)],
-    })
+    const b1 = foundingBlock(net, a, [
+      createStake(net, a, 30, 1),
+      createStake(net, b, 35, 1),
+      createStake(net, c, 35, 1),
+    ])
     view.import(b1, timeOf(net, 1))
     const history: Block[] = [b1]
     // Everyone votes for b1 and then for its child: b1 is final, (b2, 3) justified.
@@ -350,13 +346,11 @@ describe('the one-round rule versus FFG (honest validators only)', () => {
 describe('more than 1/3 equivocating', () => {
   it('a 40% validator finalizes conflicting blocks on two sides; their blocks convict it on both, and both slash it', () => {
     const [a, b, x] = [h1, h2, e]
-    const genesisBlock = createBlock(net, a, {
-      height: 1,
-      slot: 1,
-      parent: net.id,
-      readings: [],
-      stakes: [createStake(net, a, 30, 1), createStake(net, b, 30, 1), createStake(net, x, 40, 1)],
-    })
+    const genesisBlock = foundingBlock(net, a, [
+      createStake(net, a, 30, 1),
+      createStake(net, b, 30, 1),
+      createStake(net, x, 40, 1),
+    ])
     const sides = [
       { view: new Chain(net), honest: a, blocks: [genesisBlock] as Block[] },
       { view: new Chain(net), honest: b, blocks: [genesisBlock] as Block[] },

@@ -48,3 +48,8 @@ export function createBlock(net: ChainConfig, signer: Signer, content: BlockCont
   made.set(block.hashHex, block)
   return block
 }
+
+/** The first block of a chain (height 1, slot 1, on genesis), founded by `signer` with these announcements. */
+export function foundingBlock(net: ChainConfig, signer: Signer, stakes: BlockContent['stakes']): Block {
+  return createBlock(net, signer, { height: 1, slot: 1, parent: net.id, readings: [], stakes })
+}

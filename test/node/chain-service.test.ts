@@ -10,7 +10,7 @@ import { isEjected } from '../../src/core/state.js'
 import { SPAM_CODES } from '../../src/network/gossip.js'
 import { BusyError, ChainService, MAX_OUTBOX } from '../../src/node/chain-service.js'
 import { Store } from '../../src/storage/store.js'
-import { createBlock } from '../helpers/blocks.js'
+import { createBlock, foundingBlock } from '../helpers/blocks.js'
 import { testGenesisNetwork, testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
 
 const net = testNetwork()
@@ -174,13 +174,7 @@ describe('stake activation: delay and churn limit', () => {
     const svc = await ChainService.create({ net, store, signer: a, now: () => now, stake: 0 })
     const warnings: string[] = []
     svc.events.on('warning', ({ message }) => warnings.push(message))
-    const b1 = createBlock(net, a, {
-      height: 1,
-      slot: 1,
-      parent: net.id,
-      readings: [],
-      stakes: [createStake(net, a, 100, 1)],
-    })
+    const b1 = foundingBlock(net, a, [createStake(net, a, 100, 1)])
     expect(svc.receiveBlock(b1, {})).toBe('accept')
     now = timeOf(net, 2)
     const big = flood.map((s) => createStake(net, s, p.maxStake, 1))
@@ -225,13 +219,11 @@ describe('the inactivity leak, as this peer sees it', () => {
     svc.events.on('warning', ({ message }) => warnings.push(message))
     // a (40) proposes every slot; this peer (30) and another 40 never vote: a alone cannot
     // justify anything, and after 16 stalled blocks the leak takes both silent stakes.
-    const b1 = createBlock(net, a, {
-      height: 1,
-      slot: 1,
-      parent: net.id,
-      readings: [],
-      stakes: [createStake(net, a, 40, 1), createStake(net, me, 30, 1), createStake(net, silent, 40, 1)],
-    })
+    const b1 = foundingBlock(net, a, [
+      createStake(net, a, 40, 1),
+      createStake(net, me, 30, 1),
+      createStake(net, silent, 40, 1),
+    ])
     expect(svc.receiveBlock(b1)).toBe('accept')
     let head = b1.hashHex
     for (let slot = 2; slot <= 20; slot++) {
@@ -264,13 +256,7 @@ describe('a full stake table, as this peer sees it', () => {
     const svc = await ChainService.create({ net, store, signer: me, now: () => now, stake: 30 })
     const warnings: string[] = []
     svc.events.on('warning', ({ message }) => warnings.push(message))
-    const b1 = createBlock(net, a, {
-      height: 1,
-      slot: 1,
-      parent: net.id,
-      readings: [],
-      stakes: [createStake(net, a, 40, 1)],
-    })
+    const b1 = foundingBlock(net, a, [createStake(net, a, 40, 1)])
     expect(svc.receiveBlock(b1)).toBe('accept')
     now = timeOf(net, 2)
     const forged = { ...createStake(net, stranger, 5, 2), signature: new Uint8Array(64) }

@@ -7,7 +7,7 @@ import { createStake } from '../../src/core/records.js'
 import type { SyncChain, SyncNetwork } from '../../src/sync/interfaces.js'
 import { MAX_WANTED_PARENTS, UnknownParentSync } from '../../src/sync/unknown-parent.js'
 import { silentLogger } from '../../src/util/logger.js'
-import { createBlock } from '../helpers/blocks.js'
+import { foundingBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigners } from '../helpers/fixtures.js'
 import { waitFor } from '../helpers/peers.js'
 
@@ -53,13 +53,7 @@ function fakes(opts: { connected: PeerId[]; serve: (peer: PeerId, hash: string) 
 describe('unknown-parent fetch', () => {
   it('asks the peer that sent the child first, then connected peers, and imports what it gets', async () => {
     const [a] = await testSigners(1, 'up')
-    const parent = createBlock(net, a, {
-      height: 1,
-      slot: 1,
-      parent: net.id,
-      readings: [],
-      stakes: [createStake(net, a, 1, 1)],
-    })
+    const parent = foundingBlock(net, a, [createStake(net, a, 1, 1)])
     const [sender, other1, other2] = [await newPeer(), await newPeer(), await newPeer()]
     // Only other2 has it; the sender is asked first all the same.
     const f = fakes({
