@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BIN, CliPeer, NODE22, runCli } from '../helpers/cli.js'
+import { BIN, CliPeer, killAll, NODE22, runCli } from '../helpers/cli.js'
 import { tempDirs } from '../helpers/tempdirs.js'
 
 const temp = tempDirs('err')
@@ -12,10 +12,7 @@ const NET = ['--network', 'errtest', '--slot-ms', '300']
 const tempDir = temp.make
 
 afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    p.kill('SIGKILL')
-    await p.exit().catch(() => {})
-  }
+  await killAll(procs)
   await temp.removeAll()
 })
 

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { CliPeer, runCli } from '../helpers/cli.js'
+import { CliPeer, killAll, runCli } from '../helpers/cli.js'
 import { waitFor } from '../helpers/peers.js'
 import { tempDirs } from '../helpers/tempdirs.js'
 
@@ -9,10 +9,7 @@ const temp = tempDirs('genesis')
 const procs: CliPeer[] = []
 
 afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    p.kill('SIGKILL')
-    await p.exit().catch(() => {})
-  }
+  await killAll(procs)
   await temp.removeAll()
 })
 

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BIN, CliPeer, NODE22, runCli } from '../helpers/cli.js'
+import { BIN, CliPeer, killAll, NODE22, runCli } from '../helpers/cli.js'
 import { waitFor } from '../helpers/peers.js'
 import { tempDirs } from '../helpers/tempdirs.js'
 
@@ -12,10 +12,7 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 
 afterEach(async () => {
   for (const s of stops.splice(0)) s()
-  for (const p of procs.splice(0)) {
-    p.kill('SIGKILL')
-    await p.exit().catch(() => {})
-  }
+  await killAll(procs)
   await temp.removeAll()
 })
 

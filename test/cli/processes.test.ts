@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { CliPeer } from '../helpers/cli.js'
+import { CliPeer, killAll } from '../helpers/cli.js'
 import { waitFor } from '../helpers/peers.js'
 import { tempDirs } from '../helpers/tempdirs.js'
 
@@ -17,10 +17,7 @@ function start(args: string[]): CliPeer {
 }
 
 afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    p.kill('SIGKILL')
-    await p.exit().catch(() => {})
-  }
+  await killAll(procs)
   await temp.removeAll()
 })
 

@@ -132,3 +132,11 @@ export function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m === null ? 0 : Number(m[1]) / 1024
 }
+
+/** Kill (SIGKILL) and reap every process in `procs`, emptying it: a test file's afterEach. */
+export async function killAll(procs: CliPeer[]): Promise<void> {
+  for (const p of procs.splice(0)) {
+    p.kill('SIGKILL')
+    await p.exit().catch(() => {})
+  }
+}

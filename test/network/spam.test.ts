@@ -12,7 +12,7 @@ import { configFromGenesis } from '../../src/core/genesis.js'
 import { makeChainConfig, slotAt } from '../../src/core/params.js'
 import { createReading, encodeReading } from '../../src/core/records.js'
 import { topicName } from '../../src/network/topics.js'
-import { CliPeer, type JsonEvent, rssMb, runCli } from '../helpers/cli.js'
+import { CliPeer, type JsonEvent, killAll, rssMb, runCli } from '../helpers/cli.js'
 import { rawGossip } from '../helpers/hostile.js'
 import { waitFor } from '../helpers/peers.js'
 import { tempDirs } from '../helpers/tempdirs.js'
@@ -27,10 +27,7 @@ const temp = tempDirs('spam')
 
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c().catch(() => {})
-  for (const p of procs.splice(0)) {
-    p.kill('SIGKILL')
-    await p.exit().catch(() => {})
-  }
+  await killAll(procs)
   await temp.removeAll()
 })
 

@@ -15,7 +15,7 @@ import { sha256, signerFromLibp2pKey } from '../../src/core/crypto.js'
 import { DEFAULT_PARAMS, makeChainConfig } from '../../src/core/params.js'
 import { createStake, encodeStake } from '../../src/core/records.js'
 import { topicName } from '../../src/network/topics.js'
-import { CliPeer, rssMb } from '../helpers/cli.js'
+import { CliPeer, killAll, rssMb } from '../helpers/cli.js'
 import { rawGossip } from '../helpers/hostile.js'
 import { waitFor } from '../helpers/peers.js'
 import { tempDirs } from '../helpers/tempdirs.js'
@@ -31,10 +31,7 @@ const temp = tempDirs('flood')
 
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c().catch(() => {})
-  for (const p of procs.splice(0)) {
-    p.kill('SIGKILL')
-    await p.exit().catch(() => {})
-  }
+  await killAll(procs)
   await temp.removeAll()
 })
 
