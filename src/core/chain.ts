@@ -80,8 +80,8 @@ export interface ChainOptions {
   readonly checkpoint?: TrustedCheckpoint
   /** Ids of every reading in the finalized chain (root included); the chain adds to it. */
   readonly finalReadings?: Set<string>
-  /** Hashes (hex) of the final blocks just below the root, lowest first (see RECENT_FINAL). */
-  readonly recentFinal?: readonly string[]
+  /** The final blocks just below the root, lowest first (see RECENT_FINAL). */
+  readonly recentFinal?: readonly RecentFinal[]
 }
 
 /**
@@ -90,6 +90,13 @@ export interface ChainOptions {
  * on every peer, whatever its finalized height.
  */
 export const RECENT_FINAL = 256
+
+/** A final block below the root, as the chain remembers it. */
+export interface RecentFinal {
+  readonly hashHex: string
+  readonly height: number
+  readonly slot: number
+}
 
 /** A proposer carries a validator's vote when none was recorded in this many blocks of its chain. */
 const PARTICIPATION_REFRESH = 8
@@ -123,14 +130,14 @@ export class Chain {
    * find two that break a slashing rule, also against blocks of a chain we never import.
    */
   private readonly seenHeaders = new Map<string, BlockHeader[]>()
-  /** The last RECENT_FINAL final blocks below the root (hash hex), oldest first. */
-  private readonly recentFinal: Set<string>
+  /** The last RECENT_FINAL final blocks below the root (by hash hex), oldest first. */
+  private readonly recentFinal: Map<string, RecentFinal>
 
   constructor(net: ChainConfig, opts: ChainOptions = {}) {
     this.net = net
     const r = opts.root ?? genesisRoot(net)
     this.finalReadings = opts.finalReadings ?? new Set()
-    this.recentFinal = new Set(opts.recentFinal ?? [])
+    this.recentFinal = new Map((opts.recentFinal ?? []).map((f) => [f.hashHex, f]))
     this.checkpoint = opts.checkpoint
     this.rootNode = {
       block: r.block,
@@ -351,6 +358,7 @@ export class Chain {
       unsigned,
       readingInChain: (id) => parent !== undefined && this.readingInChain(id, parent),
       onChain: (hex) => parent !== undefined && this.onChainOf(hex, parent),
+      blockOnChain: (hex) => (parent === undefined ? undefined : this.blockOnChain(hex, parent)),
       sourceCheck: (src) => {
         source = this.whereIs(src, parent as BlockNode)
         return source.where
@@ -493,8 +501,14 @@ export class Chain {
 
   /** True when block `hex` is `base` or one of its ancestors (in the tree, or final below the root). */
   onChainOf(hex: string, base: BlockNode): boolean {
+    return this.blockOnChain(hex, base) !== undefined
+  }
+
+  /** Block `hex` when it is `base` or one of its ancestors (in the tree, or final below the root). */
+  blockOnChain(hex: string, base: BlockNode): { readonly height: number; readonly slot: number } | undefined {
     const n = this.nodes.get(hex)
-    return n !== undefined ? this.isAncestor(n, base) : this.recentFinal.has(hex)
+    if (n === undefined) return this.recentFinal.get(hex)
+    return this.isAncestor(n, base) ? n : undefined
   }
 
   /** True when `a` is `b` or one of its ancestors in the tree. */
@@ -532,13 +546,13 @@ export class Chain {
     for (const h of [...this.nodes.keys()]) {
       if (!keep.has(h)) pruned.push(h)
     }
-    const path: string[] = []
+    const path: RecentFinal[] = []
     for (let n = this.parentOf(newRoot); n !== undefined; n = this.parentOf(n)) {
       this.nodes.delete(n.hashHex)
-      path.push(n.hashHex)
+      path.push({ hashHex: n.hashHex, height: n.height, slot: n.slot })
     }
-    for (const h of path.reverse()) this.recentFinal.add(h)
-    for (const h of this.recentFinal) {
+    for (const f of path.reverse()) this.recentFinal.set(f.hashHex, f)
+    for (const h of this.recentFinal.keys()) {
       if (this.recentFinal.size <= RECENT_FINAL) break
       this.recentFinal.delete(h)
     }

@@ -17,7 +17,7 @@ export function needsVotes(chain: Chain, head: BlockNode = chain.head): boolean 
     if (n.block === undefined) return false
     if (n.block.readings.length > 0 || n.block.stakes.length > 0 || n.block.transfers.length > 0) return true
     const parent = chain.parentOf(n)
-    return parent !== undefined && activationDue(parent.state, n.slot)
+    return parent !== undefined && activationDue(chain.net.params, parent.state, n.slot, n.state.finalSlot)
   })
 }
 
@@ -50,7 +50,9 @@ export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, s
     pending.stakes.length > 0 ||
     pending.transfers.length > 0 ||
     pending.evidence.length > 0 ||
-    activationDue(head.state, slot) ||
+    // Queued stake whose block we hold final: the next block shows it final (its source finalizes
+    // the head's) and starts counting it.
+    activationDue(chain.net.params, head.state, slot, Math.max(head.state.finalSlot, chain.root.slot)) ||
     needsVotes(chain, head)
   if (!hasWork) return undefined
   const weight = activeStake(chain.net.params, head.state, toHex(proposer), slot)

@@ -15,7 +15,10 @@ export interface StakeEntry {
    * after its block, within the churn limit; a lower one replaces it after the exit delay.
    */
   readonly counted: number
-  /** While part of the stake waits to count: the slot from which it may (its block + the delay). */
+  /**
+   * While part of the stake waits to count: the slot from which it may (its block + the delay).
+   * It counts only once that block is also final as the chain knows it (`ChainState.finalSlot`).
+   */
   readonly eligibleSlot?: number
   readonly seq: number
   /** Slot of the block that included the latest announcement; the stake lapses stakeTtlSlots later. */
@@ -98,6 +101,18 @@ export interface ChainState {
   readonly seqFloor: number
   /** The FFG source epoch of the block that made this state (0 at genesis). */
   readonly sourceEpoch: number
+  /**
+   * The slot of that source's block (0 when it is not within SOURCE_DEPTH blocks of this one and
+   * not the parent state's source: see `validateBlock`).
+   */
+  readonly sourceSlot: number
+  /**
+   * Final as this chain itself shows it: the slot of the latest checkpoint block a block of this
+   * chain finalized, i.e. whose source was one epoch above its parent's, so that the parent's
+   * source was finalized by the link between them (FFG's k = 1 rule). Every block of this chain at
+   * or below this slot is final. New stake counts only once its block is (docs/PROTOCOL.md section 3).
+   */
+  readonly finalSlot: number
   /** Blocks in a row, ending with this one, since one whose source was one epoch above its parent's (finality moving). */
   readonly stall: number
 }
@@ -126,6 +141,8 @@ export const genesisState = (net: ChainConfig): ChainState => ({
   queue: [],
   seqFloor: 0,
   sourceEpoch: 0,
+  sourceSlot: 0,
+  finalSlot: 0,
   stall: 0,
 })
 
@@ -181,17 +198,35 @@ export function queuedStake(state: ChainState): { validators: number; stake: num
 }
 
 /**
- * True when a block of `slot` on this state would start counting queued stake (its activation
- * delay is over): the network makes a block for it even with nothing else to do.
+ * True when queued stake may start to count in a block of `slot` whose chain shows blocks up to
+ * `finalSlot` final: its activation delay is over and the block that announced it is final.
  */
-export function activationDue(state: ChainState, slot: number): boolean {
+export const mayCount = (p: NetworkParams, e: StakeEntry, slot: number, finalSlot: number): boolean =>
+  (e.eligibleSlot ?? 0) <= slot && (e.eligibleSlot ?? 0) - p.activationDelaySlots <= finalSlot
+
+/**
+ * True when a block of `slot` on this state would start counting queued stake (its delay is over
+ * and its block is final, `finalSlot` as that block will show it): the network makes a block for
+ * it even with nothing else to do.
+ */
+export function activationDue(p: NetworkParams, state: ChainState, slot: number, finalSlot: number): boolean {
   for (const key of state.queue) {
     const e = state.stakes.get(key)
     if (e === undefined || e.slashed === true || e.counted >= e.stake) continue
-    return (e.eligibleSlot ?? 0) <= slot
+    return mayCount(p, e, slot, finalSlot)
   }
   return false
 }
+
+/**
+ * What a block on `parent` with source epoch `sourceEpoch` (block slot `sourceSlot`) shows final:
+ * a source one epoch above the parent's finalized the parent's (a justified link between
+ * consecutive epochs), when it is that block or a descendant of it.
+ */
+export const finalSlotAfter = (parent: ChainState, sourceEpoch: number, sourceSlot: number): number =>
+  sourceEpoch === parent.sourceEpoch + 1 && sourceSlot >= parent.sourceSlot
+    ? Math.max(parent.finalSlot, parent.sourceSlot)
+    : parent.finalSlot
 
 /** The churn limit of a block: how much new stake may start to count in it. */
 export function churnLimit(p: NetworkParams, parent: ChainState, slot: number): number {
@@ -251,6 +286,8 @@ export function applyBlock(
   parentSlot: number,
   /** Validators (hex keys) whose votes carried in the block count as taking part (`participates`). */
   voters: ReadonlySet<string>,
+  /** The slot of the block's FFG source block (see ChainState.sourceSlot). */
+  sourceSlot: number,
 ): ChainState {
   const p = net.params
   // Layers over the parent's tables: a block costs the entries it changes, not a copy of them.
@@ -364,7 +401,8 @@ export function applyBlock(
       burned += fee
     }
   }
-  activateQueued(p, parent, stakes, queue, block.slot)
+  const finalSlot = finalSlotAfter(parent, block.source.epoch, sourceSlot)
+  activateQueued(p, parent, stakes, queue, block.slot, finalSlot)
   // The reveal: the one preimage of the proposer's point (after its own announcement, if any).
   const entry = stakes.get(proposer)
   if (entry === undefined || !equalBytes(sha256(block.reveal), entry.point)) {
@@ -419,6 +457,8 @@ export function applyBlock(
     queue,
     seqFloor,
     sourceEpoch: block.source.epoch,
+    sourceSlot,
+    finalSlot,
     stall,
   }
 }
@@ -465,8 +505,9 @@ function pruneStakes(
 }
 
 /**
- * The activation step of a block: from the head of the queue, stake whose delay is over starts to
- * count, up to the churn limit (a part when the limit runs out; the rest in later blocks).
+ * The activation step of a block: from the head of the queue, stake whose delay is over and whose
+ * block is final starts to count, up to the churn limit (a part when the limit runs out; the rest
+ * in later blocks).
  */
 function activateQueued(
   p: NetworkParams,
@@ -474,6 +515,7 @@ function activateQueued(
   stakes: LayeredMap<StakeEntry>,
   queue: string[],
   slot: number,
+  finalSlot: number,
 ): void {
   let budget = queue.length === 0 ? 0 : churnLimit(p, parent, slot)
   while (queue.length > 0) {
@@ -483,7 +525,7 @@ function activateQueued(
       queue.shift()
       continue
     }
-    if (budget === 0 || (e.eligibleSlot ?? 0) > slot) return
+    if (budget === 0 || !mayCount(p, e, slot, finalSlot)) return
     const add = Math.min(e.stake - e.counted, budget)
     budget -= add
     const { eligibleSlot: _, ...rest } = e
@@ -527,14 +569,16 @@ export function encodeState(state: ChainState): Uint8Array {
     state.seqFloor,
     state.sourceEpoch,
     state.stall,
+    state.sourceSlot,
+    state.finalSlot,
   ])
 }
 
 export function decodeState(bytes: Uint8Array): ChainState {
-  const [s, a, mix, burned, q, floor, sourceEpoch, stall] = expectArray(
+  const [s, a, mix, burned, q, floor, sourceEpoch, stall, sourceSlot, finalSlot] = expectArray(
     decodeCanonical(bytes, 64 * 1024 * 1024),
     'state',
-    8,
+    10,
   )
   const stakes = new Map<string, StakeEntry>()
   for (const row of expectArray(s, 'state.stakes')) {
@@ -578,6 +622,8 @@ export function decodeState(bytes: Uint8Array): ChainState {
     queue: expectArray(q, 'state.queue').map((k) => toHex(expectBytes(k, 'queue key', 32))),
     seqFloor: expectUint(floor, 'seqFloor'),
     sourceEpoch: expectUint(sourceEpoch, 'sourceEpoch'),
+    sourceSlot: expectUint(sourceSlot, 'sourceSlot'),
+    finalSlot: expectUint(finalSlot, 'finalSlot'),
     stall: expectUint(stall, 'stall'),
   }
 }

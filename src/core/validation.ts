@@ -46,6 +46,34 @@ export interface ValidationContext {
    * every peer answers alike whatever its finalized height). Default: none is.
    */
   readonly onChain?: (hashHex: string) => boolean
+  /**
+   * The height and slot of block (hash hex) when it is the parent or one of its ancestors (in the
+   * tree, or one of the recent final blocks), to place the block's FFG source (`sourceSlotOf`).
+   * Default: none is.
+   */
+  readonly blockOnChain?: (hashHex: string) => { readonly height: number; readonly slot: number } | undefined
+}
+
+/**
+ * How far back (blocks) a block's FFG source is looked up to record its slot in the state. Every
+ * peer that can import the block (its finalized height is below it) finds a source this close
+ * in its tree or among the RECENT_FINAL blocks below its root, so all record the same.
+ */
+export const SOURCE_DEPTH = 64
+
+/**
+ * The slot of a block's FFG source block as the state records it: looked up when at most
+ * SOURCE_DEPTH blocks back; else the parent state's when the source epoch is the same (a stall
+ * keeps its source); else 0 (unknown: the block then finalizes nothing, `finalSlotAfter`).
+ */
+export function sourceSlotOf(
+  block: { readonly height: number; readonly source: Block['source'] },
+  parent: ChainState,
+  blockOnChain: (hashHex: string) => { readonly height: number; readonly slot: number } | undefined,
+): number {
+  const found = blockOnChain(toHex(block.source.hash))
+  if (found !== undefined && found.height + SOURCE_DEPTH >= block.height) return found.slot
+  return block.source.epoch === parent.sourceEpoch ? parent.sourceSlot : 0
 }
 
 /** How far back (blocks) a carried vote's target may be, and (in slots, twice that) its slot. */
@@ -308,7 +336,8 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
 
   const onChain = ctx.onChain ?? (() => false)
   const voters = new Set(block.votes.filter((h) => participates(h, block, onChain)).map((h) => toHex(h.proposer)))
-  const state = applyBlock(net, parent.state, block, parent.slot, voters)
+  const sourceSlot = sourceSlotOf(block, parent.state, ctx.blockOnChain ?? (() => undefined))
+  const state = applyBlock(net, parent.state, block, parent.slot, voters, sourceSlot)
   return { state, weight }
 }
 

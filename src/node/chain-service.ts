@@ -1,5 +1,12 @@
 import { toHex } from '../core/bytes.js'
-import { type BlockNode, Chain, type ImportResult, RECENT_FINAL, type TrustedCheckpoint } from '../core/chain.js'
+import {
+  type BlockNode,
+  Chain,
+  type ImportResult,
+  RECENT_FINAL,
+  type RecentFinal,
+  type TrustedCheckpoint,
+} from '../core/chain.js'
 import type { Signer } from '../core/crypto.js'
 import { BlockError, RecordError, type Verdict } from '../core/errors.js'
 import { MAX_TRANSFERS_PER_SENDER, Mempool } from '../core/mempool.js'
@@ -165,10 +172,11 @@ export class ChainService {
     }
     // The final blocks just below the root, so a carried vote's target is judged on chain as on
     // every other peer (core/validation.ts participates).
-    const recentFinal: string[] = []
+    const recentFinal: RecentFinal[] = []
     for (let h = Math.max(1, loaded.root.height - RECENT_FINAL); h < loaded.root.height; h++) {
-      const hash = await opts.store.finalHashAt(h)
-      if (hash !== undefined) recentFinal.push(hash)
+      const hashHex = await opts.store.finalHashAt(h)
+      const block = hashHex === undefined ? undefined : await opts.store.blockByHash(hashHex)
+      if (hashHex !== undefined && block !== undefined) recentFinal.push({ hashHex, height: h, slot: block.slot })
     }
     const chain = new Chain(opts.net, {
       root: loaded.root,

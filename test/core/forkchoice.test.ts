@@ -65,27 +65,49 @@ function importAll(chain: Chain, blocks: Block[], slot: number): void {
 }
 
 /**
- * Validators 0..n-1 with the given stakes: block 1 registers everyone, block 2 follows, then every
- * validator votes for block 2 at slot 3, which justifies (b2, 3) (final once the next slot's
- * votes link to it). Returns the chain and block 2.
+ * A chain founded by `vs[0]` whose first block takes everyone's announcement. New stake counts only
+ * once its block is final as the chain shows it, so the founder builds alone first: its blocks of
+ * slots 2 and 3 finalize block 1 (FFG's two rounds), block 4 is the first whose source shows it
+ * (the others count from its state on), and block 5's vote justifies (b4, 5), the first source
+ * whose state counts everyone. Returns block 5: from slot 6 on, every validator's vote counts.
  */
-function bootstrap(stakes: number[], reverse = false, offset = 0): { chain: Chain; b2: Block; votes: Block[] } {
-  seqs.clear()
-  views = []
-  history = []
-  const chain = track(new Chain(net))
-  const vs = signers.slice(offset, offset + stakes.length)
-  const b1 = blockOn(
+function found(chain: Chain, vs: Signer[], stakes: number[]): Block {
+  let tip = blockOn(
     vs[0],
     { hash: net.id, height: 0 },
     1,
     vs.map((v, i) => stake(v, stakes[i])),
   )
-  const b2 = blockOn(vs[0], b1, 2)
-  const votes = vs.map((v) => blockOn(v, b2, 3))
-  importAll(chain, [b1, b2, ...(reverse ? [...votes].reverse() : votes)], 3)
-  expect(chain.justified().node.hashHex).toBe(b2.hashHex)
-  return { chain, b2, votes }
+  importAll(chain, [tip], 1)
+  for (let s = 2; s <= 5; s++) {
+    tip = blockOn(vs[0], tip, s)
+    importAll(chain, [tip], s)
+  }
+  const counted = chain.head.state.stakes
+  expect(vs.every((v, i) => counted.get(toHex(v.publicKey))?.counted === stakes[i])).toBe(true)
+  return tip
+}
+
+/** A fresh test: no seqs, views or history yet. */
+function fresh(): Chain {
+  seqs.clear()
+  views = []
+  history = []
+  return track(new Chain(net))
+}
+
+/**
+ * Validators 0..n-1 with the given stakes (`found`), then every validator votes for block 5 at
+ * slot 6, which justifies (b5, 6) and finalizes b4. Returns the chain and block 5.
+ */
+function bootstrap(stakes: number[], reverse = false, offset = 0): { chain: Chain; b5: Block; votes: Block[] } {
+  const chain = fresh()
+  const vs = signers.slice(offset, offset + stakes.length)
+  const b5 = found(chain, vs, stakes)
+  const votes = vs.map((v) => blockOn(v, b5, 6))
+  importAll(chain, reverse ? [...votes].reverse() : votes, 6)
+  expect(chain.justified().node.hashHex).toBe(b5.hashHex)
+  return { chain, b5, votes }
 }
 
 /** The lottery winner among candidates on `parent` (seeded by the parent's RANDAO mix in `chain`). */
@@ -102,30 +124,30 @@ function expectedWinner(chain: Chain, parent: Block, candidates: Block[], weight
 
 describe('fork choice', () => {
   it('fresh siblings: the lottery winner is the head, whatever the arrival order', () => {
-    const { chain, b2, votes } = bootstrap([10, 30, 60])
-    const winner = expectedWinner(chain, b2, votes, [10, 30, 60])
+    const { chain, b5, votes } = bootstrap([10, 30, 60])
+    const winner = expectedWinner(chain, b5, votes, [10, 30, 60])
     expect(chain.head.hashHex).toBe(winner.hashHex)
     const reversed = bootstrap([10, 30, 60], true)
     expect(reversed.chain.head.hashHex).toBe(winner.hashHex)
   })
 
   it('a validator whose head is already a candidate of this slot proposes on its parent, not never', () => {
-    const { chain, b2, votes } = bootstrap([10, 30, 60])
-    // The slot-3 candidates arrived before this validator's own slot-3 timer fired.
-    expect(chain.head.slot).toBe(3)
+    const { chain, b5, votes } = bootstrap([10, 30, 60])
+    // The slot-6 candidates arrived before this validator's own slot-6 timer fired.
+    expect(chain.head.slot).toBe(6)
     const late = signers[0]
     const mempool = new Mempool()
-    mempool.addReading(createReading(net, late, 80, timeOf(net, 3)))
-    const c = buildSignedCandidate(chain, mempool, late, 3) as Block
+    mempool.addReading(createReading(net, late, 80, timeOf(net, 6)))
+    const c = buildSignedCandidate(chain, mempool, late, 6) as Block
     expect(c).toBeDefined()
-    expect(toHex(c.parent)).toBe(b2.hashHex)
+    expect(toHex(c.parent)).toBe(b5.hashHex)
     expect(c.readings).toHaveLength(1)
     expect(votes.map((v) => v.hashHex)).toContain(chain.head.hashHex)
   })
 
   it('proposal ranks (for the publication stagger) are a permutation with the lottery winner first', () => {
     const { chain } = bootstrap([10, 30, 60])
-    const slot = 4
+    const slot = 7
     const base = chain.head
     const vs = signers.slice(0, 3)
     const ranks = vs.map((v) => proposalRank(chain, v.publicKey, slot, 10))
@@ -145,37 +167,28 @@ describe('fork choice', () => {
 
   it('once votes land, a later candidate with a better ticket does not take over', () => {
     const stakes = [25, 25, 25, 25]
-    seqs.clear()
-    views = []
-    history = []
-    const chain = track(new Chain(net))
+    const chain = fresh()
     const vs = signers.slice(0, 4)
-    const b1 = blockOn(
-      vs[0],
-      { hash: net.id, height: 0 },
-      1,
-      vs.map((v, i) => stake(v, stakes[i])),
-    )
-    const b2 = blockOn(vs[0], b1, 2)
-    importAll(chain, [b1, b2], 2)
-    const candidates = vs.map((v) => blockOn(v, b2, 3))
-    const best = expectedWinner(chain, b2, candidates, stakes)
+    const b5 = found(chain, vs, stakes)
+    const candidates = vs.map((v) => blockOn(v, b5, 6))
+    const best = expectedWinner(chain, b5, candidates, stakes)
     const others = candidates.filter((c) => c !== best)
-    importAll(chain, others, 3)
+    importAll(chain, others, 6)
     const early = chain.head
-    // Two validators (50%: votes, but not enough to finalize) build on the early winner at slot 4.
+    const root = chain.root.height
+    // Two validators (50%: votes, but not enough to finalize) build on the early winner at slot 7.
     const votes = vs
       .filter((v) => toHex(v.publicKey) !== toHex(best.proposer))
       .slice(0, 2)
-      .map((v) => blockOn(v, early.block as Block, 4))
-    importAll(chain, votes, 4)
-    expect(chain.root.height).toBe(0) // nothing final: the fork choice alone decides
-    chain.import(best, timeOf(net, 4))
+      .map((v) => blockOn(v, early.block as Block, 7))
+    importAll(chain, votes, 7)
+    expect(chain.root.height).toBe(root) // nothing new final: the fork choice alone decides
+    chain.import(best, timeOf(net, 7))
     expect(chain.get(best.hashHex)).toBeDefined()
     // Without those votes the late candidate would have won the lottery.
     expect(compareEntrants(chain.get(best.hashHex) as BlockNode, early)).toBeLessThan(0)
     let n = chain.head
-    while (n.height > 3) n = chain.get(n.parentHex as string) as typeof n
+    while (n.height > early.height) n = chain.get(n.parentHex as string) as typeof n
     expect(n.hashHex).toBe(early.hashHex)
   })
 
@@ -187,14 +200,16 @@ describe('fork choice', () => {
       const { chain } = bootstrap([5, 30, 30, 35], false, offset)
       const [small, b, c] = signers.slice(offset)
       const base = chain.head.block as Block
+      const root = chain.root.height
       const privateChain: Block[] = []
       let priv = base
-      for (let s = 4; s < 20; s++) {
+      // (Stakes registered at slot 1 live 20 slots: the private chain stays within them.)
+      for (let s = 7; s < 20; s++) {
         priv = blockOn(small, priv, s)
         privateChain.push(priv)
       }
       let pub = base
-      for (let s = 4; s < 9; s++) {
+      for (let s = 7; s < 12; s++) {
         importAll(
           chain,
           [b, c].map((v) => blockOn(v, pub, s)),
@@ -202,7 +217,7 @@ describe('fork choice', () => {
         )
         pub = chain.head.block as Block
       }
-      expect(chain.root.height).toBe(0) // nothing final: the fork choice alone decides
+      expect(chain.root.height).toBe(root) // nothing new final: the fork choice alone decides
       const firstPublic = chain.chainTo().find((n) => n.height === base.height + 1) as BlockNode
       importAll(chain, privateChain, 20)
       expect(chain.head.hashHex).toBe(pub.hashHex)
@@ -221,7 +236,7 @@ function partition(stakes: number[], sideA: number[], slots: number, slowA = fal
   // Two views that saw the same history up to the split.
   const viewA = track(new Chain(net))
   const viewB = track(new Chain(net))
-  for (const view of [viewA, viewB]) importAll(view, [...history], 3)
+  for (const view of [viewA, viewB]) importAll(view, [...history], 6)
   const blocks: Block[] = []
   const grow = (view: Chain, members: Signer[], slot: number) => {
     const parent = view.head.block as Block
@@ -231,11 +246,11 @@ function partition(stakes: number[], sideA: number[], slots: number, slowA = fal
   }
   const a = vs.filter((_, i) => sideA.includes(i))
   const b = vs.filter((_, i) => !sideA.includes(i))
-  for (let s = 4; s < 4 + slots; s++) {
+  for (let s = 7; s < 7 + slots; s++) {
     if (!slowA || s % 2 === 0) grow(viewA, a, s)
     grow(viewB, b, s)
   }
-  return { chain, start, viewA, viewB, blocks, rootBefore: chain.root.hashHex }
+  return { chain, start, viewA, viewB, blocks, rootBefore: chain.root.height }
 }
 
 describe('partitions and finality', () => {
@@ -243,10 +258,10 @@ describe('partitions and finality', () => {
     let minorityWonLottery = 0
     for (let offset = 0; offset < 8; offset++) {
       // side A (60%) proposes every other slot only, so B's branch (40%) is twice as long.
-      const { viewA, viewB, blocks, start } = partition([60, 20, 20], [0], 8, true, offset)
+      const { viewA, viewB, blocks, start, rootBefore } = partition([60, 20, 20], [0], 8, true, offset)
       expect(viewB.head.height).toBeGreaterThan(viewA.head.height + 2)
-      expect(viewA.root.height).toBe(0)
-      expect(viewB.root.height).toBe(0)
+      expect(viewA.root.height).toBe(rootBefore)
+      expect(viewB.root.height).toBe(rootBefore)
       const forkA = viewA.chainTo().find((n) => n.height === start.height + 1) as BlockNode
       const forkB = viewB.chainTo().find((n) => n.height === start.height + 1) as BlockNode
       if (compareEntrants(forkB, forkA) < 0) minorityWonLottery++
@@ -254,7 +269,7 @@ describe('partitions and finality', () => {
       for (const view of [viewA, viewB]) {
         for (const b of blocks) {
           try {
-            view.import(b, timeOf(net, 12))
+            view.import(b, timeOf(net, 15))
           } catch (err) {
             expect((err as BlockError).code).toBe('ALREADY_KNOWN')
           }
@@ -267,13 +282,13 @@ describe('partitions and finality', () => {
   })
 
   it('70/30 split: only the 70% side finalizes, and the 30% side joins it on healing', () => {
-    const { viewA, viewB, blocks } = partition([40, 30, 30], [0, 1], 6)
-    expect(viewA.root.height).toBeGreaterThan(3)
-    expect(viewB.root.height).toBe(0)
+    const { viewA, viewB, blocks, rootBefore } = partition([40, 30, 30], [0, 1], 6)
+    expect(viewA.root.height).toBeGreaterThan(rootBefore + 3)
+    expect(viewB.root.height).toBe(rootBefore)
     const finalA = viewA.root.hashHex
     for (const b of blocks) {
       try {
-        viewB.import(b, timeOf(net, 11))
+        viewB.import(b, timeOf(net, 14))
       } catch (err) {
         // its own blocks are known, or pruned once the other branch became final
         expect(['ALREADY_KNOWN', 'UNKNOWN_PARENT', 'BELOW_FINALIZED']).toContain((err as BlockError).code)
@@ -289,16 +304,13 @@ describe('partitions and finality', () => {
     const root = viewA.root
     // A conflicting block at the root's height on its parent: below finality, ignored.
     const parent = viewA.root.block as Block
-    const fork = blockOn(signers[2], { hash: parent.parent, height: parent.height - 1 }, 20)
-    expect(() => viewA.import(fork, timeOf(net, 20))).toThrow(BlockError)
+    const fork = blockOn(signers[2], { hash: parent.parent, height: parent.height - 1 }, 23)
+    expect(() => viewA.import(fork, timeOf(net, 23))).toThrow(BlockError)
     expect(viewA.root).toBe(root)
   })
 
-  it('a peer whose fork choice prefers another branch follows the justification the members reached', () => {
-    seqs.clear()
-    views = []
-    history = []
-    const chain = track(new Chain(net))
+  it('joiners on a sibling branch cannot outvote the members there: their stake counts once final', () => {
+    const chain = fresh()
     const [a, b, c] = signers
     // A alone founds the network: b1 is final, (b2, 3) justified, with A (10) as the only member.
     const b1 = blockOn(a, { hash: net.id, height: 0 }, 1, [stake(a, 10)])
@@ -308,12 +320,16 @@ describe('partitions and finality', () => {
     const x3 = blockOn(a, b2, 3)
     importAll(chain, [x3], 3)
     expect(chain.root.hashHex).toBe(b1.hashHex)
-    // B and C join on a sibling branch (A's block takes their announcements in) and vote for it:
-    // 90 of fork-choice weight against A's 10.
+    // B and C join on a sibling branch (A's block takes their announcements in) and vote for it.
+    // Their stake does not count before y4 is final, so their votes have no weight (before stake
+    // waited for finality, they were 90 of fork-choice weight against A's 10 and made y4's branch
+    // the head until the members' justification overruled it).
     const y4 = blockOn(a, b2, 4, [stake(b, 30), stake(c, 60)])
     importAll(chain, [y4], 4)
-    importAll(chain, [blockOn(c, y4, 5), blockOn(b, y4, 5)], 5)
-    expect(chain.head.parentHex).toBe(y4.hashHex)
+    for (const v of [b, c]) {
+      const vote = blockOn(v, y4, 5)
+      expect(() => chain.import(vote, timeOf(net, 5))).toThrow(expect.objectContaining({ code: 'NO_WEIGHT' }))
+    }
     // A votes for x3: the only validator of the justified state holds all the counted stake, so
     // (x3, 5) is justified and fork choice starts there; its next vote finalizes x3.
     const a5 = blockOn(a, x3, 5)
@@ -328,10 +344,7 @@ describe('partitions and finality', () => {
   })
 
   it('when every member of the finalized state has left, the validators who joined since decide', () => {
-    seqs.clear()
-    views = []
-    history = []
-    const chain = track(new Chain(net))
+    const chain = fresh()
     const [a, b, c, d] = signers
     const b1 = blockOn(a, { hash: net.id, height: 0 }, 1, [stake(a, 40)])
     importAll(chain, [b1], 1)
@@ -339,15 +352,20 @@ describe('partitions and finality', () => {
     importAll(chain, [b2], 2)
     const x3 = blockOn(a, b2, 3)
     importAll(chain, [x3], 3)
-    // B, C and D join, then A leaves; A keeps voting until its exit delay is over (as a leaving
-    // peer does), then goes silent.
-    const y4 = blockOn(a, x3, 4, [stake(b, 20), stake(c, 20), stake(d, 20)])
-    importAll(chain, [y4], 4)
-    const l5 = blockOn(b, y4, 5, [stake(a, 0)])
-    importAll(chain, [l5], 5)
-    const exit = 5 + net.params.exitDelaySlots
+    // B, C and D join (they count once A's block 7 shows y4 final), then A leaves; A keeps voting
+    // until its exit delay is over (as a leaving peer does), then goes silent.
+    let tip = blockOn(a, x3, 4, [stake(b, 20), stake(c, 20), stake(d, 20)])
+    importAll(chain, [tip], 4)
+    for (let s = 5; s <= 7; s++) {
+      tip = blockOn(a, tip, s)
+      importAll(chain, [tip], s)
+    }
+    expect(chain.head.state.stakes.get(toHex(d.publicKey))?.counted).toBe(20)
+    const l8 = blockOn(b, tip, 8, [stake(a, 0)])
+    importAll(chain, [l8], 8)
+    const exit = 8 + net.params.exitDelaySlots
     let rootWhenSilent = -1
-    for (let s = 6; s < 16; s++) {
+    for (let s = 9; s < 19; s++) {
       if (s === exit) rootWhenSilent = chain.root.height
       const head = chain.head.block as Block
       const voters = s < exit ? [a, b, c, d] : [b, c, d]
@@ -367,9 +385,9 @@ describe('partitions and finality', () => {
     const root = chain.root.height
     // C raises its stake to 1000 on its own branch and keeps voting on it alone.
     let tip = chain.head.block as Block
-    tip = blockOn(c, tip, 4, [stake(c, 1000)])
-    importAll(chain, [tip], 4)
-    for (let s = 5; s < 9; s++) {
+    tip = blockOn(c, tip, 7, [stake(c, 1000)])
+    importAll(chain, [tip], 7)
+    for (let s = 8; s < 12; s++) {
       tip = blockOn(c, tip, s)
       importAll(chain, [tip], s)
     }
@@ -387,7 +405,7 @@ describe('partitions and finality', () => {
     let included = -1
     let rootAtExit = -1
     // (Stakes were registered at slot 1 and live 20 slots: the test stays within them.)
-    for (let s = 4; s < 20; s++) {
+    for (let s = 7; s < 20; s++) {
       const head = chain.head.block as Block
       const inHead = (chain.head.state.stakes.get(cKey)?.seq ?? 0) >= leave.seq
       if (inHead && included < 0) included = chain.head.slot
@@ -409,7 +427,7 @@ describe('partitions and finality', () => {
     const [a, b] = signers
     let head = chain.head.block as Block
     const root = chain.root.height
-    for (let s = 4; s < 10; s++) {
+    for (let s = 7; s < 13; s++) {
       importAll(
         chain,
         [a, b].map((v) => blockOn(v, head, s)),
@@ -427,13 +445,13 @@ describe('partitions and finality', () => {
     const ttl = net.params.stakeTtlSlots
     let lastRoot = chain.root.height
     let resumedAt = -1
-    for (let s = 4; s < 4 + ttl + 6; s++) {
-      // A and B renew their stake every 10 slots; C has crashed after slot 3.
+    for (let s = 7; s < 4 + ttl + 6; s++) {
+      // A and B renew their stake every 10 slots; C has crashed after slot 6.
       // (both candidates carry the renewals, as the mempool rule makes them do)
       const renew = s % 10 === 0 ? [stake(a, 30), stake(b, 30)] : []
       importAll(chain, [blockOn(a, head, s, renew), blockOn(b, head, s, renew)], s)
       head = chain.head.block as Block
-      if (chain.root.height > lastRoot && resumedAt < 0 && s > 4) resumedAt = s
+      if (chain.root.height > lastRoot && resumedAt < 0 && s > 7) resumedAt = s
       lastRoot = chain.root.height
     }
     // C registered at slot 1: it counts until slot 1 + ttl.

@@ -175,24 +175,28 @@ describe('genesis networks: accounts, bonding, transfers', () => {
 
   it('slashing burns the bonded and unbonding tokens; the free balance stays', () => {
     const { net, chain, b1 } = setup()
-    const n2 = chain.import(
+    let tip = chain.import(
       voteOn(chain, alice, b1.hashHex, 2, { stakes: [createStake(net, bob, 400, 1)] }),
       timeOf(net, 2),
     ).node
-    const n3 = chain.import(
-      voteOn(chain, bob, n2.hashHex, 3, { stakes: [createStake(net, bob, 300, 2)] }),
-      timeOf(net, 3),
+    // Bob's stake counts once block 2 is final as the chain shows it: alice's blocks 3 to 5.
+    for (let slot = 3; slot <= 5; slot++)
+      tip = chain.import(voteOn(chain, alice, tip.hashHex, slot), timeOf(net, slot)).node
+    const n6 = chain.import(
+      voteOn(chain, bob, tip.hashHex, 6, { stakes: [createStake(net, bob, 300, 2)] }),
+      timeOf(net, 6),
     ).node
-    const x = voteOn(chain, bob, n3.hashHex, 4)
-    const y = voteOn(chain, bob, n3.hashHex, 4, { readings: [], stakes: [createStake(net, bob, 300, 3)] })
-    chain.import(x, timeOf(net, 4))
-    const found = chain.import(y, timeOf(net, 4)).evidence
+    const x = voteOn(chain, bob, n6.hashHex, 7)
+    const y = voteOn(chain, bob, n6.hashHex, 7, { readings: [], stakes: [createStake(net, bob, 300, 3)] })
+    chain.import(x, timeOf(net, 7))
+    const found = chain.import(y, timeOf(net, 7)).evidence
     expect(found).toHaveLength(1)
-    const s = chain.import(voteOn(chain, alice, x.hashHex, 5, { evidence: found }), timeOf(net, 5)).node
-    // Bob had 100 free + 1 reward (n3), 300 bonded and 100 unbonding, plus the reward of x.
-    expect(accountAt(s.state, hex(bob), 5)).toMatchObject({ free: 102, bonded: 0, unbonding: [] })
+    const s = chain.import(voteOn(chain, alice, x.hashHex, 8, { evidence: found }), timeOf(net, 8)).node
+    // Bob had 100 free + 1 reward (n6), 300 bonded and 100 unbonding, plus the reward of x.
+    expect(accountAt(s.state, hex(bob), 8)).toMatchObject({ free: 102, bonded: 0, unbonding: [] })
     expect(s.state.burned).toBe(400)
-    expect(supplyOf(s.state)).toBe(1510 + 5 - 400)
+    // Eight blocks (1 to 6, x, s) paid a reward of 1.
+    expect(supplyOf(s.state)).toBe(1510 + 8 - 400)
   })
 })
 

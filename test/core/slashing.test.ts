@@ -12,8 +12,8 @@ import { activeStake, activeValidators } from '../../src/core/state.js'
 import { conflictOf, validateEvidence } from '../../src/core/validation.js'
 import { ChainService } from '../../src/node/chain-service.js'
 import { Store } from '../../src/storage/store.js'
-import { createBlock, foundingBlock } from '../helpers/blocks.js'
-import { testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
+import { createBlock } from '../helpers/blocks.js'
+import { FOUNDED_SLOT, foundChain, testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
 
 // Several validators in one founding block, voting from the next slot: no activation delay and no
 // churn limit in the way (they have their own tests).
@@ -26,18 +26,15 @@ beforeAll(async () => {
   ;[h1, h2, e] = await testSigners(3, 'slash')
 })
 
-/** h1 35, h2 35, e 30 registered in b1 (slot 1), b2 (slot 2) on top: one chain, one view. */
-function setup(): { chain: Chain; b2: Block } {
+/** h1 35, h2 35, e 30 registered in b1 (slot 1) and counting from b5 (slot 5, `foundChain`): one chain, one view. */
+function setup(): { chain: Chain; b5: Block; founded: Block[] } {
   const chain = new Chain(net)
-  const b1 = foundingBlock(net, h1, [
+  const blocks = foundChain(chain, h1, [
     createStake(net, h1, 35, 1),
     createStake(net, h2, 35, 1),
     createStake(net, e, 30, 1),
   ])
-  chain.import(b1, timeOf(net, 1))
-  const b2 = voteOn(chain, h1, b1.hashHex, 2)
-  chain.import(b2, timeOf(net, 2))
-  return { chain, b2 }
+  return { chain, b5: blocks.at(-1) as Block, founded: blocks }
 }
 
 function expectBlockError(fn: () => unknown, code: string): void {
@@ -53,11 +50,11 @@ function expectBlockError(fn: () => unknown, code: string): void {
 
 describe('slashing conditions and evidence', () => {
   it('two blocks of one proposer in one slot are found on import, and the evidence is valid and compact', () => {
-    const { chain, b2 } = setup()
-    const x = voteOn(chain, e, b2.hashHex, 3)
-    const y = voteOn(chain, e, b2.hashHex, 3, { stakes: [createStake(net, e, 30, 2)] })
-    expect(chain.import(x, timeOf(net, 3)).evidence).toEqual([])
-    const found = chain.import(y, timeOf(net, 3)).evidence
+    const { chain, b5 } = setup()
+    const x = voteOn(chain, e, b5.hashHex, 6)
+    const y = voteOn(chain, e, b5.hashHex, 6, { stakes: [createStake(net, e, 30, 2)] })
+    expect(chain.import(x, timeOf(net, 6)).evidence).toEqual([])
+    const found = chain.import(y, timeOf(net, 6)).evidence
     expect(found).toHaveLength(1)
     expect(conflictOf(found[0].a, found[0].b)).toBe('double')
     expect(() => validateEvidence(net, found[0])).not.toThrow()
@@ -68,29 +65,30 @@ describe('slashing conditions and evidence', () => {
   })
 
   it('a vote that surrounds another is slashable; honest votes (source and target only growing) are not', () => {
-    const { chain, b2 } = setup()
-    const early = voteOn(chain, e, b2.hashHex, 3)
-    const late = voteOn(chain, e, b2.hashHex, 9)
+    const { chain, b5 } = setup()
+    const early = voteOn(chain, e, b5.hashHex, 6)
+    const late = voteOn(chain, e, b5.hashHex, 12)
     expect(conflictOf(early, late)).toBeUndefined()
-    // Source epoch 0 -> target 9 around source 2 -> target 3: surround.
+    // Source epoch 5 -> target 12 around source 6 -> target 7: surround.
+    expect(late.source.epoch).toBe(5)
     const inner = createBlock(net, e, {
-      height: 3,
-      slot: 3,
-      parent: b2.hash,
+      height: b5.height + 1,
+      slot: 7,
+      parent: b5.hash,
       readings: [],
       stakes: [],
-      source: { hash: b2.parent, epoch: 2 },
+      source: { hash: b5.hash, epoch: 6 },
     })
     expect(conflictOf(late, inner)).toBe('surround')
     expect(() => validateEvidence(net, createEvidence(late, inner))).not.toThrow()
   })
 
   it('evidence that proves nothing, or with a forged signature, is refused', () => {
-    const { chain, b2 } = setup()
-    const x = voteOn(chain, e, b2.hashHex, 3)
-    const y = voteOn(chain, e, b2.hashHex, 4)
+    const { chain, b5 } = setup()
+    const x = voteOn(chain, e, b5.hashHex, 6)
+    const y = voteOn(chain, e, b5.hashHex, 7)
     expect(() => validateEvidence(net, createEvidence(x, y))).toThrow(RecordError)
-    const z = voteOn(chain, e, b2.hashHex, 3, { stakes: [createStake(net, e, 30, 2)] })
+    const z = voteOn(chain, e, b5.hashHex, 6, { stakes: [createStake(net, e, 30, 2)] })
     const sig = new Uint8Array(z.signature)
     sig[3] ^= 1
     try {
@@ -102,41 +100,40 @@ describe('slashing conditions and evidence', () => {
   })
 
   it('evidence in a block slashes the offender for good: no stake, no balance, no new announcement', () => {
-    const { chain, b2 } = setup()
-    const x = voteOn(chain, e, b2.hashHex, 3)
-    const y = voteOn(chain, e, b2.hashHex, 3, { stakes: [createStake(net, e, 30, 2)] })
-    chain.import(x, timeOf(net, 3))
-    const [ev] = chain.import(y, timeOf(net, 3)).evidence
+    const { chain, b5 } = setup()
+    const x = voteOn(chain, e, b5.hashHex, 6)
+    const y = voteOn(chain, e, b5.hashHex, 6, { stakes: [createStake(net, e, 30, 2)] })
+    chain.import(x, timeOf(net, 6))
+    const [ev] = chain.import(y, timeOf(net, 6)).evidence
     const key = toHex(e.publicKey)
-    const s4 = chain.import(voteOn(chain, h1, x.hashHex, 4, { evidence: [ev] }), timeOf(net, 4)).node
-    expect(s4.state.stakes.get(key)?.slashed).toBe(true)
-    expect(activeStake(net.params, s4.state, key, 5)).toBe(0)
-    expect(s4.state.accounts.get(key)?.free ?? 0).toBe(0)
+    const s7 = chain.import(voteOn(chain, h1, x.hashHex, 7, { evidence: [ev] }), timeOf(net, 7)).node
+    expect(s7.state.stakes.get(key)?.slashed).toBe(true)
+    expect(activeStake(net.params, s7.state, key, 8)).toBe(0)
+    expect(s7.state.accounts.get(key)?.free ?? 0).toBe(0)
     expectBlockError(
-      () => chain.import(voteOn(chain, h2, s4.hashHex, 5, { stakes: [createStake(net, e, 30, 9)] }), timeOf(net, 5)),
+      () => chain.import(voteOn(chain, h2, s7.hashHex, 8, { stakes: [createStake(net, e, 30, 8)] }), timeOf(net, 8)),
       'SLASHED',
     )
     expectBlockError(
-      () => chain.import(voteOn(chain, h2, s4.hashHex, 5, { evidence: [ev] }), timeOf(net, 5)),
+      () => chain.import(voteOn(chain, h2, s7.hashHex, 8, { evidence: [ev] }), timeOf(net, 8)),
       'ALREADY_SLASHED',
     )
   })
 
   it('a 30% equivocator split across a partition finalizes nothing; healed, both views convict it and finalize one branch', () => {
-    const { chain } = setup()
-    // Two views that share b1, b2.
-    const blocks = [...chain.chainTo()].map((n) => n.block as Block)
+    const { chain, founded } = setup()
+    // Two views that share b1 to b5.
     const v1 = new Chain(net)
     const v2 = new Chain(net)
-    for (const v of [v1, v2]) for (const b of blocks) v.import(b, timeOf(net, 2))
-    // Slots 3-8: h1 and e's first face on side 1, h2 and e's second face on side 2. e signs two
+    for (const v of [v1, v2]) for (const b of founded) v.import(b, timeOf(net, 5))
+    // Slots 6-11: h1 and e's first face on side 1, h2 and e's second face on side 2. e signs two
     // blocks every slot (one per side): 65% per side, under the 2/3 needed.
     const sides = [
       { view: v1, honest: h1 },
       { view: v2, honest: h2 },
     ]
     const sent: Block[][] = [[], []]
-    for (let s = 3; s < 9; s++) {
+    for (let s = 6; s < 12; s++) {
       for (const [i, { view, honest }] of sides.entries()) {
         const head = view.head.hashHex
         for (const b of [
@@ -151,12 +148,13 @@ describe('slashing conditions and evidence', () => {
     expect(v1.root.height).toBe(v2.root.height)
     const rootBefore = v1.root.hashHex
     expect(v2.root.hashHex).toBe(rootBefore)
+    expect(v1.root.height).toBe(chain.root.height) // nothing final during the split
     // Heal: each view receives the other's blocks and finds e's double votes.
     const evidence = [0, 0]
     for (const [i, view] of [v1, v2].entries()) {
       for (const b of sent[1 - i]) {
         try {
-          evidence[i] += view.import(b, timeOf(net, 9)).evidence.length
+          evidence[i] += view.import(b, timeOf(net, 12)).evidence.length
         } catch (err) {
           expect(['ALREADY_KNOWN', 'BELOW_FINALIZED']).toContain((err as BlockError).code)
         }
@@ -165,13 +163,13 @@ describe('slashing conditions and evidence', () => {
     expect(evidence).toEqual([1, 1])
     expect(v1.isExcluded(toHex(e.publicKey)) && v2.isExcluded(toHex(e.publicKey))).toBe(true)
     // h1 and h2 (70%) now vote together on the same head in both views, and finalize.
-    for (let s = 9; s < 13; s++) {
+    for (let s = 12; s < 16; s++) {
       const head = v1.head.hashHex
       expect(v2.head.hashHex).toBe(head)
       const round = [voteOn(v1, h1, head, s), voteOn(v2, h2, head, s)]
       for (const v of [v1, v2]) for (const b of round) v.import(b, timeOf(net, s))
     }
-    expect(v1.root.height).toBeGreaterThan(2)
+    expect(v1.root.height).toBeGreaterThan(chain.root.height + 2)
     expect(v1.root.hashHex).toBe(v2.root.hashHex)
   })
 })
@@ -295,16 +293,14 @@ describe('the one-round rule versus FFG (honest validators only)', () => {
     // A 30, B 35, C 35, all members of the finalized state.
     const [a, b, c] = [h1, h2, e]
     const view = new Chain(net)
-    const b1 = foundingBlock(net, a, [
+    const history = foundChain(view, a, [
       createStake(net, a, 30, 1),
       createStake(net, b, 35, 1),
       createStake(net, c, 35, 1),
     ])
-    view.import(b1, timeOf(net, 1))
-    const history: Block[] = [b1]
-    // Everyone votes for b1 and then for its child: b1 is final, (b2, 3) justified.
-    let head = b1.hashHex
-    for (const s of [2, 3]) {
+    // Everyone votes for b5 and then for its child: b5 is final, (b6, 7) justified.
+    let head = view.head.hashHex
+    for (const s of [6, 7]) {
       const round = [a, b, c].map((v) => voteOn(view, v, head, s))
       for (const blk of round) view.import(blk, timeOf(net, s))
       history.push(...round)
@@ -312,24 +308,24 @@ describe('the one-round rule versus FFG (honest validators only)', () => {
     }
     const base = head
     const rootBefore = view.root.height
-    // Slot 4: X (by A) holds C's leave; Y (by C) is its sibling.
-    const x = voteOn(view, a, base, 4, { stakes: [createStake(net, c, 0, 2)] })
-    const y = voteOn(view, c, base, 4)
-    // View 1 sees A and B vote for X at slot 5; view 2 sees B move to Y at slot 6 (an honest
+    // Slot 8: X (by A) holds C's leave; Y (by C) is its sibling.
+    const x = voteOn(view, a, base, 8, { stakes: [createStake(net, c, 0, 2)] })
+    const y = voteOn(view, c, base, 8)
+    // View 1 sees A and B vote for X at slot 9; view 2 sees B move to Y at slot 10 (an honest
     // reorg: Y looked heavier to B later) and C vote for Y.
     const v1 = new Chain(net)
     const v2 = new Chain(net)
-    for (const blk of history) for (const v of [v1, v2]) v.import(blk, timeOf(net, 4))
-    for (const v of [v1, v2]) v.import(x, timeOf(net, 4))
-    for (const v of [v1, v2]) v.import(y, timeOf(net, 4))
-    const ax = voteOn(v1, a, x.hashHex, 5)
-    const bx = voteOn(v1, b, x.hashHex, 5)
-    for (const blk of [ax, bx]) v1.import(blk, timeOf(net, 5))
-    const w = v1.head.hashHex // the slot-5 winner, a child of X: C's leave counts in its parent state
-    for (const v of [a, b]) v1.import(voteOn(v1, v, w, 6), timeOf(net, 6))
-    const cy = voteOn(v2, c, y.hashHex, 5)
-    const by = voteOn(v2, b, y.hashHex, 6)
-    for (const blk of [cy, by]) v2.import(blk, timeOf(net, 6))
+    for (const blk of history) for (const v of [v1, v2]) v.import(blk, timeOf(net, 8))
+    for (const v of [v1, v2]) v.import(x, timeOf(net, 8))
+    for (const v of [v1, v2]) v.import(y, timeOf(net, 8))
+    const ax = voteOn(v1, a, x.hashHex, 9)
+    const bx = voteOn(v1, b, x.hashHex, 9)
+    for (const blk of [ax, bx]) v1.import(blk, timeOf(net, 9))
+    const w = v1.head.hashHex // the slot-9 winner, a child of X: C's leave counts in its parent state
+    for (const v of [a, b]) v1.import(voteOn(v1, v, w, 10), timeOf(net, 10))
+    const cy = voteOn(v2, c, y.hashHex, 9)
+    const by = voteOn(v2, b, y.hashHex, 10)
+    for (const blk of [cy, by]) v2.import(blk, timeOf(net, 10))
     // The old rule: X's child final in view 1 (A + B = 65 of the 65 left once C's leave counts at
     // once), Y final in view 2 (B + C = 70 of 100): conflicting finality with no one misbehaving.
     expect(oneRoundFinal(v1, w)).toBe(true)
@@ -346,18 +342,18 @@ describe('the one-round rule versus FFG (honest validators only)', () => {
 describe('more than 1/3 equivocating', () => {
   it('a 40% validator finalizes conflicting blocks on two sides; their blocks convict it on both, and both slash it', () => {
     const [a, b, x] = [h1, h2, e]
-    const genesisBlock = foundingBlock(net, a, [
+    const founded = foundChain(new Chain(net), a, [
       createStake(net, a, 30, 1),
       createStake(net, b, 30, 1),
       createStake(net, x, 40, 1),
     ])
     const sides = [
-      { view: new Chain(net), honest: a, blocks: [genesisBlock] as Block[] },
-      { view: new Chain(net), honest: b, blocks: [genesisBlock] as Block[] },
+      { view: new Chain(net), honest: a, blocks: [...founded] },
+      { view: new Chain(net), honest: b, blocks: [...founded] },
     ]
-    for (const { view } of sides) view.import(genesisBlock, timeOf(net, 1))
+    for (const { view } of sides) for (const blk of founded) view.import(blk, timeOf(net, blk.slot))
     // Each side: its honest validator and one face of x (70%) vote every slot; nothing crosses.
-    for (let s = 2; s < 9; s++) {
+    for (let s = 6; s < 13; s++) {
       for (const side of sides) {
         const head = side.view.head.hashHex
         for (const blk of [
@@ -370,8 +366,8 @@ describe('more than 1/3 equivocating', () => {
       }
     }
     const [s1, s2] = sides
-    expect(s1.view.root.height).toBeGreaterThan(2)
-    expect(s2.view.root.height).toBeGreaterThan(2)
+    expect(s1.view.root.height).toBeGreaterThan(FOUNDED_SLOT)
+    expect(s2.view.root.height).toBeGreaterThan(FOUNDED_SLOT)
     // Conflicting finality: the two final blocks differ and neither side holds the other's.
     expect(s1.view.root.hashHex).not.toBe(s2.view.root.hashHex)
     expect(s1.view.has(s2.view.root.hashHex) || s2.view.has(s1.view.root.hashHex)).toBe(false)
@@ -379,11 +375,14 @@ describe('more than 1/3 equivocating', () => {
     // refusing the peer) and finds x's double votes.
     for (const [i, side] of sides.entries()) {
       const other = sides[1 - i]
-      const found = other.blocks.map((blk) => side.view.inspect(blk)).filter((ev) => ev !== undefined)
+      const found = other.blocks
+        .slice(founded.length)
+        .map((blk) => side.view.inspect(blk))
+        .filter((ev) => ev !== undefined)
       expect(found).toHaveLength(1)
       expect(toHex(found[0].a.proposer)).toBe(toHex(x.publicKey))
       // Its honest validator puts the evidence in its next block: x is slashed on this side.
-      const slot = 9
+      const slot = 13
       const blk = voteOn(side.view, side.honest, side.view.head.hashHex, slot, { evidence: found })
       const node = side.view.import(blk, timeOf(net, slot)).node
       expect(node.state.stakes.get(toHex(x.publicKey))?.slashed).toBe(true)

@@ -1,15 +1,17 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { toHex } from '../../src/core/bytes.js'
-import { Chain } from '../../src/core/chain.js'
+import { type BlockNode, Chain } from '../../src/core/chain.js'
 import type { Signer } from '../../src/core/crypto.js'
 import { encodeCanonical } from '../../src/core/encoding.js'
 import { BlockError, RecordError } from '../../src/core/errors.js'
 import { makeChainConfig } from '../../src/core/params.js'
+import { revealerOf } from '../../src/core/randao.js'
 import { type Block, createReading, createStake, decodeBlock, type Reading } from '../../src/core/records.js'
-import { activeStake } from '../../src/core/state.js'
-import { validateStake } from '../../src/core/validation.js'
+import { activeStake, genesisState } from '../../src/core/state.js'
+import { SOURCE_DEPTH, sourceSlotOf, validateStake } from '../../src/core/validation.js'
 import { createBlock } from '../helpers/blocks.js'
-import { testNetwork, testSigner, timeOf, voteOn } from '../helpers/fixtures.js'
+import { LockstepChain } from '../helpers/chain-builder.js'
+import { foundChain, testNetwork, testSigner, timeOf, voteOn } from '../helpers/fixtures.js'
 
 const net = testNetwork({ maxReadingsPerBlock: 8, maxStakesPerBlock: 4, maxBlockBytes: 4096 })
 
@@ -147,17 +149,36 @@ describe('block validation: one test per rule', () => {
     // Next to an active validator (a): a fresh key cannot put a block of its own in the tree.
     setup()
     expectCode(() => chain.import(child({ stakes: [createStake(net, b, 30, 1)] }, b), timeOf(net, 11)), 'NO_WEIGHT')
-    // Its announcement goes in through a's block; it counts from the first block at or after the
-    // activation delay (within the churn limit), and b has weight from there on.
+    // Its announcement goes in through a's block (slot 11). It counts from the first block at or
+    // after the activation delay whose chain shows that block final, and b has weight from there on.
     const withB = chain.import(child({ stakes: [createStake(net, b, 30, 1)] }), timeOf(net, 11)).node
+    const bKey = toHex(b.publicKey)
     const early = createBlock(net, b, { height: 3, slot: 12, parent: withB.hash, readings: [], stakes: [] })
     expectCode(() => chain.import(early, timeOf(net, 12)), 'NO_WEIGHT')
     const due = 11 + net.params.activationDelaySlots
-    const activating = createBlock(net, a, { height: 3, slot: due, parent: withB.hash, readings: [], stakes: [] })
-    const act = chain.import(activating, timeOf(net, due)).node
-    expect(act.state.stakes.get(toHex(b.publicKey))).toMatchObject({ stake: 30, counted: 30 })
-    expect(withB.state.stakes.get(toHex(b.publicKey))).toMatchObject({ stake: 30, counted: 0, eligibleSlot: due })
-    const next = createBlock(net, b, { height: 4, slot: due + 1, parent: act.hash, readings: [], stakes: [] })
+    expect(withB.state.stakes.get(bKey)).toMatchObject({ stake: 30, counted: 0, eligibleSlot: due })
+    // The delay is over, but a block on withB whose source shows nothing final yet leaves it waiting.
+    const unproven = createBlock(net, a, { height: 3, slot: due, parent: withB.hash, readings: [], stakes: [] })
+    expect(chain.import(unproven, timeOf(net, due)).node.state.stakes.get(bKey)?.counted).toBe(0)
+    // Again, on a fresh chain (a second block of a's at slot `due` would be a double vote):
+    setup()
+    chain.import(withB.block as Block, timeOf(net, 11))
+    // a votes (alone, all the counted stake) at slots 12, 13 and 14: withB is final (FFG's two
+    // rounds) and block 14's source shows it, but the delay is not over yet.
+    let tip = withB
+    for (let s = 12; s <= 14; s++) tip = chain.import(voteOn(chain, a, tip.hashHex, s), timeOf(net, s)).node
+    expect(chain.root.height).toBeGreaterThanOrEqual(withB.height)
+    expect(tip.state.finalSlot).toBe(11)
+    expect(tip.state.stakes.get(bKey)?.counted).toBe(0)
+    const act = chain.import(voteOn(chain, a, tip.hashHex, due), timeOf(net, due)).node
+    expect(act.state.stakes.get(bKey)).toMatchObject({ stake: 30, counted: 30 })
+    const next = createBlock(net, b, {
+      height: act.height + 1,
+      slot: due + 1,
+      parent: act.hash,
+      readings: [],
+      stakes: [],
+    })
     expect(chain.import(next, timeOf(net, due + 1)).node.weight).toBe(30)
   })
 
@@ -301,5 +322,90 @@ describe('chain state', () => {
     const exit = 11 + net.params.exitDelaySlots
     expect(activeStake(net.params, leave.node.state, key, exit - 1)).toBe(100)
     expect(activeStake(net.params, leave.node.state, key, exit)).toBe(0)
+  })
+})
+
+describe('final as the chain shows it (sourceSlot, finalSlot)', () => {
+  it('a source is looked up at most SOURCE_DEPTH blocks back; further back, the parent’s slot for the same epoch, else 0', () => {
+    const parent = { ...genesisState(net), sourceEpoch: 7, sourceSlot: 6 }
+    const at = (height: number) => () => ({ height, slot: 8 })
+    const block = (epoch: number) => ({ height: 100, source: { hash: new Uint8Array(32), epoch } })
+    expect(sourceSlotOf(block(9), parent, at(100 - SOURCE_DEPTH))).toBe(8)
+    expect(sourceSlotOf(block(9), parent, at(99 - SOURCE_DEPTH))).toBe(0)
+    expect(sourceSlotOf(block(9), parent, () => undefined)).toBe(0)
+    expect(sourceSlotOf(block(7), parent, at(99 - SOURCE_DEPTH))).toBe(6)
+  })
+
+  it('while finality is stalled no new stake counts, however long it waits', async () => {
+    const stallNet = testNetwork({ activationDelaySlots: 2, minChurn: 10_000, stakeTtlSlots: 600 })
+    const [founder, silent, joiner] = [a, b, await testSigner('c')]
+    const view = new Chain(stallNet)
+    // The silent 40 counts from block 4 on: the founder's 40 alone justifies nothing after that.
+    const founded = foundChain(view, founder, [
+      createStake(stallNet, founder, 40, 1),
+      createStake(stallNet, silent, 40, 1),
+    ])
+    let tip = view.get((founded.at(-1) as Block).hashHex) as BlockNode
+    tip = view.import(
+      voteOn(view, founder, tip.hashHex, 6, { stakes: [createStake(stallNet, joiner, 1000, 1)] }),
+      timeOf(stallNet, 6),
+    ).node
+    const stalledAt = tip.state.finalSlot
+    for (let s = 7; s <= 40; s++) tip = view.import(voteOn(view, founder, tip.hashHex, s), timeOf(stallNet, s)).node
+    expect(tip.state.finalSlot).toBe(stalledAt)
+    expect(stalledAt).toBeLessThan(6)
+    expect(tip.state.stakes.get(toHex(joiner.publicKey))).toMatchObject({ stake: 1000, counted: 0 })
+    const joinerBlock = createBlock(stallNet, joiner, {
+      height: tip.height + 1,
+      slot: 41,
+      parent: tip.hash,
+      readings: [],
+      stakes: [],
+    })
+    expectCode(() => view.import(joinerBlock, timeOf(stallNet, 41)), 'NO_WEIGHT')
+  })
+
+  it('the peer that built a chain and a late peer replaying it record the same source and final slots', async () => {
+    const lockNet = testNetwork({ activationDelaySlots: 2 })
+    const signers = [a, b, await testSigner('c')]
+    const lock = new LockstepChain(lockNet, signers, [10, 30, 60])
+    const blocks = new Map<string, Block>()
+    const recorded = new Map<string, [number, number]>()
+    for (let i = 0; i < 40; i++) {
+      if (i % 4 === 0) lock.addReading(i % 3, 70)
+      lock.step((r) => {
+        blocks.set(r.node.hashHex, r.node.block as Block)
+        recorded.set(r.node.hashHex, [r.node.state.sourceSlot, r.node.state.finalSlot])
+      })
+    }
+    const canonical: Block[] = []
+    for (let blk = blocks.get(lock.chain.head.hashHex); blk !== undefined; blk = blocks.get(toHex(blk.parent)))
+      canonical.unshift(blk)
+    const late = new Chain(lockNet)
+    for (const blk of canonical) {
+      const node = late.import(blk, timeOf(lockNet, blk.slot)).node
+      expect([node.state.sourceSlot, node.state.finalSlot]).toEqual(recorded.get(blk.hashHex))
+    }
+    // A block whose source is below our root (a proposer that lags behind): found among the
+    // final blocks every peer keeps, so its slot is recorded as on a peer whose root is lower.
+    const below = canonical[late.root.height - 3]
+    const proposer = signers[2]
+    const entry = late.head.state.stakes.get(toHex(proposer.publicKey))
+    const lagging = createBlock(lockNet, proposer, {
+      height: late.head.height + 1,
+      slot: late.head.slot + 1,
+      parent: late.head.hash,
+      readings: [],
+      stakes: [],
+      source: { hash: below.hash, epoch: below.slot + 1 },
+      reveal: revealerOf(lockNet, proposer).revealFor(entry?.seq ?? 0, entry?.point ?? new Uint8Array(32)),
+    })
+    const node = late.import(lagging, timeOf(lockNet, lagging.slot)).node
+    expect(node.state.sourceSlot).toBe(below.slot)
+    // The chain finalized as it went, and every validator announced in it counts.
+    const head = late.head.state
+    expect(head.finalSlot).toBeGreaterThan(30)
+    for (const [i, stake] of [10, 30, 60].entries())
+      expect(head.stakes.get(toHex(signers[i].publicKey))?.counted).toBe(stake)
   })
 })

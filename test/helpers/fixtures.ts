@@ -4,7 +4,7 @@ import type { Chain } from '../../src/core/chain.js'
 import { type Signer, sha256, signerFromLibp2pKey } from '../../src/core/crypto.js'
 import { type ChainConfig, makeChainConfig, type NetworkParams, slotStart } from '../../src/core/params.js'
 import type { Block, BlockContent } from '../../src/core/records.js'
-import { createBlock } from './blocks.js'
+import { createBlock, foundingBlock } from './blocks.js'
 
 /** A deterministic signer: the same name gives the same key in every run. */
 export async function testSigner(name: string): Promise<Signer> {
@@ -74,4 +74,25 @@ export function voteOn(
     votes: chain.votesFor(source),
     ...content,
   })
+}
+
+/** The slot of the last block `foundChain` makes: from the next slot on every founding validator's vote counts. */
+export const FOUNDED_SLOT = 5
+
+/**
+ * Found a chain in `chain`: `founder`'s block 1 (slot 1) takes `stakes`, then the founder builds
+ * alone up to FOUNDED_SLOT. New stake counts only once its block is final as the chain shows it:
+ * the founder's blocks of slots 2 and 3 finalize block 1 (FFG's two rounds), block 4 is the first
+ * whose source shows it (the others count in its state), and block 5's vote justifies (b4, 5), the
+ * first source whose state counts everyone. Returns the blocks made, block 5 last.
+ */
+export function foundChain(chain: Chain, founder: Signer, stakes: BlockContent['stakes']): Block[] {
+  const blocks = [foundingBlock(chain.net, founder, stakes)]
+  chain.import(blocks[0], timeOf(chain.net, 1))
+  for (let s = 2; s <= FOUNDED_SLOT; s++) {
+    const b = voteOn(chain, founder, (blocks.at(-1) as Block).hashHex, s)
+    chain.import(b, timeOf(chain.net, s))
+    blocks.push(b)
+  }
+  return blocks
 }

@@ -217,8 +217,9 @@ describe('the inactivity leak, as this peer sees it', () => {
     const svc = await ChainService.create({ net, store, signer: me, now: () => now, stake: 30 })
     const warnings: string[] = []
     svc.events.on('warning', ({ message }) => warnings.push(message))
-    // a (40) proposes every slot; this peer (30) and another 40 never vote: a alone cannot
-    // justify anything, and after 16 stalled blocks the leak takes both silent stakes.
+    // a (40) proposes every slot; this peer (30) and another 40 never vote: once they count (a's
+    // block 4 shows block 1 final) a alone cannot justify anything, and after 16 stalled blocks
+    // the leak takes both silent stakes.
     const b1 = foundingBlock(net, a, [
       createStake(net, a, 40, 1),
       createStake(net, me, 30, 1),
@@ -226,7 +227,7 @@ describe('the inactivity leak, as this peer sees it', () => {
     ])
     expect(svc.receiveBlock(b1)).toBe('accept')
     let head = b1.hashHex
-    for (let slot = 2; slot <= 20; slot++) {
+    for (let slot = 2; slot <= 25; slot++) {
       now = timeOf(net, slot)
       const b = voteOn(svc.chain, a, head, slot)
       expect(svc.receiveBlock(b)).toBe('accept')
@@ -238,8 +239,8 @@ describe('the inactivity leak, as this peer sees it', () => {
     expect(isEjected(mine)).toBe(true)
     expect(svc.chain.head.state.stakes.get(toHex(a.publicKey))?.ejectedAt).toBeUndefined()
     // The next slot: told once, and our stake is due again.
-    expect(svc.stakeDue(21)).toBe(30)
-    expect(svc.stakeDue(21)).toBe(30)
+    expect(svc.stakeDue(26)).toBe(30)
+    expect(svc.stakeDue(26)).toBe(30)
     expect(warnings.filter((w) => w.includes('inactivity leak took'))).toHaveLength(1)
     await svc.flush()
     await store.close()
