@@ -179,14 +179,13 @@ export class Chain {
 
   /**
    * The signed headers of the votes that justified `source` in our view, at most
-   * maxVotesPerBlock, leaving out those that are blocks of the chain ending at `base` (every peer
-   * that imports a block on `base` has imported those blocks, votes included).
+   * maxVotesPerBlock, blocks of our own chain included: a block carries the whole proof of its
+   * source, so its state can check it (`linkProven` in core/validation.ts).
    */
-  votesFor(source: Checkpoint, base?: BlockNode): BlockHeader[] {
+  votesFor(source: Checkpoint): BlockHeader[] {
     const out: BlockHeader[] = []
     for (const hex of this.ffg.proof(`${toHex(source.hash)}@${source.epoch}`)) {
       const node = this.nodes.get(hex)
-      if (node !== undefined && base !== undefined && this.isAncestor(node, base)) continue
       const b = node?.block ?? this.headerVotes.get(hex)
       if (b !== undefined && out.length < this.net.params.maxVotesPerBlock) out.push(headerOf(b))
     }

@@ -73,7 +73,7 @@ export function buildCandidate(chain: Chain, mempool: Mempool, signer: Signer, s
       key(a) < key(b) ? -1 : 1
   // The votes that justified our source, then recent votes of validators whose taking part our
   // chain has not recorded lately (the inactivity leak must not take an honest validator's stake).
-  const proof = chain.votesFor(source, head)
+  const proof = chain.votesFor(source)
   const known = new Set(proof.map((h) => h.hashHex))
   const extra = chain
     .participationVotes(head, slot, source, chain.net.params.maxVotesPerBlock - proof.length)

@@ -99,7 +99,8 @@ export interface ChainState {
    * so an old announcement of a pruned validator cannot be replayed.
    */
   readonly seqFloor: number
-  /** The FFG source epoch of the block that made this state (0 at genesis). */
+  /** The FFG source of the block that made this state: its block's hash (the network id at genesis) and epoch (0 at genesis). */
+  readonly sourceHash: Uint8Array
   readonly sourceEpoch: number
   /**
    * The slot of that source's block (0 when it is not within SOURCE_DEPTH blocks of this one and
@@ -108,9 +109,10 @@ export interface ChainState {
   readonly sourceSlot: number
   /**
    * Final as this chain itself shows it: the slot of the latest checkpoint block a block of this
-   * chain finalized, i.e. whose source was one epoch above its parent's, so that the parent's
-   * source was finalized by the link between them (FFG's k = 1 rule). Every block of this chain at
-   * or below this slot is final. New stake counts only once its block is (docs/PROTOCOL.md section 3).
+   * chain finalized, i.e. whose source was one epoch above its parent's and which carried the
+   * votes of that link (more than 2/3 of the counted stake: `linkProven`), so that the parent's
+   * source was finalized by it (FFG's k = 1 rule). Every block of this chain at or below this
+   * slot is final. New stake counts only once its block is (docs/PROTOCOL.md section 3).
    */
   readonly finalSlot: number
   /** Blocks in a row, ending with this one, since one whose source was one epoch above its parent's (finality moving). */
@@ -140,6 +142,7 @@ export const genesisState = (net: ChainConfig): ChainState => ({
   burned: 0,
   queue: [],
   seqFloor: 0,
+  sourceHash: net.id,
   sourceEpoch: 0,
   sourceSlot: 0,
   finalSlot: 0,
@@ -180,7 +183,7 @@ export function activeStake(p: NetworkParams, state: Pick<ChainState, 'stakes'>,
 export const isEjected = (e: StakeEntry | undefined): boolean =>
   e?.ejectedAt !== undefined && e.ejectedAt === e.renewedSlot
 
-/** A validator's stake announced but not counting yet (the activation delay, the churn limit). */
+/** A validator's stake announced but not counting yet (its block not final, the activation delay, the churn limit). */
 export const waitingStake = (e: StakeEntry | undefined): number =>
   e === undefined || e.slashed === true ? 0 : Math.max(0, e.stake - e.counted)
 
@@ -219,14 +222,12 @@ export function activationDue(p: NetworkParams, state: ChainState, slot: number,
 }
 
 /**
- * What a block on `parent` with source epoch `sourceEpoch` (block slot `sourceSlot`) shows final:
- * a source one epoch above the parent's finalized the parent's (a justified link between
- * consecutive epochs), when it is that block or a descendant of it.
+ * What a block on `parent` whose source (block slot `sourceSlot`) is justified by a link from the
+ * parent's source one epoch below, proven by the votes the block carries (`proven`), shows final:
+ * the parent's source, when the new source is that block or a descendant of it.
  */
-export const finalSlotAfter = (parent: ChainState, sourceEpoch: number, sourceSlot: number): number =>
-  sourceEpoch === parent.sourceEpoch + 1 && sourceSlot >= parent.sourceSlot
-    ? Math.max(parent.finalSlot, parent.sourceSlot)
-    : parent.finalSlot
+export const finalSlotAfter = (parent: ChainState, proven: boolean, sourceSlot: number): number =>
+  proven && sourceSlot >= parent.sourceSlot ? Math.max(parent.finalSlot, parent.sourceSlot) : parent.finalSlot
 
 /** The churn limit of a block: how much new stake may start to count in it. */
 export function churnLimit(p: NetworkParams, parent: ChainState, slot: number): number {
@@ -288,6 +289,8 @@ export function applyBlock(
   voters: ReadonlySet<string>,
   /** The slot of the block's FFG source block (see ChainState.sourceSlot). */
   sourceSlot: number,
+  /** True when the block carries the votes of a link from the parent's source to its own one epoch above (`linkProven`). */
+  proven: boolean,
 ): ChainState {
   const p = net.params
   // Layers over the parent's tables: a block costs the entries it changes, not a copy of them.
@@ -401,7 +404,7 @@ export function applyBlock(
       burned += fee
     }
   }
-  const finalSlot = finalSlotAfter(parent, block.source.epoch, sourceSlot)
+  const finalSlot = finalSlotAfter(parent, proven, sourceSlot)
   activateQueued(p, parent, stakes, queue, block.slot, finalSlot)
   // The reveal: the one preimage of the proposer's point (after its own announcement, if any).
   const entry = stakes.get(proposer)
@@ -418,9 +421,10 @@ export function applyBlock(
       stakes.set(key, { ...e, lastVote: block.height })
   }
   // Finality moves by a justified link between consecutive epochs, so a source one epoch above
-  // the parent's is the sign of it; a source that jumps further (justified, nothing finalized)
-  // does not end a stall.
-  const stall = block.source.epoch === parent.sourceEpoch + 1 ? 0 : parent.stall + 1
+  // the parent's, with the link's votes carried in the block, is the sign of it; a source that
+  // jumps further (justified, nothing finalized), or one its block cannot prove (a proposer could
+  // claim any checkpoint of an ancestor), does not end a stall.
+  const stall = proven ? 0 : parent.stall + 1
   // The inactivity leak (docs/PROTOCOL.md section 3): after inactivityBlocks stalled blocks.
   if (stall >= p.inactivityBlocks) {
     for (const key of leakable(p, stakes, block)) {
@@ -456,6 +460,7 @@ export function applyBlock(
     burned,
     queue,
     seqFloor,
+    sourceHash: block.source.hash,
     sourceEpoch: block.source.epoch,
     sourceSlot,
     finalSlot,
@@ -571,14 +576,15 @@ export function encodeState(state: ChainState): Uint8Array {
     state.stall,
     state.sourceSlot,
     state.finalSlot,
+    state.sourceHash,
   ])
 }
 
 export function decodeState(bytes: Uint8Array): ChainState {
-  const [s, a, mix, burned, q, floor, sourceEpoch, stall, sourceSlot, finalSlot] = expectArray(
+  const [s, a, mix, burned, q, floor, sourceEpoch, stall, sourceSlot, finalSlot, sourceHash] = expectArray(
     decodeCanonical(bytes, 64 * 1024 * 1024),
     'state',
-    10,
+    11,
   )
   const stakes = new Map<string, StakeEntry>()
   for (const row of expectArray(s, 'state.stakes')) {
@@ -621,6 +627,7 @@ export function decodeState(bytes: Uint8Array): ChainState {
     burned: expectUint(burned, 'burned'),
     queue: expectArray(q, 'state.queue').map((k) => toHex(expectBytes(k, 'queue key', 32))),
     seqFloor: expectUint(floor, 'seqFloor'),
+    sourceHash: expectBytes(sourceHash, 'sourceHash', 32),
     sourceEpoch: expectUint(sourceEpoch, 'sourceEpoch'),
     sourceSlot: expectUint(sourceSlot, 'sourceSlot'),
     finalSlot: expectUint(finalSlot, 'finalSlot'),

@@ -13,7 +13,7 @@ import {
   verifyStakeSignature,
   verifyTransferSignature,
 } from './records.js'
-import { activeStake, applyBlock, type ChainState, hasActiveStake } from './state.js'
+import { activeStake, applyBlock, type ChainState, countedStake, hasActiveStake } from './state.js'
 
 /** What validation needs to know about the parent block. */
 export interface ParentInfo {
@@ -60,6 +60,30 @@ export interface ValidationContext {
  * in its tree or among the RECENT_FINAL blocks below its root, so all record the same.
  */
 export const SOURCE_DEPTH = 64
+
+/**
+ * True when `block` carries the proof of a link from its parent state's source to its own source
+ * one epoch above (FFG's k = 1 rule: that link finalizes the parent's source): the votes among
+ * its vote headers with the parent's source as source and the block's source as target (a block
+ * of that epoch on the source's block) hold more than 2/3 of the stake counted in the parent
+ * state at that epoch, one vote per validator. Only this moves what a chain shows final and ends a
+ * stall: the source itself is any checkpoint of an ancestor, which a proposer could claim.
+ */
+export function linkProven(p: NetworkParams, block: Pick<Block, 'source' | 'votes'>, parent: ChainState): boolean {
+  const target = block.source
+  if (target.epoch !== parent.sourceEpoch + 1) return false
+  const seen = new Set<string>()
+  let voted = 0
+  for (const h of block.votes) {
+    const key = toHex(h.proposer)
+    if (seen.has(key) || h.slot !== target.epoch || !equalBytes(h.parent, target.hash)) continue
+    if (h.source.epoch !== parent.sourceEpoch || !equalBytes(h.source.hash, parent.sourceHash)) continue
+    seen.add(key)
+    voted += activeStake(p, parent, key, target.epoch)
+  }
+  const total = countedStake(p, parent, target.epoch)
+  return total > 0 && 3 * voted > 2 * total
+}
 
 /**
  * The slot of a block's FFG source block as the state records it: looked up when at most
@@ -337,7 +361,15 @@ export function validateBlock(net: ChainConfig, block: Block, ctx: ValidationCon
   const onChain = ctx.onChain ?? (() => false)
   const voters = new Set(block.votes.filter((h) => participates(h, block, onChain)).map((h) => toHex(h.proposer)))
   const sourceSlot = sourceSlotOf(block, parent.state, ctx.blockOnChain ?? (() => undefined))
-  const state = applyBlock(net, parent.state, block, parent.slot, voters, sourceSlot)
+  const state = applyBlock(
+    net,
+    parent.state,
+    block,
+    parent.slot,
+    voters,
+    sourceSlot,
+    linkProven(p, block, parent.state),
+  )
   return { state, weight }
 }
 

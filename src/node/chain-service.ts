@@ -541,7 +541,7 @@ export class ChainService {
     if (isEjected(entry) && entry?.ejectedAt !== this.toldEjected && this.desiredStake > 0) {
       this.toldEjected = entry?.ejectedAt
       this.events.emit('warning', {
-        message: `the inactivity leak took this validator's stake at slot ${entry?.ejectedAt} (no vote of it on the chain for ${this.net.params.inactivityBlocks} blocks while finality stalled); announcing ${this.desiredStake} again (it counts after the activation delay)`,
+        message: `the inactivity leak took this validator's stake at slot ${entry?.ejectedAt} (no vote of it on the chain for ${this.net.params.inactivityBlocks} blocks while finality stalled); announcing ${this.desiredStake} again (it counts once finality moves again and its block is final)`,
       })
     }
     if (entry === undefined && this.desiredStake > 0 && !hasRoomFor(this.net.params, this.chain.head.state, this.me)) {

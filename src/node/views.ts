@@ -57,7 +57,7 @@ export interface ValidatorRow {
   address: string
   /** The stake that counts now. */
   stake: number
-  /** Stake announced that does not count yet (the activation delay, the churn limit). */
+  /** Stake announced that does not count yet (its block not final yet, the activation delay, the churn limit). */
   waiting: number
   stakeShare: number
   won: number

@@ -354,6 +354,17 @@ describe('final as the chain shows it (sourceSlot, finalSlot)', () => {
     for (let s = 7; s <= 40; s++) tip = view.import(voteOn(view, founder, tip.hashHex, s), timeOf(stallNet, s)).node
     expect(tip.state.finalSlot).toBe(stalledAt)
     expect(stalledAt).toBeLessThan(6)
+    // The founder claims a source one epoch above its parent's (a checkpoint of an ancestor, so
+    // a valid block) without the votes of that link: it shows nothing final and ends no stall
+    // (before, such a block every 255 blocks kept the inactivity leak away for good).
+    const sourceBlock = view.get(toHex(tip.state.sourceHash)) ?? expect.unreachable('source block in the tree')
+    const fake = voteOn(view, founder, tip.hashHex, 41, {
+      source: { hash: sourceBlock.hash, epoch: tip.state.sourceEpoch + 1 },
+    })
+    const faked = view.import(fake, timeOf(stallNet, 41)).node
+    expect(faked.state.sourceEpoch).toBe(tip.state.sourceEpoch + 1)
+    expect(faked.state.stall).toBe(tip.state.stall + 1)
+    expect(faked.state.finalSlot).toBe(stalledAt)
     expect(tip.state.stakes.get(toHex(joiner.publicKey))).toMatchObject({ stake: 1000, counted: 0 })
     const joinerBlock = createBlock(stallNet, joiner, {
       height: tip.height + 1,
