@@ -297,7 +297,7 @@ export function applyBlock(
   const stakes = LayeredMap.over(parent.stakes)
   const accounts = LayeredMap.over(parent.accounts)
   let burned = parent.burned
-  const queue = [...parent.queue]
+  const queue = new QueueDraft(parent.queue)
   // A fresh chain (or one whose every validator lapsed): its first validators count at once.
   const founding = !hasActiveStake(p, parent, block.slot)
   const proposer = toHex(block.proposer)
@@ -372,14 +372,14 @@ export function applyBlock(
     // At founding only the founder's own stake counts at once (it must, to propose); everyone
     // else's waits like any newcomer's, so a flood that lands in a chain's first block gains nothing.
     const kept = founding && key === proposer ? a.stake : Math.min(lapsed ? 0 : prev.counted, a.stake)
-    const at = queue.indexOf(key)
+    const at = queue.items.indexOf(key)
     const raised = a.stake > (lapsed ? 0 : prev.stake)
     let eligibleSlot = prev?.eligibleSlot
     if (kept < a.stake && (raised || at < 0)) {
-      if (at >= 0) queue.splice(at, 1)
-      queue.push(key)
+      if (at >= 0) queue.edit().splice(at, 1)
+      queue.edit().push(key)
       eligibleSlot = block.slot + p.activationDelaySlots
-    } else if (kept >= a.stake && at >= 0) queue.splice(at, 1)
+    } else if (kept >= a.stake && at >= 0) queue.edit().splice(at, 1)
     stakes.set(key, {
       stake: a.stake,
       counted: kept,
@@ -427,7 +427,9 @@ export function applyBlock(
   const stall = proven ? 0 : parent.stall + 1
   // The inactivity leak (docs/PROTOCOL.md section 3): after inactivityBlocks stalled blocks.
   if (stall >= p.inactivityBlocks) {
-    for (const key of leakable(p, stakes, block)) {
+    const ejected = leakable(p, stakes, block)
+    queue.drop(new Set(ejected))
+    for (const key of ejected) {
       const e = stakes.get(key) as StakeEntry
       stakes.set(key, {
         stake: 0,
@@ -438,8 +440,6 @@ export function applyBlock(
         ...(e.lastVote !== undefined ? { lastVote: e.lastVote } : {}),
         ejectedAt: block.slot,
       })
-      const at = queue.indexOf(key)
-      if (at >= 0) queue.splice(at, 1)
       if (net.ledger) {
         // Its bonded tokens start unbonding, as after a leave (they are not burned).
         const held = account(key)
@@ -458,7 +458,7 @@ export function applyBlock(
     accounts,
     mix: nextMix(parent.mix, block.reveal),
     burned,
-    queue,
+    queue: queue.items,
     seqFloor,
     sourceHash: block.source.hash,
     sourceEpoch: block.source.epoch,
@@ -468,13 +468,25 @@ export function applyBlock(
   }
 }
 
-/** Counted validators (not the proposer) with no vote recorded in the last inactivityBlocks blocks. */
+/**
+ * Validators (not the proposer, not slashed) the leak ejects: counted ones with no vote recorded
+ * in the last inactivityBlocks blocks, and every one whose stake waits to count with none counted
+ * (announced before this block).
+ */
 function leakable(p: NetworkParams, stakes: LayeredMap<StakeEntry>, block: Block): string[] {
   const proposer = toHex(block.proposer)
   const out: string[] = []
   for (const [key, e] of stakes) {
-    if (key === proposer || e.slashed === true || activeStake(p, { stakes }, key, block.slot) === 0) continue
-    if ((e.lastVote ?? 0) < block.height - p.inactivityBlocks) out.push(key)
+    if (key === proposer || e.slashed === true) continue
+    if (activeStake(p, { stakes }, key, block.slot) > 0) {
+      if ((e.lastVote ?? 0) < block.height - p.inactivityBlocks) out.push(key)
+    } else if (waitingStake(e) > 0 && e.renewedSlot < block.slot) {
+      // Stake waiting to count with nothing counted yet (announced before this block): it could
+      // not vote. Left in the queue, a flood's part that had not counted before the stall would
+      // count as soon as finality resumed (its blocks are final by then) and stall it again; an
+      // honest newcomer announces again.
+      out.push(key)
+    }
   }
   return out
 }
@@ -490,7 +502,7 @@ function pruneStakes(
   block: Block,
   parentSlot: number,
   stakes: LayeredMap<StakeEntry>,
-  queue: string[],
+  queue: QueueDraft,
 ): number {
   let floor = parent.seqFloor
   if (Math.floor(block.slot / PRUNE_EVERY_SLOTS) === Math.floor(parentSlot / PRUNE_EVERY_SLOTS)) return floor
@@ -502,10 +514,7 @@ function pruneStakes(
     floor = Math.max(floor, e.seq)
   }
   for (const key of gone) stakes.delete(key)
-  if (gone.size > 0) {
-    const kept = queue.filter((k) => !gone.has(k))
-    queue.splice(0, queue.length, ...kept)
-  }
+  queue.drop(gone)
   return floor
 }
 
@@ -518,19 +527,23 @@ function activateQueued(
   p: NetworkParams,
   parent: ChainState,
   stakes: LayeredMap<StakeEntry>,
-  queue: string[],
+  queue: QueueDraft,
   slot: number,
   finalSlot: number,
 ): void {
-  let budget = queue.length === 0 ? 0 : churnLimit(p, parent, slot)
-  while (queue.length > 0) {
-    const key = queue[0]
+  // The limit sums the counted stake (every entry): only once something may count. While the
+  // head of the queue waits (a stall keeps it waiting for hundreds of blocks) no block pays it.
+  let budget: number | undefined
+  while (queue.items.length > 0) {
+    const key = queue.items[0]
     const e = stakes.get(key)
     if (e === undefined || e.slashed === true || e.counted >= e.stake) {
-      queue.shift()
+      queue.edit().shift()
       continue
     }
-    if (budget === 0 || !mayCount(p, e, slot, finalSlot)) return
+    if (!mayCount(p, e, slot, finalSlot)) return
+    budget ??= churnLimit(p, parent, slot)
+    if (budget === 0) return
     const add = Math.min(e.stake - e.counted, budget)
     budget -= add
     const { eligibleSlot: _, ...rest } = e
@@ -539,7 +552,37 @@ function activateQueued(
       return
     }
     stakes.set(key, { ...rest, counted: e.stake })
-    queue.shift()
+    queue.edit().shift()
+  }
+}
+
+/**
+ * A block's activation queue: its parent's, copied at the first change only. Most blocks change
+ * nothing, and while a flood waits through a stall each of hundreds of non-final blocks held a
+ * copy of thousands of keys.
+ */
+class QueueDraft {
+  private own = false
+  constructor(private list: readonly string[]) {}
+
+  get items(): readonly string[] {
+    return this.list
+  }
+
+  /** The queue to change: a copy of the parent's the first time. */
+  edit(): string[] {
+    if (!this.own) {
+      this.list = [...this.list]
+      this.own = true
+    }
+    return this.list as string[]
+  }
+
+  /** Remove these keys, in one pass. */
+  drop(keys: ReadonlySet<string>): void {
+    if (keys.size === 0 || !this.list.some((k) => keys.has(k))) return
+    this.list = this.list.filter((k) => !keys.has(k))
+    this.own = true
   }
 }
 

@@ -81,8 +81,9 @@ export function linkProven(p: NetworkParams, block: Pick<Block, 'source' | 'vote
     seen.add(key)
     voted += activeStake(p, parent, key, target.epoch)
   }
+  if (voted === 0) return false
   const total = countedStake(p, parent, target.epoch)
-  return total > 0 && 3 * voted > 2 * total
+  return 3 * voted > 2 * total
 }
 
 /**

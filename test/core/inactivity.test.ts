@@ -19,7 +19,7 @@ describe('the inactivity leak', () => {
       minChurn: 10_000,
       inactivityBlocks: INACTIVITY_BLOCKS,
     })
-    const [a, b, silent] = await testSigners(3, 'leak')
+    const [a, b, silent, late] = await testSigners(4, 'leak')
     const key = (s: typeof a) => toHex(s.publicKey)
     const chain = new Chain(net)
     // a 40 and b 30 vote every slot; silent (40, over 1/3 of 110) never does.
@@ -40,6 +40,8 @@ describe('the inactivity leak', () => {
     for (let slot = 2; slot <= silentFrom + INACTIVITY_BLOCKS + 12; slot++) {
       // A reading now and then: there is always a non-final block with records to vote on.
       if (slot % 5 === 2) for (const p of pools) p.addReading(createReading(net, a, 60 + slot, timeOf(net, slot) - 100))
+      // A newcomer (never voting, as a flood's keys) announces 500 during the stall: it waits.
+      if (slot === 20) for (const p of pools) p.addStake(createStake(net, late, 500, 1))
       // Everyone proposes on the same head: one block wins, the others are votes later blocks
       // carry. From slot 8 the third validator goes silent: finality has a source with its stake.
       if (slot === silentFrom) {
@@ -65,6 +67,11 @@ describe('the inactivity leak', () => {
     expect(ejectedAt).toBeGreaterThanOrEqual(silentFrom + INACTIVITY_BLOCKS - 2)
     const st = chain.head.state
     expect(st.stakes.get(key(silent))?.stake).toBe(0)
+    // The waiting newcomer was ejected with it: else its 500 would count once finality resumed
+    // (its block final by then) and stall it again.
+    expect(st.stakes.get(key(late))).toMatchObject({ stake: 0, counted: 0 })
+    expect(st.stakes.get(key(late))?.ejectedAt).toBeDefined()
+    expect(st.queue).not.toContain(key(late))
     expect(activeStake(net.params, st, key(silent), chain.head.slot + 1)).toBe(0)
     // The honest validators were recorded taking part (their own blocks, or their votes carried
     // in the other's) and keep their stake.
