@@ -78,9 +78,17 @@ describe(`a stake flood of ${KEYS} keys against three pos-peer processes (devnet
     const sample = () => {
       for (const [i, p] of peers.entries()) if (p.child.pid !== undefined) rss[i] = Math.max(rss[i], rssMb(p.child.pid))
     }
-    const sampler = setInterval(sample, 250)
     const finalHeight = () => Math.min(...peers.map((p) => (p.of('finalized').at(-1)?.height as number) ?? 0))
     const began = Date.now()
+    // FLOOD_TRACE=1: every 2.5 s, each peer's RSS now and the final and head heights (where a peak falls).
+    let ticks = 0
+    const sampler = setInterval(() => {
+      sample()
+      if (process.env.FLOOD_TRACE === undefined || ++ticks % 10 !== 0) return
+      const now = peers.map((p) => (p.child.pid === undefined ? 0 : rssMb(p.child.pid)).toFixed(0)).join(' / ')
+      const head = Math.max(...peers.map((p) => (p.of('block').at(-1)?.height as number) ?? 0))
+      console.log(`t=${((Date.now() - began) / 1000).toFixed(1)}s RSS ${now} final ${finalHeight()} head ${head}`)
+    }, 250)
     let sent = 0
     let delivered = 0
     let cutOff = 0
