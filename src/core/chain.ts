@@ -5,7 +5,7 @@ import { compareEntrants, ticketFor } from './lottery.js'
 import type { ChainConfig } from './params.js'
 import { type Block, type BlockHeader, type Checkpoint, createEvidence, type Evidence, headerOf } from './records.js'
 import { activeStake, type ChainState, genesisState } from './state.js'
-import { conflictOf, participates, validateBlock } from './validation.js'
+import { conflictOf, PARTICIPATION_DEPTH, participates, SOURCE_DEPTH, validateBlock } from './validation.js'
 
 /** A block in the tree of not-yet-final blocks (the root is the last finalized block). */
 export interface BlockNode {
@@ -85,11 +85,12 @@ export interface ChainOptions {
 }
 
 /**
- * Final blocks below the root remembered by hash: enough that "is this block on the chain?"
- * for a carried vote's target (at most PARTICIPATION_DEPTH + 1 blocks back) has the same answer
- * on every peer, whatever its finalized height.
+ * Final blocks below the root remembered by hash: enough that "is this block on the chain?" for a
+ * carried vote's target (at most PARTICIPATION_DEPTH + 1 blocks back) and for a block's FFG source
+ * (at most SOURCE_DEPTH back) has the same answer on every peer, whatever its finalized height. No
+ * lookup reaches further, so no more are kept (a restart reads each one's block for its slot).
  */
-export const RECENT_FINAL = 256
+export const RECENT_FINAL = Math.max(SOURCE_DEPTH, PARTICIPATION_DEPTH + 1)
 
 /** A final block below the root, as the chain remembers it. */
 export interface RecentFinal {

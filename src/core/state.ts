@@ -104,7 +104,7 @@ export interface ChainState {
   readonly sourceEpoch: number
   /**
    * The slot of that source's block (0 when it is not within SOURCE_DEPTH blocks of this one and
-   * not the parent state's source: see `validateBlock`).
+   * not the parent state's source: see `sourceSlotOf`).
    */
   readonly sourceSlot: number
   /**
@@ -115,7 +115,7 @@ export interface ChainState {
    * slot is final. New stake counts only once its block is (docs/PROTOCOL.md section 3).
    */
   readonly finalSlot: number
-  /** Blocks in a row, ending with this one, since one whose source was one epoch above its parent's (finality moving). */
+  /** Blocks in a row, ending with this one, since one that proved a finalizing link (`linkProven`: finality moving). */
   readonly stall: number
 }
 

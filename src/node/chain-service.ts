@@ -170,8 +170,8 @@ export class ChainService {
       const ours = await opts.store.finalHashAt(cp.height)
       if (ours !== cp.hashHex) throw new CheckpointError(cp, ours)
     }
-    // The final blocks just below the root, so a carried vote's target is judged on chain as on
-    // every other peer (core/validation.ts participates).
+    // The final blocks just below the root, so a carried vote's target is judged on chain, and a
+    // block's source placed, as on every other peer (core/validation.ts participates, sourceSlotOf).
     const recentFinal: RecentFinal[] = []
     for (let h = Math.max(1, loaded.root.height - RECENT_FINAL); h < loaded.root.height; h++) {
       const hashHex = await opts.store.finalHashAt(h)
