@@ -8,7 +8,7 @@ import { Mempool } from '../../src/core/mempool.js'
 import { buildSignedCandidate, proposalRank } from '../../src/core/proposer.js'
 import { type Block, createReading, createStake, type StakeAnnouncement } from '../../src/core/records.js'
 import { createBlock } from '../helpers/blocks.js'
-import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
+import { foundChain, testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
 
 // No activation delay and no churn limit in the way: these scenarios place joins, votes and leaves slot by slot (the delay and
 // the churn limit have their own tests in validation.test.ts and churn tests).
@@ -65,27 +65,20 @@ function importAll(chain: Chain, blocks: Block[], slot: number): void {
 }
 
 /**
- * A chain founded by `vs[0]` whose first block takes everyone's announcement. New stake counts only
- * once its block is final as the chain shows it, so the founder builds alone first: its blocks of
- * slots 2 and 3 finalize block 1 (FFG's two rounds), block 4 is the first whose source shows it
- * (the others count from its state on), and block 5's vote justifies (b4, 5), the first source
- * whose state counts everyone. Returns block 5: from slot 6 on, every validator's vote counts.
+ * A chain founded by `vs[0]` whose first block takes everyone's announcement (`foundChain`: the
+ * founder builds alone until everyone counts), its blocks in this test's history. Returns block 5:
+ * from slot 6 on, every validator's vote counts.
  */
 function found(chain: Chain, vs: Signer[], stakes: number[]): Block {
-  let tip = blockOn(
+  const blocks = foundChain(
+    chain,
     vs[0],
-    { hash: net.id, height: 0 },
-    1,
     vs.map((v, i) => stake(v, stakes[i])),
   )
-  importAll(chain, [tip], 1)
-  for (let s = 2; s <= 5; s++) {
-    tip = blockOn(vs[0], tip, s)
-    importAll(chain, [tip], s)
-  }
+  history.push(...blocks)
   const counted = chain.head.state.stakes
   expect(vs.every((v, i) => counted.get(toHex(v.publicKey))?.counted === stakes[i])).toBe(true)
-  return tip
+  return blocks.at(-1) as Block
 }
 
 /** A fresh test: no seqs, views or history yet. */
