@@ -35,6 +35,18 @@ describe('records', () => {
     expect(decodeStake(encodeStake(s)).idHex).toBe(s.idHex)
   })
 
+  it('an encoded block or record owns its buffer (kept for long, it must not pin a shared 8 KB slab)', async () => {
+    const a = await testSigner('a')
+    const readings = Array.from({ length: 6 }, (_, i) => createReading(net, a, 60 + i, 1_000 + i))
+    const b = createBlock(net, a, { height: 1, slot: 5, parent: net.id, readings, stakes: [] })
+    const s = createStake(net, a, 100, 1)
+    for (const bytes of [b.bytes, encodeReading(readings[0]), encodeStake(s)]) {
+      expect(bytes.byteLength).toBeGreaterThan(0)
+      expect(bytes.buffer.byteLength).toBe(bytes.byteLength)
+    }
+    expect(b.bytes.byteLength).toBeGreaterThan(256)
+  })
+
   it('hashes the proposer: the same content from two validators has two hashes', async () => {
     const [a, b] = [await testSigner('a'), await testSigner('b')]
     const content = { height: 1, slot: 5, parent: net.id, readings: [], stakes: [] }
