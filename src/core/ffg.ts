@@ -169,10 +169,19 @@ export class Justification<N extends FfgNode> {
     return total > 0 && voted * 3 > total * 2
   }
 
-  /** The blocks (hash hex) whose votes justified checkpoint `key`, if we saw them do it. */
+  /**
+   * The blocks (hash hex) whose votes justified checkpoint `key`, if we saw them do it: the
+   * heaviest voters first (then by hash). A block carries at most maxVotesPerBlock of them, and
+   * those must hold more than 2/3 of the stake (`linkProven`): in hash order a network of more
+   * than 128 validators could leave out the few that hold most of it.
+   */
   proof(key: string): string[] {
     const link = this.links.get(this.justifiedBy.get(key) ?? '')
-    return link === undefined ? [] : [...link.voters.values()].sort()
+    if (link === undefined) return []
+    return [...link.voters]
+      .map(([v, hex]) => ({ hex, weight: this.countedWeight(link, v) }))
+      .sort((a, b) => b.weight - a.weight || (a.hex < b.hex ? -1 : 1))
+      .map((x) => x.hex)
   }
 
   /**
