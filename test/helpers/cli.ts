@@ -21,7 +21,9 @@ export class CliPeer {
 
   /** `wrap`: a command prefix to run it under, e.g. `ip netns exec <ns>` (it execs, same PID). */
   constructor(args: string[], env: NodeJS.ProcessEnv = {}, wrap: string[] = []) {
-    const argv = [...wrap, NODE22, BIN, '--json', ...args]
+    // PEER_NODE_ARGS: Node flags for every peer a test starts (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+    const nodeArgs = process.env.PEER_NODE_ARGS?.split(' ').filter((a) => a !== '') ?? []
+    const argv = [...wrap, NODE22, ...nodeArgs, BIN, '--json', ...args]
     this.child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: 'pipe' })
     this.child.stdout.on('data', (d: Buffer) => {
       this.buf += d.toString()

@@ -178,6 +178,13 @@ async function spamRun(keys: number, network: string, fee?: number) {
     const at = Date.parse(r.time as string)
     for (const f of finals) slots.push(((f.get(r.id as string) ?? Number.POSITIVE_INFINITY) - at) / SLOT_MS)
   }
+  // SPAM_TRACE=1: each typed reading, when it was typed (s into the spam) and its slots to final on a / b / c.
+  if (process.env.SPAM_TRACE !== undefined)
+    for (const r of submitted) {
+      const at = Date.parse(r.time as string)
+      const each = finals.map((f) => (((f.get(r.id as string) ?? Number.NaN) - at) / SLOT_MS).toFixed(2))
+      console.log(`typed ${r.bpm} at ${((at - began) / 1000).toFixed(1)} s: final after ${each.join(' / ')} slots`)
+    }
   slots.sort((x, y) => x - y)
   // Slots from a typed reading's own slot to the first block (on any peer's chain) that holds it.
   const blockSlot = new Map<string, number>()
