@@ -331,6 +331,22 @@ function transferFromTuple(v: unknown, field: string): Transfer {
 /** Size limit for a single reading, stake announcement or transfer on the wire. */
 export const MAX_RECORD_BYTES = 256
 
+/**
+ * The author of an encoded reading without decoding it (its canonical encoding starts with a
+ * 4-array and the author's 32 bytes), or undefined. A hint for ordering work only: it checks
+ * nothing, and the reading is decoded and validated as any other.
+ */
+export function peekReadingAuthor(bytes: Uint8Array): Uint8Array | undefined {
+  if (
+    bytes.byteLength < 3 + PUBLIC_KEY_BYTES ||
+    bytes[0] !== 0x84 ||
+    bytes[1] !== 0x58 ||
+    bytes[2] !== PUBLIC_KEY_BYTES
+  )
+    return undefined
+  return bytes.subarray(3, 3 + PUBLIC_KEY_BYTES)
+}
+
 export function decodeReading(bytes: Uint8Array): Reading {
   return readingFromTuple(decodeCanonical(bytes, MAX_RECORD_BYTES), 'reading')
 }

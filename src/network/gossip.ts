@@ -6,6 +6,7 @@ import { sha256 } from '../core/crypto.js'
 import { PosError, type Verdict } from '../core/errors.js'
 import type { ChainConfig } from '../core/params.js'
 import type { Logger } from '../util/logger.js'
+import { GossipQueues } from './gossip-queues.js'
 import { discoveryTopic, TOPICS, type Topic, topicName } from './topics.js'
 
 /**
@@ -41,6 +42,8 @@ export interface GossipCallbacks {
   rejected: (peer: PeerId, topic: Topic, code: string) => void
   /** A peer subscribed to topics outside our set, or changed subscriptions too often. */
   badSubscriptions: (peer: PeerId, reason: string) => void
+  /** Whether a message goes ahead of its topic's others in the validation queue (`GossipQueues`). */
+  urgent?: (topic: Topic, data: Uint8Array) => boolean
 }
 
 /**
@@ -163,6 +166,11 @@ export function gossipServiceConfig(cfg: GossipConfig): Partial<GossipsubOpts> {
       msg.topic === discovery
         ? sha256(concatBytes(utf8(`${msg.topic}/${Math.floor(Date.now() / DISCOVERY_INTERVAL_MS)}`), msg.data))
         : sha256(concatBytes(utf8(msg.topic), msg.data)),
+    // A peer's next message is taken once its last one is validated: a peer that sends faster than
+    // we validate is slowed down by TCP (backpressure) instead of buffered here, and each message
+    // waits its turn in `GossipQueues`, so one peer's backlog never holds the event loop.
+    awaitRpcHandler: true,
+    awaitRpcMessageHandler: true,
     ignoreDuplicatePublishError: true,
     allowPublishToZeroTopicPeers: true,
     emitSelf: false,
@@ -219,6 +227,8 @@ const MAX_SUBSCRIPTION_RPCS = 32
 /** Subscribes our topics and validates every message before gossipsub forwards it. */
 export class Gossip {
   readonly stats = emptyGossipStats()
+  /** Every message waits here for its validation, in priority order, a turn at a time. */
+  readonly queues = new GossipQueues()
 
   constructor(
     private readonly pubsub: GossipSub,
@@ -232,18 +242,22 @@ export class Gossip {
   start(): void {
     for (const t of TOPICS) {
       const name = topicName(this.net, t)
-      this.pubsub.topicValidators.set(name, (from: PeerId, msg: Message) => {
+      const validate = (from: PeerId, msg: Message): TopicValidatorResult => {
         const { verdict, code } = verdictOf(t, this.handlers[t], from, msg.data, this.stats[t], this.log)
         if (verdict === 'reject') this.callbacks.rejected(from, t, code ?? 'UNSPECIFIED')
         else if (code !== undefined && SPAM_CODES.has(code)) this.spam?.add(from.toString())
         return RESULT[verdict]
-      })
+      }
+      this.pubsub.topicValidators.set(name, (from: PeerId, msg: Message) =>
+        this.queues.validate(t, this.callbacks.urgent?.(t, msg.data) ?? false, () => validate(from, msg)),
+      )
       this.pubsub.subscribe(name)
     }
     this.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
   }
 
   stop(): void {
+    this.queues.close()
     this.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     for (const t of TOPICS) {
       const name = topicName(this.net, t)

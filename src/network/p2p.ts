@@ -34,6 +34,8 @@ export interface P2POptions {
   readonly bootstrap: readonly string[]
   readonly mdns: boolean
   readonly gossipHandlers: GossipHandlers
+  /** Which messages go first in their topic's validation queue. */
+  readonly gossipUrgent?: (topic: Topic, data: Uint8Array) => boolean
   readonly reqrespHandlers: ReqRespHandlers
   readonly localStatus: () => Status
   /** libp2p's own metrics (e.g. @libp2p/prometheus-metrics), when the HTTP API serves /metrics. */
@@ -91,6 +93,7 @@ export class P2P {
           this.peers.countReject(peer)
         },
         badSubscriptions: (peer, reason) => this.peers.refuse(peer, reason),
+        urgent: opts.gossipUrgent,
       },
       opts.log,
       spam,

@@ -1,4 +1,12 @@
-import { decodeBlock, decodeEvidence, decodeReading, decodeStake, decodeTransfer } from '../core/records.js'
+import { toHex } from '../core/bytes.js'
+import {
+  decodeBlock,
+  decodeEvidence,
+  decodeReading,
+  decodeStake,
+  decodeTransfer,
+  peekReadingAuthor,
+} from '../core/records.js'
 import type { GossipHandler, GossipHandlers } from '../network/gossip.js'
 import type { Topic } from '../network/topics.js'
 import type { ChainService } from './chain-service.js'
@@ -21,6 +29,20 @@ export function gossipHandlers(svc: ChainService, clock?: ClockMonitor): GossipH
     readings: (_from, data) => svc.receiveReading(decodeReading(data)),
     evidence: (_from, data) => svc.receiveEvidence(decodeEvidence(data)),
     transfers: (_from, data) => svc.receiveTransfer(decodeTransfer(data)),
+  }
+}
+
+/**
+ * Which received messages go ahead of their topic's others in the validation queue
+ * (network/gossip-queues.ts): readings whose author holds counted stake at our head. Under a
+ * flood of readings from fresh keys a validator's reading is still validated, relayed and
+ * proposed at once.
+ */
+export function urgentGossip(svc: ChainService): (topic: Topic, data: Uint8Array) => boolean {
+  return (topic, data) => {
+    if (topic !== 'readings') return false
+    const author = peekReadingAuthor(data)
+    return author !== undefined && (svc.chain.head.state.stakes.get(toHex(author))?.counted ?? 0) > 0
   }
 }
 

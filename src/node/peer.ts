@@ -25,7 +25,7 @@ import { TypedEmitter } from '../util/emitter.js'
 import { type Logger, silentLogger } from '../util/logger.js'
 import { type ChainEvents, ChainService } from './chain-service.js'
 import { ClockMonitor } from './clock-monitor.js'
-import { type GossipHandlerWrapper, gossipHandlers, wrapHandlers } from './gossip-handlers.js'
+import { type GossipHandlerWrapper, gossipHandlers, urgentGossip, wrapHandlers } from './gossip-handlers.js'
 import { reqrespHandlers } from './reqresp-handlers.js'
 import { SlotLoop } from './slot-loop.js'
 import {
@@ -184,6 +184,7 @@ export class Peer implements NodeView {
         bootstrap: opts.bootstrap ?? [],
         mdns: opts.mdns ?? false,
         gossipHandlers: wrapHandlers(gossipHandlers(this.svc, clock), opts.wrapGossip),
+        gossipUrgent: urgentGossip(this.svc),
         reqrespHandlers: reqrespHandlers(this.svc, this.statusSync),
         localStatus: () => this.statusSync.localStatus(),
         log: this.log,
