@@ -12,6 +12,7 @@ import {
   decodeStake,
   encodeReading,
   encodeStake,
+  peekReadingAuthor,
   verifyBlockSignature,
   verifyReadingSignature,
 } from '../../src/core/records.js'
@@ -45,6 +46,15 @@ describe('records', () => {
       expect(bytes.buffer.byteLength).toBe(bytes.byteLength)
     }
     expect(b.bytes.byteLength).toBeGreaterThan(256)
+  })
+
+  it("peeks an encoded reading's author without decoding it (a hint for the validation queue, nothing more)", async () => {
+    const a = await testSigner('a')
+    const bytes = encodeReading(createReading(net, a, 72, 1_000))
+    expect(peekReadingAuthor(bytes)).toEqual(a.publicKey)
+    expect(peekReadingAuthor(bytes.subarray(0, 20))).toBeUndefined()
+    expect(peekReadingAuthor(encode([1, 2, 3, 4]))).toBeUndefined()
+    expect(peekReadingAuthor(new Uint8Array(0))).toBeUndefined()
   })
 
   it('hashes the proposer: the same content from two validators has two hashes', async () => {

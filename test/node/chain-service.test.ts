@@ -5,10 +5,11 @@ import { describe, expect, it } from 'vitest'
 import { toHex } from '../../src/core/bytes.js'
 import { RecordError } from '../../src/core/errors.js'
 import { slotStart } from '../../src/core/params.js'
-import { createReading, createStake } from '../../src/core/records.js'
+import { createReading, createStake, encodeReading } from '../../src/core/records.js'
 import { isEjected } from '../../src/core/state.js'
 import { SPAM_CODES } from '../../src/network/gossip.js'
 import { BusyError, ChainService, MAX_OUTBOX } from '../../src/node/chain-service.js'
+import { urgentGossip } from '../../src/node/gossip-handlers.js'
 import { Store } from '../../src/storage/store.js'
 import { createBlock, foundingBlock } from '../helpers/blocks.js'
 import { testGenesisNetwork, testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js'
@@ -16,6 +17,22 @@ import { testGenesisNetwork, testNetwork, testSigners, timeOf, voteOn } from '..
 const net = testNetwork()
 
 describe('chain service', () => {
+  it("a reading whose author holds counted stake goes first in gossip's validation queue; a stranger's does not", async () => {
+    const [me, a, stranger] = await testSigners(3, 'urgent')
+    const store = new Store(net)
+    await store.open()
+    const svc = await ChainService.create({ net, store, signer: me, now: () => timeOf(net, 2), stake: 0 })
+    const urgent = urgentGossip(svc)
+    const byA = encodeReading(createReading(net, a, 70, timeOf(net, 2)))
+    expect(urgent('readings', byA)).toBe(false)
+    expect(svc.receiveBlock(foundingBlock(net, a, [createStake(net, a, 40, 1)]))).toBe('accept')
+    expect(urgent('readings', byA)).toBe(true)
+    expect(urgent('readings', encodeReading(createReading(net, stranger, 70, timeOf(net, 2))))).toBe(false)
+    expect(urgent('stakes', byA)).toBe(false)
+    await svc.flush()
+    await store.close()
+  })
+
   it('an orphan from the network names its sender in the missing-parent event', async () => {
     const [me, other] = await testSigners(2, 'cs')
     const store = new Store(net)
