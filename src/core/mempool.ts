@@ -3,8 +3,18 @@ import type { BlockNode, Chain } from './chain.js'
 import type { Evidence, Reading, StakeAnnouncement, Transfer } from './records.js'
 import { type Account, accountAt, isSlashed, readingFeeOf, stakeLimit, transferProblem } from './state.js'
 
+/**
+ * Pending readings a pool holds by default: four full blocks (maxReadingsPerBlock 1,024). Readings
+ * leave only when final, about three slots after they enter a block, so four blocks' worth keeps
+ * every block full under load. More only lengthens the burst a relay accepts, verifies and
+ * forwards when a flood of valid readings from many keys begins: with 10,000 the peers downstream
+ * spent their first seconds of a 1,000-key spam verifying it, blocks waited behind it in the same
+ * streams, and typed readings took up to 7 slots to be final (3.5 with 4,096; docs/PERFORMANCE.md).
+ */
+export const MAX_PENDING_READINGS = 4096
+
 export interface MempoolOptions {
-  /** Bound on pending readings (all authors). */
+  /** Bound on pending readings (all authors); default MAX_PENDING_READINGS. */
   readonly maxReadings?: number
   /** Bound on one author's pending readings (this peer's own are exempt: its outbox bounds them). */
   readonly maxPerAuthor?: number
@@ -57,7 +67,7 @@ export class Mempool {
   private readonly maxStakes: number
 
   constructor(opts: MempoolOptions = {}) {
-    this.maxReadings = opts.maxReadings ?? 10_000
+    this.maxReadings = opts.maxReadings ?? MAX_PENDING_READINGS
     this.maxPerAuthor = opts.maxPerAuthor ?? 256
     this.maxStakes = opts.maxStakes ?? 10_000
     this.maxTransfers = opts.maxTransfers ?? 10_000
