@@ -1,11 +1,19 @@
 import { toHex } from './bytes.js'
 import { BlockError } from './errors.js'
 import { type CheckpointRef, checkpointRef, Justification } from './ffg.js'
+import { FinalReadings } from './final-readings.js'
 import { compareEntrants, ticketFor } from './lottery.js'
 import type { ChainConfig } from './params.js'
 import { type Block, type BlockHeader, type Checkpoint, createEvidence, type Evidence, headerOf } from './records.js'
 import { activeStake, type ChainState, genesisState } from './state.js'
-import { conflictOf, PARTICIPATION_DEPTH, participates, SOURCE_DEPTH, validateBlock } from './validation.js'
+import {
+  blockReadingWindow,
+  conflictOf,
+  PARTICIPATION_DEPTH,
+  participates,
+  SOURCE_DEPTH,
+  validateBlock,
+} from './validation.js'
 
 /** A block in the tree of not-yet-final blocks (the root is the last finalized block). */
 export interface BlockNode {
@@ -78,8 +86,8 @@ export interface TrustedCheckpoint {
 export interface ChainOptions {
   readonly root?: ChainRoot
   readonly checkpoint?: TrustedCheckpoint
-  /** Ids of every reading in the finalized chain (root included); the chain adds to it. */
-  readonly finalReadings?: Set<string>
+  /** Ids of the readings in the finalized chain still in the time window; the chain adds to it. */
+  readonly finalReadings?: FinalReadings
   /** The final blocks just below the root, lowest first (see RECENT_FINAL). */
   readonly recentFinal?: readonly RecentFinal[]
 }
@@ -117,7 +125,7 @@ type SourceWhere = { where: 'ok'; node: BlockNode } | { where: 'bad' | 'stale' |
  */
 export class Chain {
   readonly net: ChainConfig
-  readonly finalReadings: Set<string>
+  readonly finalReadings: FinalReadings
   private readonly nodes = new Map<string, BlockNode>()
   private readonly votes = new Map<string, Vote>()
   private rootNode: BlockNode
@@ -137,7 +145,7 @@ export class Chain {
   constructor(net: ChainConfig, opts: ChainOptions = {}) {
     this.net = net
     const r = opts.root ?? genesisRoot(net)
-    this.finalReadings = opts.finalReadings ?? new Set()
+    this.finalReadings = opts.finalReadings ?? new FinalReadings()
     this.recentFinal = new Map((opts.recentFinal ?? []).map((f) => [f.hashHex, f]))
     this.checkpoint = opts.checkpoint
     this.rootNode = {
@@ -474,13 +482,19 @@ export class Chain {
     const target = finalCp?.node
     if (target !== undefined && target !== this.rootNode) {
       finalized = this.chainTo(target)
-      for (const n of finalized) for (const id of n.readingIds) this.finalReadings.add(id)
+      for (const n of finalized)
+        this.finalReadings.add(
+          [...n.readingIds],
+          (n.block?.readings ?? []).reduce((t, r) => Math.max(t, r.time), 0),
+        )
     }
     // Reorg and newly canonical blocks are measured before pruning drops the old branch.
     const { canonical, reorgDepth } = this.diff(oldHead, head)
     let pruned: string[] = []
     if (finalCp !== undefined) {
       pruned = target === this.rootNode ? [] : this.prune(target as BlockNode)
+      // No block above the root can hold a reading dated before its next slot's window.
+      this.finalReadings.forgetBefore(blockReadingWindow(this.net, this.rootNode.slot + 1).earliest)
       this.ffg.prune(finalCp, (n) => this.nodes.has(n.hashHex))
       head = this.selectHead()
     }

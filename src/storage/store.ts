@@ -4,6 +4,7 @@ import { MemoryLevel } from 'memory-level'
 import { toHex } from '../core/bytes.js'
 import { type ChainRoot, genesisRoot, type ImportResult } from '../core/chain.js'
 import { decodeCanonical, encodeCanonical, expectArray, expectUint } from '../core/encoding.js'
+import { FinalReadings } from '../core/final-readings.js'
 import type { ChainConfig } from '../core/params.js'
 import {
   type Block,
@@ -19,6 +20,7 @@ import {
   type Transfer,
 } from '../core/records.js'
 import { decodeState, encodeState } from '../core/state.js'
+import { blockReadingWindow } from '../core/validation.js'
 import { StoreError } from './errors.js'
 
 type Level = AbstractLevel<string | Buffer | Uint8Array, string, Uint8Array>
@@ -28,7 +30,8 @@ type Level = AbstractLevel<string | Buffer | Uint8Array, string, Uint8Array>
  *   b/<hash>      block bytes (final and not-yet-final blocks)
  *   u/<hash>      marker: block is in the tree of not-yet-final blocks
  *   h/<height>    hash of the final block at that height (zero-padded, so keys sort by height)
- *   r/<id>        hash of the final block holding that reading
+ *   r/<id>        "<hash> <time>": the final block holding that reading, and the reading's time
+ *                 (older entries hold the hash alone)
  *   o/r/<id>      outbox: a reading typed on this peer, until final
  *   o/s           outbox: this peer's latest stake announcement
  *   o/t/<id>      outbox: a transfer sent from this peer, until final (or replaced by the chain)
@@ -51,7 +54,7 @@ const K = {
 
 export interface LoadedChain {
   readonly root: ChainRoot
-  readonly finalReadings: Set<string>
+  readonly finalReadings: FinalReadings
   /** Not-yet-final blocks, lowest height first, to re-import into the tree. */
   readonly unfinal: Block[]
   readonly outboxReadings: Reading[]
@@ -65,6 +68,7 @@ export interface StoreOptions {
 }
 
 const utf8 = new TextEncoder()
+const fromUtf8 = new TextDecoder()
 const text = new TextDecoder()
 
 export class Store {
@@ -159,8 +163,15 @@ export class Store {
       }
     }
     await this.checkFinalIndex(root)
-    const finalReadings = new Set<string>()
-    for await (const key of this.db.keys({ gt: 'r/', lt: 'r0' })) finalReadings.add(key.slice(2))
+    // The ids a block above the root could still need (dated within its next slot's window); an
+    // entry written before the index carried times (value: the block hash alone) is kept.
+    const earliest = blockReadingWindow(this.net, root.slot + 1).earliest
+    const entries: { id: string; time: number }[] = []
+    for await (const [key, value] of this.db.iterator({ gt: 'r/', lt: 'r0' })) {
+      const time = Number(fromUtf8.decode(value).split(' ')[1] ?? Number.MAX_SAFE_INTEGER)
+      if (!(time < earliest)) entries.push({ id: key.slice(2), time })
+    }
+    const finalReadings = FinalReadings.from(entries)
     const unfinal: Block[] = []
     const stale: string[] = []
     try {
@@ -240,7 +251,7 @@ export class Store {
       batch.put(K.height(n.height), utf8.encode(n.hashHex))
       batch.del(K.unfinal(n.hashHex))
       for (const r of fb.readings) {
-        batch.put(K.reading(r.idHex), utf8.encode(n.hashHex))
+        batch.put(K.reading(r.idHex), utf8.encode(`${n.hashHex} ${r.time}`))
         batch.del(K.outReading(r.idHex))
       }
       for (const t of fb.transfers) batch.del(K.outTransfer(t.idHex))

@@ -79,6 +79,37 @@ describe('store', () => {
     await store.close()
   })
 
+  it('reopens with the final readings a block above the root could still need: older ones stay on disk only', async () => {
+    // Readings may be 8 slots old when their block is made.
+    const short = testNetwork({ maxReadingAgeMs: 8_000 })
+    const dir = await tempDir()
+    const signers = await testSigners(3, 'w')
+    let store = new Store(short, { path: dir })
+    await store.open()
+    const lock = new LockstepChain(short, signers, [10, 30, 60])
+    const ids: string[] = []
+    for (let i = 0; i < 30; i++) {
+      ids.push(lock.addReading(i % 3, 70))
+      for (const r of lock.step()) await store.saveImport(r)
+    }
+    // The chain itself has forgotten the oldest (its root moved on)...
+    expect(lock.chain.finalReadings.has(ids[0])).toBe(false)
+    expect(lock.chain.finalReadings.has(ids[24])).toBe(true)
+    await store.close()
+    // ... and an entry written before the index carried times (the block hash alone) is kept.
+    const raw = new ClassicLevel<string, string>(dir)
+    await raw.put(`r/${'ab'.repeat(32)}`, 'cd'.repeat(32))
+    await raw.close()
+    store = new Store(short, { path: dir })
+    await store.open()
+    const loaded = await store.loadChain()
+    expect(loaded.finalReadings.has(ids[0])).toBe(false)
+    expect(loaded.finalReadings.has(ids[24])).toBe(true)
+    expect(loaded.finalReadings.has('ab'.repeat(32))).toBe(true)
+    for (const id of ids) expect(loaded.finalReadings.has(id)).toBe(lock.chain.finalReadings.has(id))
+    await store.close()
+  })
+
   it('a writer killed with SIGKILL mid-loop leaves a store that reopens consistently', async () => {
     const dir = await tempDir()
     for (let round = 0; round < 2; round++) {
