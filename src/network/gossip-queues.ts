@@ -82,12 +82,10 @@ export interface GossipQueueOptions {
 export interface QueueStats {
   /** Messages dropped unvalidated because their topic's queue was full. */
   dropped: number
-  /** The longest any topic's queue has been. */
-  longest: number
 }
 
 export class GossipQueues {
-  readonly stats: QueueStats = { dropped: 0, longest: 0 }
+  readonly stats: QueueStats = { dropped: 0 }
   private readonly urgent = new Map<Topic, Fifo<Job>>()
   private readonly regular = new Map<Topic, Fifo<Job>>()
   private readonly max: Record<Topic, number>
@@ -108,11 +106,6 @@ export class GossipQueues {
     }
   }
 
-  /** Messages waiting in a topic's queue. */
-  waiting(topic: Topic): number {
-    return (this.urgent.get(topic)?.length ?? 0) + (this.regular.get(topic)?.length ?? 0)
-  }
-
   /**
    * Queue one validation; resolves with its result in its turn, or with Ignore if it is dropped
    * (its queue full of older regular messages, or the queues closed).
@@ -124,24 +117,17 @@ export class GossipQueues {
     return new Promise((done) => {
       const lanes = [this.urgent.get(topic) as Fifo<Job>, this.regular.get(topic) as Fifo<Job>]
       if (lanes[0].length + lanes[1].length >= this.max[topic]) {
-        // The oldest regular message goes; with none, this one (urgent messages are never pushed out by others).
-        const oldest = lanes[1].shift()
-        if (oldest === undefined && !urgent) {
-          this.stats.dropped++
+        // The oldest regular message goes; with none, the oldest urgent one for an urgent one, or
+        // else this one (urgent messages are never pushed out by regular ones).
+        const victim = lanes[1].shift() ?? (urgent ? lanes[0].shift() : undefined)
+        this.stats.dropped++
+        if (victim === undefined) {
           done(TopicValidatorResult.Ignore)
           return
         }
-        if (oldest !== undefined) {
-          this.stats.dropped++
-          oldest.done(TopicValidatorResult.Ignore)
-        } else {
-          const first = lanes[0].shift() as Job
-          this.stats.dropped++
-          first.done(TopicValidatorResult.Ignore)
-        }
+        victim.done(TopicValidatorResult.Ignore)
       }
       lanes[urgent ? 0 : 1].push({ run, done })
-      this.stats.longest = Math.max(this.stats.longest, lanes[0].length + lanes[1].length)
       this.schedule()
     })
   }

@@ -68,7 +68,6 @@ export interface StoreOptions {
 }
 
 const utf8 = new TextEncoder()
-const fromUtf8 = new TextDecoder()
 const text = new TextDecoder()
 
 export class Store {
@@ -168,7 +167,7 @@ export class Store {
     const earliest = blockReadingWindow(this.net, root.slot + 1).earliest
     const entries: { id: string; time: number }[] = []
     for await (const [key, value] of this.db.iterator({ gt: 'r/', lt: 'r0' })) {
-      const time = Number(fromUtf8.decode(value).split(' ')[1] ?? Number.MAX_SAFE_INTEGER)
+      const time = Number(text.decode(value).split(' ')[1] ?? Number.MAX_SAFE_INTEGER)
       if (!(time < earliest)) entries.push({ id: key.slice(2), time })
     }
     const finalReadings = FinalReadings.from(entries)
