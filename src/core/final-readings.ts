@@ -1,3 +1,5 @@
+import { Fifo } from '../util/fifo.js'
+
 /**
  * The ids of the readings in final blocks, for the rule that a reading is in a chain once
  * (READING_ALREADY_IN_CHAIN). Bounded by time, not by the chain's length: a block of slot `s` may
@@ -10,8 +12,7 @@
 export class FinalReadings {
   private readonly ids = new Set<string>()
   /** Ids in the order they became final, a group per block, with the latest time among them. */
-  private groups: { until: number; ids: readonly string[] }[] = []
-  private first = 0
+  private readonly groups = new Fifo<{ readonly until: number; readonly ids: readonly string[] }>()
 
   /** Ids known with their times (a restart: the store's index), oldest first, in groups. */
   static from(entries: Iterable<{ readonly id: string; readonly time: number }>): FinalReadings {
@@ -49,13 +50,9 @@ export class FinalReadings {
    */
   forgetBefore(earliest: number): number {
     let forgotten = 0
-    while (this.first < this.groups.length && this.groups[this.first].until < earliest) {
-      for (const id of this.groups[this.first].ids) if (this.ids.delete(id)) forgotten++
-      this.first++
-    }
-    if (this.first > 1024 && this.first * 2 > this.groups.length) {
-      this.groups = this.groups.slice(this.first)
-      this.first = 0
+    for (let g = this.groups.peek(); g !== undefined && g.until < earliest; g = this.groups.peek()) {
+      for (const id of g.ids) if (this.ids.delete(id)) forgotten++
+      this.groups.shift()
     }
     return forgotten
   }

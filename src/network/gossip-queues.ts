@@ -1,4 +1,5 @@
 import { TopicValidatorResult } from '@libp2p/interface'
+import { Fifo } from '../util/fifo.js'
 import type { Topic } from './topics.js'
 
 /**
@@ -46,30 +47,6 @@ export const TURN_MS = 20
 interface Job {
   readonly run: () => TopicValidatorResult
   readonly done: (result: TopicValidatorResult) => void
-}
-
-/** A FIFO with O(1) shift (an array with a moving head, compacted now and then). */
-class Fifo<T> {
-  private items: T[] = []
-  private head = 0
-
-  get length(): number {
-    return this.items.length - this.head
-  }
-
-  push(x: T): void {
-    this.items.push(x)
-  }
-
-  shift(): T | undefined {
-    if (this.head >= this.items.length) return undefined
-    const x = this.items[this.head++]
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head)
-      this.head = 0
-    }
-    return x
-  }
 }
 
 export interface GossipQueueOptions {
