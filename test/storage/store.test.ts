@@ -22,6 +22,16 @@ afterEach(async () => {
   await temp.removeAll()
 })
 
+/** `steps` lockstep slots, each with a reading by the validators in turn, every import saved; the reading ids. */
+async function writeSteps(store: Store, lock: LockstepChain, steps: number): Promise<string[]> {
+  const ids: string[] = []
+  for (let i = 0; i < steps; i++) {
+    ids.push(lock.addReading(i % 3, 70))
+    for (const r of lock.step()) await store.saveImport(r)
+  }
+  return ids
+}
+
 /** Every final height 1..root has a block, every stored state matches a replay. */
 async function checkConsistent(store: Store): Promise<{ height: number; readings: number }> {
   const loaded = await store.loadChain()
@@ -56,11 +66,7 @@ describe('store', () => {
     let store = new Store(net, { path: dir })
     await store.open()
     const lock = new LockstepChain(net, signers, [10, 30, 60])
-    const ids: string[] = []
-    for (let i = 0; i < 20; i++) {
-      ids.push(lock.addReading(i % 3, 70))
-      for (const r of lock.step()) await store.saveImport(r)
-    }
+    const ids = await writeSteps(store, lock, 20)
     const outbox = createReading(net, signers[0], 99, timeOf(net, 1))
     await store.addOutboxReading(outbox)
     await store.close()
@@ -87,11 +93,7 @@ describe('store', () => {
     let store = new Store(short, { path: dir })
     await store.open()
     const lock = new LockstepChain(short, signers, [10, 30, 60])
-    const ids: string[] = []
-    for (let i = 0; i < 30; i++) {
-      ids.push(lock.addReading(i % 3, 70))
-      for (const r of lock.step()) await store.saveImport(r)
-    }
+    const ids = await writeSteps(store, lock, 30)
     // The chain itself has forgotten the oldest (its root moved on)...
     expect(lock.chain.finalReadings.has(ids[0])).toBe(false)
     expect(lock.chain.finalReadings.has(ids[24])).toBe(true)
