@@ -1,6 +1,6 @@
 /** A FIFO with O(1) shift: an array with a moving head, compacted now and then. */
 export class Fifo<T> {
-  private items: T[] = []
+  private items: (T | undefined)[] = []
   private head = 0
 
   get length(): number {
@@ -16,10 +16,15 @@ export class Fifo<T> {
     return this.head < this.items.length ? this.items[this.head] : undefined
   }
 
+  /** Takes the oldest item out; the array lets go of it at once (a drained queue holds nothing). */
   shift(): T | undefined {
     if (this.head >= this.items.length) return undefined
-    const x = this.items[this.head++]
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    const x = this.items[this.head]
+    this.items[this.head++] = undefined
+    if (this.head === this.items.length) {
+      this.items = []
+      this.head = 0
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head)
       this.head = 0
     }
