@@ -142,6 +142,11 @@ export interface GossipConfig {
   readonly spam?: SpamMeter
 }
 
+/** A record's gossip message id: the hash of its topic and bytes (content-addressed). */
+export function recordMessageId(topic: string, data: Uint8Array): Uint8Array {
+  return sha256(concatBytes(utf8(topic), data))
+}
+
 /** How often pubsub peer discovery re-broadcasts each peer's addresses. */
 export const DISCOVERY_INTERVAL_MS = 2000
 
@@ -165,7 +170,7 @@ export function gossipServiceConfig(cfg: GossipConfig): Partial<GossipsubOpts> {
     msgIdFn: (msg) =>
       msg.topic === discovery
         ? sha256(concatBytes(utf8(`${msg.topic}/${Math.floor(Date.now() / DISCOVERY_INTERVAL_MS)}`), msg.data))
-        : sha256(concatBytes(utf8(msg.topic), msg.data)),
+        : recordMessageId(msg.topic, msg.data),
     // A peer's next message is taken once its last one is validated: a peer that sends faster than
     // we validate is slowed down by TCP (backpressure) instead of buffered here, and each message
     // waits its turn in `GossipQueues`, so one peer's backlog never holds the event loop.
@@ -288,8 +293,30 @@ export class Gossip {
     this.subscriptionRpcs.delete(peer.toString())
   }
 
-  async publish(topic: Topic, data: Uint8Array): Promise<void> {
-    await this.pubsub.publish(topicName(this.net, topic), data)
+  /**
+   * Publish one of our records. `again`: a record of ours that is still not in the chain, sent
+   * again. gossipsub publishes nothing its seen cache holds (two minutes), so a record first
+   * published while no peer was subscribed (just after start, or cut off) would reach nobody for
+   * two minutes however often it is sent again: forget it there first. A peer that already has it
+   * drops the copy as a duplicate, unvalidated.
+   */
+  async publish(topic: Topic, data: Uint8Array, again = false): Promise<void> {
+    const name = topicName(this.net, topic)
+    if (again) {
+      // Private state of gossipsub 14 (as gossipWorks below): both caches are maps by id string.
+      // Deleting before the publish puts it back keeps their insertion order, which pruning needs.
+      const internals = this.pubsub as unknown as {
+        msgIdToStrFn?: (id: Uint8Array) => string
+        seenCache?: { entries?: Map<string, unknown> }
+        publishedMessageIds?: { entries?: Map<string, unknown> }
+      }
+      const id = internals.msgIdToStrFn?.(recordMessageId(name, data))
+      if (id !== undefined) {
+        internals.seenCache?.entries?.delete(id)
+        internals.publishedMessageIds?.entries?.delete(id)
+      }
+    }
+    await this.pubsub.publish(name, data)
   }
 
   meshPeers(topic: Topic): number {

@@ -189,8 +189,9 @@ export class P2P {
     return this.node
   }
 
-  publish(topic: Topic, data: Uint8Array): Promise<void> {
-    return this.gossip.publish(topic, data)
+  /** `again`: one of our records sent again (see Gossip.publish). */
+  publish(topic: Topic, data: Uint8Array, again = false): Promise<void> {
+    return this.gossip.publish(topic, data, again)
   }
 
   listenAddrs(): string[] {

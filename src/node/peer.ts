@@ -203,7 +203,7 @@ export class Peer implements NodeView {
       chain: this.svc,
       now: this.now,
       sleep,
-      publish: (topic, data) => this.publish(topic, data),
+      publish: (topic, data, again) => this.publish(topic, data, again),
       joined: () => this.statusSync.joined,
       beforeSlot: (slot) => this.statusSync.onSlot(slot),
       regossipSlots: opts.regossipSlots,
@@ -259,8 +259,8 @@ export class Peer implements NodeView {
     )
   }
 
-  private publish(topic: Topic, data: Uint8Array): void {
-    this.p2p.publish(topic, data).catch((err: Error) => this.log('debug', `publish ${topic}: ${err.message}`))
+  private publish(topic: Topic, data: Uint8Array, again = false): void {
+    this.p2p.publish(topic, data, again).catch((err: Error) => this.log('debug', `publish ${topic}: ${err.message}`))
   }
 
   // --- what the CLI, the API, metrics and tests read -------------------------------------------

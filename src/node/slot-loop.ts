@@ -34,7 +34,8 @@ export interface SlotLoopOptions {
   readonly now: () => number
   /** Wait (the stagger); the simulator passes its virtual clock's. */
   readonly sleep: (ms: number) => Promise<void>
-  readonly publish: (topic: Topic, data: Uint8Array) => void
+  /** `again`: one of our records not yet in the chain, sent again (network/gossip.ts). */
+  readonly publish: (topic: Topic, data: Uint8Array, again?: boolean) => void
   /** May this peer propose yet (the join gate)? */
   readonly joined: () => boolean
   /** Called first in every slot (status exchange, join gate). */
@@ -102,8 +103,8 @@ export class SlotLoop {
 
   private regossip(): void {
     const { readings, stakes, transfers = [] } = this.opts.chain.unconfirmed()
-    for (const r of readings) this.opts.publish('readings', encodeReading(r))
-    for (const s of stakes) this.opts.publish('stakes', encodeStake(s))
-    for (const t of transfers) this.opts.publish('transfers', encodeTransfer(t))
+    for (const r of readings) this.opts.publish('readings', encodeReading(r), true)
+    for (const s of stakes) this.opts.publish('stakes', encodeStake(s), true)
+    for (const t of transfers) this.opts.publish('transfers', encodeTransfer(t), true)
   }
 }

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { addressOf } from '../../src/core/crypto.js'
 import { decodeBlock } from '../../src/core/records.js'
@@ -135,6 +136,20 @@ describe('real peers over TCP on 127.0.0.1', () => {
     const r = await a.submitReading(88)
     await waitFor(() => b.chain.finalReadings.has(r.idHex), 60_000, 'the reading reaches b after the redial')
   }, 120_000)
+
+  it('a reading typed while no peer listens reaches the validators once one does (sent again, not only "seen")', async () => {
+    tn = new TestNet(net)
+    const v = await tn.start(10)
+    await waitFor(() => v.head().height >= 2, 30_000, 'the validator proposing')
+    // A user without stake, started alone (its bootstrap address answers nobody): its reading is
+    // published to no one, which gossipsub still records as seen for two minutes.
+    const u = await tn.start(0, { bootstrap: ['127.0.0.1:1'] })
+    const r = await u.submitReading(71)
+    expect(u.connectedPeers()).toHaveLength(0)
+    await u.network.libp2p.dial(multiaddr(v.listenAddrs()[0]))
+    // Re-gossip (every 4 slots: 1 s here) sends it again; before, nothing did for two minutes.
+    await waitFinalOnAll([v, u], [r.idHex], 20_000, 'the reading final on both')
+  }, 60_000)
 
   it('a peer that gets no candidates by gossip still catches up (periodic status + range sync)', async () => {
     tn = new TestNet(net)
