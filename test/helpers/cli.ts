@@ -95,6 +95,28 @@ export class CliPeer {
     }
   }
 
+  /**
+   * One line on where this peer stands (for a failed wait: which peer stalled, and how): its head
+   * and final heights, connections, the last blocks' proposers, warnings and the end of stderr.
+   */
+  summary(): string {
+    const blocks = this.of('block')
+    const proposers = blocks
+      .slice(-8)
+      .map((b) => `${b.height}:${String(b.proposer ?? '?').slice(-6)}`)
+      .join(' ')
+    const net = this.of('peer:connect').length - this.of('peer:disconnect').length
+    const warnings = this.of('warning').map((w) => w.message as string)
+    return [
+      `pid ${this.child.pid} exit ${this.exitCode}`,
+      `head ${this.of('head').at(-1)?.height ?? '-'} final ${this.of('finalized').at(-1)?.height ?? '-'}`,
+      `blocks ${blocks.length} (last: ${proposers}) reorgs ${this.of('reorg').length} won ${this.of('won').length}`,
+      `connected ${net}`,
+      `warnings ${warnings.length}${warnings.length > 0 ? `: ${warnings.slice(-3).join(' | ')}` : ''}`,
+      `stderr ${JSON.stringify(this.stderr.slice(-300))}`,
+    ].join('; ')
+  }
+
   async exit(timeoutMs = 10_000): Promise<number | null> {
     await waitFor(() => this.exitCode !== undefined, timeoutMs, 'process exit')
     return this.exitCode as number | null
@@ -102,6 +124,22 @@ export class CliPeer {
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
     if (this.exitCode === undefined) this.child.kill(signal)
+  }
+}
+
+/** `waitFor`, and when it times out, each peer's `summary()` in the error (CI logs show no more). */
+export async function waitForPeers(
+  peers: readonly CliPeer[],
+  cond: () => boolean,
+  timeoutMs: number,
+  what: string,
+  everyMs?: number,
+): Promise<void> {
+  try {
+    await waitFor(cond, timeoutMs, what, everyMs)
+  } catch (err) {
+    const lines = peers.map((p, i) => `  peer ${i}: ${p.summary()}`)
+    throw new Error(`${(err as Error).message}\n${lines.join('\n')}`)
   }
 }
 

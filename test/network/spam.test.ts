@@ -12,9 +12,8 @@ import { configFromGenesis } from '../../src/core/genesis.js'
 import { makeChainConfig, slotAt } from '../../src/core/params.js'
 import { createReading, encodeReading } from '../../src/core/records.js'
 import { topicName } from '../../src/network/topics.js'
-import { CliPeer, type JsonEvent, killAll, rssMb, runCli } from '../helpers/cli.js'
+import { CliPeer, type JsonEvent, killAll, rssMb, runCli, waitForPeers } from '../helpers/cli.js'
 import { rawGossip } from '../helpers/hostile.js'
-import { waitFor } from '../helpers/peers.js'
 import { tempDirs } from '../helpers/tempdirs.js'
 
 const SLOT_MS = 1000
@@ -85,10 +84,11 @@ async function spamRun(keys: number, network: string, fee?: number) {
   await a.ready()
   const peers = [a, start('b', 30, a.addr), start('c', 20, a.addr)]
   await Promise.all(peers.map((p) => p.ready()))
-  await waitFor(() => peers.every((p) => p.of('peer:connect').length >= 2), 60_000, 'all connected')
+  await waitForPeers(peers, () => peers.every((p) => p.of('peer:connect').length >= 2), 60_000, 'all connected')
   // Every stake counting (activation delay, churn) and the chain finalizing: a first reading final on all.
   peers[2].send('60')
-  await waitFor(
+  await waitForPeers(
+    peers,
     () => peers.every((p) => p.finalReadingBpms().includes(60)),
     60_000,
     'a first reading final on all three',
@@ -166,7 +166,8 @@ async function spamRun(keys: number, network: string, fee?: number) {
   const spamMs = Date.now() - began
   const typedBpms = Array.from({ length: typed }, (_, i) => 100 + i)
   try {
-    await waitFor(
+    await waitForPeers(
+      peers,
       () => {
         const ids = peers
           .flatMap((p) => p.of('reading'))

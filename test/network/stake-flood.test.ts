@@ -15,7 +15,7 @@ import { sha256, signerFromLibp2pKey } from '../../src/core/crypto.js'
 import { DEFAULT_PARAMS, makeChainConfig } from '../../src/core/params.js'
 import { createStake, encodeStake } from '../../src/core/records.js'
 import { topicName } from '../../src/network/topics.js'
-import { CliPeer, killAll, rssMb } from '../helpers/cli.js'
+import { CliPeer, killAll, rssMb, waitForPeers } from '../helpers/cli.js'
 import { rawGossip } from '../helpers/hostile.js'
 import { waitFor } from '../helpers/peers.js'
 import { tempDirs } from '../helpers/tempdirs.js'
@@ -52,9 +52,14 @@ describe(`a stake flood of ${KEYS} keys against three pos-peer processes (devnet
     await a.ready()
     const peers = [a, start('b', 30, a.addr), start('c', 30, a.addr)]
     await Promise.all(peers.map((p) => p.ready()))
-    await waitFor(() => peers.every((p) => p.of('peer:connect').length >= 2), 60_000, 'all connected')
+    await waitForPeers(peers, () => peers.every((p) => p.of('peer:connect').length >= 2), 60_000, 'all connected')
     peers[1].send('61')
-    await waitFor(() => peers.every((p) => p.finalReadingBpms().includes(61)), 60_000, 'a first reading final')
+    await waitForPeers(
+      peers,
+      () => peers.every((p) => p.finalReadingBpms().includes(61)),
+      60_000,
+      'a first reading final',
+    )
 
     const config = makeChainConfig({ name: network, slotMs: SLOT_MS })
     const t0 = performance.now()
@@ -84,7 +89,7 @@ describe(`a stake flood of ${KEYS} keys against three pos-peer processes (devnet
     let ticks = 0
     const sampler = setInterval(() => {
       sample()
-      if (process.env.FLOOD_TRACE === undefined || ++ticks % 10 !== 0) return
+      if (process.env.FLOOD_TRACE === undefined || ++ticks % Number(process.env.FLOOD_TRACE_EVERY ?? 10) !== 0) return
       const now = peers.map((p) => (p.child.pid === undefined ? 0 : rssMb(p.child.pid)).toFixed(0)).join(' / ')
       const head = Math.max(...peers.map((p) => (p.of('block').at(-1)?.height as number) ?? 0))
       console.log(`t=${((Date.now() - began) / 1000).toFixed(1)}s RSS ${now} final ${finalHeight()} head ${head}`)
@@ -123,7 +128,8 @@ describe(`a stake flood of ${KEYS} keys against three pos-peer processes (devnet
       expect(finalHeight()).toBeLessThan(stalledAt + 8)
       // A reading typed during the stall: final on all once the leak has ejected the silent flood.
       peers[2].send('62')
-      await waitFor(
+      await waitForPeers(
+        peers,
         () => peers.every((p) => p.finalReadingBpms().includes(62)),
         (DEFAULT_PARAMS.inactivityBlocks * SLOT_MS * 3) / 2 + 60_000,
         'finality back after the inactivity leak',
