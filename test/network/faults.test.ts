@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { signerFromLibp2pKey } from '../../src/core/crypto.js'
 import { slotAt } from '../../src/core/params.js'
 import { createStake } from '../../src/core/records.js'
+import { activeValidators } from '../../src/core/state.js'
 import type { Peer } from '../../src/node/peer.js'
 import { createBlock } from '../helpers/blocks.js'
 import { testNetwork } from '../helpers/fixtures.js'
@@ -45,6 +46,12 @@ describe('honest faults never get an honest peer banned', () => {
     await waitFor(() => a.connectedPeers().includes(c.peerId), 20_000, 'connected')
     const r0 = await c.submitReading(60)
     await waitFinalOnAll([a, c], [r0.idHex], 30_000, 'a reading final before the cut')
+    // The minority proposes during the cut only once its stake counts in the final chain. (The
+    // reading above used to reach a only in c's own first block, so waiting for it waited for
+    // this too; since re-gossip really sends it, it can be final before c's stake counts.)
+    const counts = (p: Peer, v: Peer) =>
+      activeValidators(p.config.params, p.chain.root.state, p.chain.head.slot).has(v.publicKeyHex)
+    await waitFor(() => counts(a, c) && counts(c, c), 30_000, "c's stake counting in the final chain on both")
     await cut(a, c, 8000)
     // During the cut the majority finalizes alone and goes quiet; the minority keeps proposing.
     const rc = await c.submitReading(61)
