@@ -1,5 +1,5 @@
 import type { PeerId } from '@libp2p/interface'
-import { equalBytes } from '../core/bytes.js'
+import { equalBytes, toHex } from '../core/bytes.js'
 import { PosError } from '../core/errors.js'
 import { type Block, decodeBlock, signatureChecks } from '../core/records.js'
 import { MAX_BLOCKS_PER_REQUEST, type Status } from '../network/reqresp.js'
@@ -11,6 +11,8 @@ import { VerifyPool } from './verify-pool.js'
 const POOL_MIN_BLOCKS = 16
 /** Batches fetched and verified ahead of the one being imported. */
 const SYNC_AHEAD = 3
+/** A sync starts this many blocks below the lower of our head and the peer's (see `run`). */
+export const NEAR_HEAD_MARGIN = 16
 /** Attempts per range request (a peer's rate limit answers with an error), a second apart. */
 const REQUEST_ATTEMPTS = 3
 /** Batches of one sync at most (64 blocks each): beyond this, the next status exchange goes on. */
@@ -103,7 +105,13 @@ export class RangeSync {
       return blocks
     }
     const ahead: { from: number; blocks: ReturnType<typeof prepare> }[] = []
-    let requested = chain.root().height + 1
+    // Near our head when we can: a peer a few blocks ahead shares our chain up to there, and while
+    // finality stalls our final block can be hundreds of blocks back (each status exchange fetched
+    // and decoded all of them). If its block there is not the child of one we hold, its chain
+    // forks lower: we start again from our final block, as before.
+    const fromRoot = chain.root().height + 1
+    let requested = Math.max(fromRoot, Math.min(chain.head().height, status.headHeight) - NEAR_HEAD_MARGIN)
+    let linked = requested === fromRoot
     const fill = () => {
       while (ahead.length < SYNC_AHEAD && requested <= status.headHeight) {
         const blocks = prepare(requested)
@@ -125,6 +133,15 @@ export class RangeSync {
         }
         const broken = brokenResponse(blocks, batch.from)
         if (broken !== undefined) return this.giveUp(peer, `a broken block range: ${broken}`)
+        if (!linked) {
+          linked = true
+          if (!chain.holds({ hashHex: toHex(blocks[0].parent), height: blocks[0].height - 1 })) {
+            ahead.length = 0
+            requested = chain.root().height + 1
+            fill()
+            continue
+          }
+        }
         if (blocks.length < MAX_BLOCKS_PER_REQUEST) {
           // A short answer: the requests beyond it are void; go on from its end (the peer's head
           // may have moved on meanwhile), or stop where its chain ends.

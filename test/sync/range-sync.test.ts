@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { type Block, createStake } from '../../src/core/records.js'
 import type { Status } from '../../src/network/reqresp.js'
 import type { SyncChain, SyncNetwork } from '../../src/sync/interfaces.js'
-import { brokenResponse, RangeSync } from '../../src/sync/range-sync.js'
+import { brokenResponse, NEAR_HEAD_MARGIN, RangeSync } from '../../src/sync/range-sync.js'
 import type { VerifyPool } from '../../src/sync/verify-pool.js'
 import { createBlock } from '../helpers/blocks.js'
 import { testNetwork, testSigners } from '../helpers/fixtures.js'
@@ -48,26 +48,34 @@ describe('range answers', () => {
 })
 
 describe('range sync', () => {
-  /** A chain of `n` blocks on the genesis hash; a fake node holding the first `held` of them. */
-  async function setup(n: number, held: number) {
+  /**
+   * The peer's chain of `n` blocks on the genesis hash, and a fake node holding `held` blocks: the
+   * peer's below `forkAt`, its own branch (other slots) from there. Nothing is final.
+   */
+  async function setup(n: number, held: number, forkAt = held + 1) {
     const [a] = await testSigners(1, 'range-sync')
-    const blocks: Block[] = []
-    for (let h = 1; h <= n; h++)
-      blocks.push(
-        createBlock(net, a, {
-          height: h,
-          slot: h,
-          parent: h === 1 ? net.id : (blocks.at(-1) as Block).hash,
-          readings: [],
-          stakes: [],
-        }),
-      )
-    const holding = new Set(blocks.slice(0, held).map((b) => b.hashHex))
+    const build = (upTo: number, from: Block[], slotOffset: number) => {
+      const out = [...from]
+      for (let h = out.length + 1; h <= upTo; h++)
+        out.push(
+          createBlock(net, a, {
+            height: h,
+            slot: h + slotOffset,
+            parent: h === 1 ? net.id : (out.at(-1) as Block).hash,
+            readings: [],
+            stakes: [],
+          }),
+        )
+      return out
+    }
+    const blocks = build(n, [], 0)
+    const ours = build(held, blocks.slice(0, Math.min(held, forkAt - 1)), 500)
+    const holding = new Set(ours.map((b) => b.hashHex))
     const chain = {
       config: net,
       stake: 0,
       root: () => ({ height: 0, hash: net.id }),
-      head: () => ({ height: held, hash: held === 0 ? net.id : blocks[held - 1].hash }),
+      head: () => ({ height: held, hash: held === 0 ? net.id : ours[held - 1].hash }),
       receiveBlock: (b: Block) => {
         holding.add(b.hashHex)
         return 'accept' as const
@@ -76,9 +84,12 @@ describe('range sync', () => {
       finalHashAt: async () => undefined,
       inspectForeign: () => 0,
     } satisfies SyncChain
+    const asked: number[] = []
     const network = {
-      blocksByRange: async (_peer: PeerId, from: number, count: number) =>
-        blocks.slice(from - 1, from - 1 + count).map((b) => b.bytes),
+      blocksByRange: async (_peer: PeerId, from: number, count: number) => {
+        asked.push(from)
+        return blocks.slice(from - 1, from - 1 + count).map((b) => b.bytes)
+      },
       penalize: () => {},
       refuse: () => {},
     } as unknown as SyncNetwork
@@ -91,22 +102,32 @@ describe('range sync', () => {
     } as unknown as VerifyPool
     const sync = new RangeSync({ chain, network, log: () => {}, verifyPool: pool })
     const status = { headHeight: n, finalizedHeight: 0 } as Status
-    return { sync, status, holding, pooled }
+    const holdsAll = () => blocks.every((b) => holding.has(b.hashHex))
+    return { sync, status, asked, pooled, holdsAll }
   }
   const peer = { toString: () => 'peer' } as unknown as PeerId
 
-  it('a peer two blocks ahead: the range from our final block holds 98 blocks we have; no threads for them', async () => {
-    const { sync, status, holding, pooled } = await setup(100, 98)
+  it('a peer two blocks ahead while finality stalls 98 blocks back: the sync starts near our head, no threads', async () => {
+    const { sync, status, asked, pooled, holdsAll } = await setup(100, 98)
     expect(await sync.syncFrom(peer, status)).toBe(true)
-    expect(holding.size).toBe(100)
-    // Before: every 64-block batch went to the worker threads (64 + 36 checks), held or not.
+    expect(holdsAll()).toBe(true)
+    // Before: from our final block (1, 65), and both batches to the worker threads (64 + 36).
+    expect(asked).toEqual([98 - NEAR_HEAD_MARGIN])
     expect(pooled).toEqual([])
   })
 
-  it('far behind: the blocks we lack are checked on the threads, a batch at a time', async () => {
-    const { sync, status, holding, pooled } = await setup(100, 0)
+  it('far behind: from our final block, the blocks we lack checked on the threads a batch at a time', async () => {
+    const { sync, status, asked, pooled, holdsAll } = await setup(100, 0)
     expect(await sync.syncFrom(peer, status)).toBe(true)
-    expect(holding.size).toBe(100)
+    expect(holdsAll()).toBe(true)
+    expect(asked).toEqual([1, 65])
     expect(pooled).toEqual([64, 36])
+  })
+
+  it('its chain forks below where the sync starts: from our final block again, and its branch is imported', async () => {
+    const { sync, status, asked, holdsAll } = await setup(100, 98, 50)
+    expect(await sync.syncFrom(peer, status)).toBe(true)
+    expect(asked.slice(0, 2)).toEqual([98 - NEAR_HEAD_MARGIN, 1])
+    expect(holdsAll()).toBe(true)
   })
 })
