@@ -24,6 +24,14 @@ export interface MempoolOptions {
   readonly maxTransfers?: number
 }
 
+/**
+ * Stake announcements pending by default: eight full blocks' worth (256 each). A flood of fresh
+ * keys fills the stake table in 32 blocks and then waits (TABLE_FULL), so a larger pool only held
+ * and forwarded more of it: with 10,000 the relays of a 60,000-key flood peaked at 215-232 MB,
+ * with 2,048 at 156-167 (docs/PERFORMANCE.md).
+ */
+export const MAX_PENDING_STAKES = 2048
+
 /** Transfers one sender may have pending (consecutive nonces ahead of the chain). */
 export const MAX_TRANSFERS_PER_SENDER = 16
 
@@ -69,7 +77,7 @@ export class Mempool {
   constructor(opts: MempoolOptions = {}) {
     this.maxReadings = opts.maxReadings ?? MAX_PENDING_READINGS
     this.maxPerAuthor = opts.maxPerAuthor ?? 256
-    this.maxStakes = opts.maxStakes ?? 10_000
+    this.maxStakes = opts.maxStakes ?? MAX_PENDING_STAKES
     this.maxTransfers = opts.maxTransfers ?? 10_000
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { toHex } from '../../src/core/bytes.js'
 import { Chain } from '../../src/core/chain.js'
-import { Mempool } from '../../src/core/mempool.js'
+import { MAX_PENDING_STAKES, Mempool } from '../../src/core/mempool.js'
 import { OrphanPool } from '../../src/core/orphans.js'
 import { createReading, createStake } from '../../src/core/records.js'
 import { createBlock } from '../helpers/blocks.js'
@@ -10,6 +10,15 @@ import { testNetwork, testSigners, timeOf, voteOn } from '../helpers/fixtures.js
 const net = testNetwork({ maxReadingsPerBlock: 3, maxStakesPerBlock: 2 })
 
 describe('mempool', () => {
+  it('holds at most MAX_PENDING_STAKES announcements: a new key then waits, a pending validator may still update', async () => {
+    const keys = await testSigners(MAX_PENDING_STAKES + 1, 'stake-pool')
+    const pool = new Mempool()
+    for (const k of keys.slice(0, MAX_PENDING_STAKES)) expect(pool.addStake(createStake(net, k, 1, 1))).toBe(true)
+    expect(pool.addStake(createStake(net, keys[MAX_PENDING_STAKES], 1, 1))).toBe(false)
+    expect(pool.addStake(createStake(net, keys[0], 2, 2))).toBe(true)
+    expect(pool.size).toBe(MAX_PENDING_STAKES)
+  })
+
   it("keeps readings once, refuses beyond its bound, and orders one author's pending readings by time then id", async () => {
     const [a] = await testSigners(1, 'mp')
     const pool = new Mempool({ maxReadings: 4 })
