@@ -95,10 +95,10 @@ export class RangeSync {
     // Fetch and verify (on worker threads) the next batch while this one is imported.
     const prepare = async (from: number) => {
       const blocks = (await this.fetchRange(peer, from)).map((bytes) => decodeBlock(config, bytes))
-      // Only blocks we do not hold need checking: a peer two blocks ahead while finality stalls
-      // answers from our final block on, hundreds of blocks we imported long ago. A few (catching
-      // up a slot or two) are cheaper to check inline than to ship to threads. (Starting the
-      // threads for every such sync, during a stake flood, took a peer from 200 to 280 MB.)
+      // Only blocks we do not hold need checking: the margin below our head, or a restart from our
+      // final block (the peer's chain forks lower), brings back blocks we imported long ago. A few
+      // (catching up a slot or two) are cheaper to check inline than to ship to threads. (Starting
+      // the threads for every such sync, during a stake flood, took a peer from 200 to 280 MB.)
       const fresh = blocks.filter((b) => !chain.holds(b))
       if (fresh.length >= POOL_MIN_BLOCKS)
         await this.pool.verifyAndRemember(fresh.flatMap((b) => signatureChecks(config, b)))
