@@ -16,19 +16,22 @@ import type { Topic } from './topics.js'
  * the order is what keeps the honest path fast:
  * - blocks first (everything waits on them), then evidence, stakes, transfers, readings;
  * - within a topic, messages the node marks urgent (a reading whose author holds counted stake)
- *   before the others, each lane oldest first;
- * - a peer's next RPC is read only once its last one is validated, so a peer that sends faster
- *   than we validate is slowed down by TCP and its backlog stays on its side; a full queue (a
- *   safety bound) drops its oldest message unvalidated, as gossip IGNORE.
+ *   before the others; in each lane the senders take turns, each sender's messages oldest first;
+ * - a peer's next RPC is read only while fewer than `READ_AHEAD` of its messages wait here, so
+ *   a block is read (and validated first) even behind hundreds of readings its sender forwarded
+ *   before it, and a peer that sends faster than we validate is slowed down by TCP: its backlog
+ *   stays on its side; a full queue (a safety bound) drops the oldest message of its busiest
+ *   sender unvalidated, as gossip IGNORE.
  */
 
 /** Validation order: a block unlocks everything after it; readings are the cheapest to lose. */
 export const GOSSIP_PRIORITY: readonly Topic[] = ['candidates', 'evidence', 'stakes', 'transfers', 'readings']
 
 /**
- * Messages waiting per topic (both lanes together); past it the oldest regular one goes. A safety
- * bound: gossipsub reads a peer's next RPC only once its last one is validated (network/gossip.ts,
- * `awaitRpcHandler`), so a queue holds at most one RPC (up to 256 messages) per connected peer.
+ * Messages waiting per topic (both lanes together); past it a regular one of the busiest sender
+ * goes. A safety bound: gossipsub reads a peer's next RPC only while it has room to read ahead
+ * (network/gossip.ts, `awaitRpcHandler`), so a queue holds at most `READ_AHEAD` messages plus one
+ * RPC (up to 256) per connected peer.
  * (Dropping early does not help: a peer whose messages are dropped at once is read at once, and
  * gossipsub keeps two minutes of bookkeeping per message: a spammer's 100,000 messages took the
  * receiving peer to 385 MB that way, where validating them paces its stream.)
@@ -44,9 +47,66 @@ export const GOSSIP_QUEUE_MAX: Readonly<Record<Topic, number>> = {
 /** How long validations may hold the event loop in one turn. */
 export const TURN_MS = 20
 
+/**
+ * How far gossipsub reads ahead of one peer's validations: its next RPC is read while fewer than
+ * this many of its messages (and bytes) wait here. One message at a time (gossipsub's
+ * `awaitRpcMessageHandler`) kept a block behind every reading its sender had forwarded before it
+ * in the same stream: under a 1,000-key spam, 160-370 of them, 0.2-0.6 s (and up to 1.8 s) before
+ * the block was even read, while validating it took 40-100 ms. Reading ahead lets the block
+ * overtake them in the queues; the bound keeps a faster sender's backlog on its side.
+ */
+export const READ_AHEAD: Readonly<{ messages: number; bytes: number }> = { messages: 1024, bytes: 512 * 1024 }
+
 interface Job {
   readonly run: () => TopicValidatorResult
   readonly done: (result: TopicValidatorResult) => void
+}
+
+/**
+ * One lane of a topic: each sender's messages oldest first, the senders served in turn. Reading
+ * ahead (`READ_AHEAD`) puts up to thousands of one sender's messages in a lane at once; one FIFO
+ * then made every other sender's message wait behind them all (a typed reading relayed by an honest
+ * peer waited behind a spammer's 4,096 and missed the next block).
+ */
+export class Lane<T> {
+  private readonly bySender = new Map<string, Fifo<T>>()
+  private size = 0
+
+  get length(): number {
+    return this.size
+  }
+
+  push(sender: string, x: T): void {
+    let q = this.bySender.get(sender)
+    if (q === undefined) {
+      q = new Fifo()
+      this.bySender.set(sender, q)
+    }
+    q.push(x)
+    this.size++
+  }
+
+  /** The oldest message of the sender whose turn it is; that sender then goes last. */
+  shift(): T | undefined {
+    for (const [sender, q] of this.bySender) {
+      const x = q.shift()
+      this.bySender.delete(sender)
+      if (x === undefined) continue
+      if (q.length > 0) this.bySender.set(sender, q)
+      this.size--
+      return x
+    }
+    return undefined
+  }
+
+  /** The oldest message of the sender with the most waiting (what a full lane gives up). */
+  shiftLongest(): T | undefined {
+    let longest: Fifo<T> | undefined
+    for (const q of this.bySender.values()) if (longest === undefined || q.length > longest.length) longest = q
+    const x = longest?.shift()
+    if (x !== undefined) this.size--
+    return x
+  }
 }
 
 export interface GossipQueueOptions {
@@ -54,6 +114,15 @@ export interface GossipQueueOptions {
   readonly turnMs?: number
   /** The clock turns are measured with (tests inject one). */
   readonly now?: () => number
+  readonly readAhead?: { messages: number; bytes: number }
+}
+
+/** One peer's messages waiting for validation, and its stream reader waiting for room. */
+interface Backlog {
+  messages: number
+  bytes: number
+  /** The stream's reader, once it waits for room. */
+  reader?: () => void
 }
 
 export interface QueueStats {
@@ -61,10 +130,16 @@ export interface QueueStats {
   dropped: number
 }
 
+/** Who sent a message, and its size (counted against the sender's read-ahead). */
+export interface Sender {
+  readonly peer: string
+  readonly bytes: number
+}
+
 export class GossipQueues {
   readonly stats: QueueStats = { dropped: 0 }
-  private readonly urgent = new Map<Topic, Fifo<Job>>()
-  private readonly regular = new Map<Topic, Fifo<Job>>()
+  private readonly urgent = new Map<Topic, Lane<Job>>()
+  private readonly regular = new Map<Topic, Lane<Job>>()
   private readonly max: Record<Topic, number>
   private readonly turnMs: number
   private readonly now: () => number
@@ -72,31 +147,91 @@ export class GossipQueues {
   private closed = false
   /** When the current turn began (validations inline count against it too). */
   private since = Number.NEGATIVE_INFINITY
+  private readonly readAhead: { messages: number; bytes: number }
+  private readonly backlogs = new Map<string, Backlog>()
 
   constructor(opts: GossipQueueOptions = {}) {
     this.max = { ...GOSSIP_QUEUE_MAX, ...opts.max }
     this.turnMs = opts.turnMs ?? TURN_MS
     this.now = opts.now ?? (() => performance.now())
+    this.readAhead = opts.readAhead ?? READ_AHEAD
     for (const t of GOSSIP_PRIORITY) {
-      this.urgent.set(t, new Fifo())
-      this.regular.set(t, new Fifo())
+      this.urgent.set(t, new Lane())
+      this.regular.set(t, new Lane())
     }
   }
 
   /**
    * Queue one validation; resolves with its result in its turn, or with Ignore if it is dropped
-   * (its queue full of older regular messages, or the queues closed).
+   * (its queue full, or the queues closed). `from`: the peer that sent it and its size: its turn
+   * comes round-robin among the senders of its lane, and it counts against that peer's read-ahead
+   * until it is done (`room`).
    */
-  validate(topic: Topic, urgent: boolean, run: () => TopicValidatorResult): Promise<TopicValidatorResult> {
+  validate(
+    topic: Topic,
+    urgent: boolean,
+    run: () => TopicValidatorResult,
+    from?: Sender,
+  ): Promise<TopicValidatorResult> {
+    if (from === undefined) return this.enqueue(topic, urgent, run, '')
+    this.hold(from.peer, 1, from.bytes)
+    return this.enqueue(topic, urgent, run, from.peer).finally(() => this.hold(from.peer, -1, -from.bytes))
+  }
+
+  /**
+   * Resolves once `peer` has room to read ahead (fewer than `readAhead` of its messages and bytes
+   * waiting), or at once. gossipsub awaits this before it reads the peer's next RPC. (A
+   * graylisted peer's RPCs are dropped by gossipsub before they reach a validator: they take no
+   * room.)
+   */
+  async room(peer: string): Promise<void> {
+    const b = this.backlogs.get(peer)
+    if (b === undefined || this.closed || this.roomIn(b)) return
+    await new Promise<void>((wake) => {
+      b.reader = wake
+    })
+  }
+
+  /** Messages of one peer waiting now (tests and metrics). */
+  backlogOf(peer: string): number {
+    return this.backlogs.get(peer)?.messages ?? 0
+  }
+
+  private roomIn(b: Backlog): boolean {
+    return b.messages < this.readAhead.messages && b.bytes < this.readAhead.bytes
+  }
+
+  private hold(peer: string, messages: number, bytes: number): void {
+    if (this.closed) return
+    let b = this.backlogs.get(peer)
+    if (b === undefined) {
+      b = { messages: 0, bytes: 0 }
+      this.backlogs.set(peer, b)
+    }
+    b.messages += messages
+    b.bytes += bytes
+    if (b.reader !== undefined && this.roomIn(b)) {
+      b.reader()
+      b.reader = undefined
+    }
+    if (b.messages === 0 && b.reader === undefined) this.backlogs.delete(peer)
+  }
+
+  private enqueue(
+    topic: Topic,
+    urgent: boolean,
+    run: () => TopicValidatorResult,
+    sender: string,
+  ): Promise<TopicValidatorResult> {
     if (this.closed) return Promise.resolve(TopicValidatorResult.Ignore)
     // Nothing waiting and the event loop not held for long: validated at once.
     if (!this.scheduled && this.now() - this.since < this.turnMs) return Promise.resolve(this.runOne(run))
     return new Promise((done) => {
-      const lanes = [this.urgent.get(topic) as Fifo<Job>, this.regular.get(topic) as Fifo<Job>]
+      const lanes = [this.urgent.get(topic) as Lane<Job>, this.regular.get(topic) as Lane<Job>]
       if (lanes[0].length + lanes[1].length >= this.max[topic]) {
-        // The oldest regular message goes; with none, the oldest urgent one for an urgent one, or
-        // else this one (urgent messages are never pushed out by regular ones).
-        const victim = lanes[1].shift() ?? (urgent ? lanes[0].shift() : undefined)
+        // A regular message of the sender with the most waiting goes; with none, an urgent one for
+        // an urgent one, or else this one (urgent messages are never pushed out by regular ones).
+        const victim = lanes[1].shiftLongest() ?? (urgent ? lanes[0].shiftLongest() : undefined)
         this.stats.dropped++
         if (victim === undefined) {
           done(TopicValidatorResult.Ignore)
@@ -104,7 +239,7 @@ export class GossipQueues {
         }
         victim.done(TopicValidatorResult.Ignore)
       }
-      lanes[urgent ? 0 : 1].push({ run, done })
+      lanes[urgent ? 0 : 1].push(sender, { run, done })
       this.schedule()
     })
   }
@@ -112,6 +247,8 @@ export class GossipQueues {
   /** Drop everything waiting (as Ignore) and refuse what comes next. */
   close(): void {
     this.closed = true
+    for (const b of this.backlogs.values()) b.reader?.()
+    this.backlogs.clear()
     for (const lane of [...this.urgent.values(), ...this.regular.values()]) {
       for (let job = lane.shift(); job !== undefined; job = lane.shift()) job.done(TopicValidatorResult.Ignore)
     }
@@ -125,7 +262,7 @@ export class GossipQueues {
 
   private next(): Job | undefined {
     for (const t of GOSSIP_PRIORITY) {
-      const job = (this.urgent.get(t) as Fifo<Job>).shift() ?? (this.regular.get(t) as Fifo<Job>).shift()
+      const job = (this.urgent.get(t) as Lane<Job>).shift() ?? (this.regular.get(t) as Lane<Job>).shift()
       if (job !== undefined) return job
     }
     return undefined

@@ -171,11 +171,12 @@ export function gossipServiceConfig(cfg: GossipConfig): Partial<GossipsubOpts> {
       msg.topic === discovery
         ? sha256(concatBytes(utf8(`${msg.topic}/${Math.floor(Date.now() / DISCOVERY_INTERVAL_MS)}`), msg.data))
         : recordMessageId(msg.topic, msg.data),
-    // A peer's next message is taken once its last one is validated: a peer that sends faster than
-    // we validate is slowed down by TCP (backpressure) instead of buffered here, and each message
-    // waits its turn in `GossipQueues`, so one peer's backlog never holds the event loop.
+    // A peer's next RPC is read once the last one is handed to validation and the peer has room
+    // to read ahead (`Gossip.paceReading`): a peer that sends faster than we validate is slowed
+    // down by TCP (backpressure) instead of buffered here, and each message waits its turn in
+    // `GossipQueues`, so one peer's backlog never holds the event loop.
     awaitRpcHandler: true,
-    awaitRpcMessageHandler: true,
+    awaitRpcMessageHandler: false,
     ignoreDuplicatePublishError: true,
     allowPublishToZeroTopicPeers: true,
     emitSelf: false,
@@ -254,14 +255,43 @@ export class Gossip {
         return RESULT[verdict]
       }
       this.pubsub.topicValidators.set(name, (from: PeerId, msg: Message) =>
-        this.queues.validate(t, this.callbacks.urgent?.(t, msg.data) ?? false, () => validate(from, msg)),
+        this.queues.validate(t, this.callbacks.urgent?.(t, msg.data) ?? false, () => validate(from, msg), {
+          peer: from.toString(),
+          bytes: msg.data.byteLength,
+        }),
       )
       this.pubsub.subscribe(name)
     }
     this.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    this.paceReading()
   }
 
+  /**
+   * gossipsub reads a peer's next RPC once `handleReceivedRpc` resolves (`awaitRpcHandler`), which
+   * hands the messages to their validators without waiting for them (`awaitRpcMessageHandler`
+   * off); it now also waits until that peer has room to read ahead (`GossipQueues.room`). So a
+   * block is read behind at most `READ_AHEAD` of its sender's messages and validated first, and a
+   * sender faster than our validation is still slowed down by TCP. (Wraps a private method of
+   * gossipsub 14, as `gossipWorks` reads its private state; without it nothing would pace a
+   * stream, so its absence stops the peer.)
+   */
+  private paceReading(): void {
+    const internals = this.pubsub as unknown as { handleReceivedRpc?: (from: PeerId, rpc: unknown) => Promise<void> }
+    const handle = internals.handleReceivedRpc
+    if (typeof handle !== 'function') throw new Error('this gossipsub has no handleReceivedRpc to pace its streams')
+    this.unpace = () => {
+      internals.handleReceivedRpc = handle
+    }
+    internals.handleReceivedRpc = async (from: PeerId, rpc: unknown) => {
+      await handle.call(this.pubsub, from, rpc)
+      await this.queues.room(from.toString())
+    }
+  }
+
+  private unpace = () => {}
+
   stop(): void {
+    this.unpace()
     this.queues.close()
     this.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     for (const t of TOPICS) {

@@ -176,6 +176,10 @@ export function rssMb(pid: number): number {
 /** Kill (SIGKILL) and reap every process in `procs`, emptying it: a test file's afterEach. */
 export async function killAll(procs: CliPeer[]): Promise<void> {
   for (const p of procs.splice(0)) {
+    if (process.env.PEER_NODE_ARGS?.includes('prof')) {
+      p.kill('SIGTERM')
+      await Promise.race([p.exit().catch(() => {}), new Promise((r) => setTimeout(r, 20000))])
+    }
     p.kill('SIGKILL')
     await p.exit().catch(() => {})
   }

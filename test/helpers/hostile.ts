@@ -162,14 +162,17 @@ export async function rawGossip(net: ChainConfig, cleanups: (() => Promise<void>
   })
   return {
     node,
-    /** A stream into `addr`'s gossipsub, subscribed to `topic`: `send` writes one frame of messages. */
+    /**
+     * A stream into `addr`'s gossipsub, subscribed to `topic`: `send` writes one frame of messages
+     * (on `topic`, or on the frame's own).
+     */
     async open(addr: string, topic: string) {
       const stream = await node.dialProtocol(multiaddr(addr), MESHSUB, { signal: AbortSignal.timeout(5000) })
       const lp = lpStream(stream)
       await lp.write(RPC.encode({ subscriptions: [{ subscribe: true, topic }], messages: [] }))
       return {
-        frame: (datas: Uint8Array[]) =>
-          RPC.encode({ subscriptions: [], messages: datas.map((data) => ({ topic, data })) }),
+        frame: (datas: Uint8Array[], on = topic) =>
+          RPC.encode({ subscriptions: [], messages: datas.map((data) => ({ topic: on, data })) }),
         send: (frame: Uint8Array) => lp.write(frame),
       }
     },

@@ -1,6 +1,14 @@
-import { TopicValidatorResult } from '@libp2p/interface'
-import { describe, expect, it } from 'vitest'
-import { GossipQueues } from '../../src/network/gossip-queues.js'
+import { randomBytes } from 'node:crypto'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { type Message, type PeerId, TopicValidatorResult } from '@libp2p/interface'
+import { afterEach, describe, expect, it } from 'vitest'
+import { signerFromLibp2pKey } from '../../src/core/crypto.js'
+import { createReading, encodeReading } from '../../src/core/records.js'
+import { GossipQueues, READ_AHEAD } from '../../src/network/gossip-queues.js'
+import { topicName } from '../../src/network/topics.js'
+import { testNetwork } from '../helpers/fixtures.js'
+import { rawGossip } from '../helpers/hostile.js'
+import { TestNet, waitFor } from '../helpers/peers.js'
 
 const { Accept, Ignore } = TopicValidatorResult
 const nextTurn = () => new Promise((r) => setImmediate(r))
@@ -32,13 +40,22 @@ describe('gossip validation queues', () => {
     const q = new GossipQueues({ now: () => now, turnMs: 20 })
     const order: string[] = []
     // The first message after idle starts a turn; within 20 ms the next ones run inline.
-    const first = q.validate('readings', false, () => (order.push('a'), Accept))
+    const first = q.validate('readings', false, () => {
+      order.push('a')
+      return Accept
+    })
     await first
-    const second = q.validate('readings', false, () => (order.push('b'), Accept))
+    const second = q.validate('readings', false, () => {
+      order.push('b')
+      return Accept
+    })
     expect(order).toEqual(['a', 'b'])
     await second
     now += 25
-    const third = q.validate('readings', false, () => (order.push('c'), Accept))
+    const third = q.validate('readings', false, () => {
+      order.push('c')
+      return Accept
+    })
     expect(order).toEqual(['a', 'b'])
     expect(await third).toBe(Accept)
     expect(order).toEqual(['a', 'b', 'c'])
@@ -83,6 +100,87 @@ describe('gossip validation queues', () => {
     expect(ran).toEqual(['urgent', 'b', 'c'])
   })
 
+  it("in a lane the senders take turns: one reading from an honest peer is not queued behind a spammer's thousand", async () => {
+    let t = 0
+    const q = new GossipQueues({ now: () => (t += 100) })
+    const order: string[] = []
+    const all: Promise<TopicValidatorResult>[] = []
+    const send = (peer: string, name: string) =>
+      all.push(
+        q.validate(
+          'readings',
+          false,
+          () => {
+            order.push(name)
+            return Accept
+          },
+          { peer, bytes: 100 },
+        ),
+      )
+    for (let i = 0; i < 1000; i++) send('spammer', `s${i}`)
+    send('honest', 'h0')
+    send('honest', 'h1')
+    await Promise.all(all)
+    expect(order.slice(0, 5)).toEqual(['s0', 'h0', 's1', 'h1', 's2'])
+    expect(order).toHaveLength(1002)
+  })
+
+  it("a full queue drops a message of its busiest sender, not the quiet one's", async () => {
+    let t = 0
+    const q = new GossipQueues({ now: () => (t += 100), max: { readings: 4 } })
+    const ran: string[] = []
+    const send = (peer: string, name: string) =>
+      q.validate(
+        'readings',
+        false,
+        () => {
+          ran.push(name)
+          return Accept
+        },
+        { peer, bytes: 100 },
+      )
+    const results = [
+      send('quiet', 'q0'),
+      send('busy', 'b0'),
+      send('busy', 'b1'),
+      send('busy', 'b2'),
+      send('quiet', 'q1'),
+    ]
+    expect(await Promise.all(results)).toEqual([Accept, Ignore, Accept, Accept, Accept])
+    expect(ran).toEqual(['q0', 'b1', 'q1', 'b2'])
+  })
+
+  it("reads ahead of a peer's validations up to a bound: its reader waits while that many wait, and goes on when one is done", async () => {
+    let t = 0
+    const q = new GossipQueues({ now: () => (t += 100), readAhead: { messages: 3, bytes: 1000 } })
+    const from = { peer: 'p', bytes: 10 }
+    const first = [1, 2].map(() => q.validate('readings', false, () => Accept, from))
+    // Two waiting, room for a third.
+    let read = false
+    await q.room('p').then(() => (read = true))
+    expect(read).toBe(true)
+    const third = q.validate('readings', false, () => Accept, from)
+    expect(q.backlogOf('p')).toBe(3)
+    read = false
+    const reader = q.room('p').then(() => (read = true))
+    // Another peer is not held back by p's backlog.
+    await q.room('other')
+    expect(read).toBe(false)
+    await Promise.all([...first, third])
+    await reader
+    expect(read).toBe(true)
+    expect(q.backlogOf('p')).toBe(0)
+    // Bytes count too: one message of 1,000 bytes fills the room.
+    const big = q.validate('candidates', false, () => Accept, { peer: 'p', bytes: 1000 })
+    read = false
+    const bigReader = q.room('p').then(() => (read = true))
+    for (let i = 0; i < 5; i++) await Promise.resolve()
+    expect(read).toBe(false)
+    await big
+    await bigReader
+    expect(read).toBe(true)
+  })
+
   it('closed: what waits and what comes next is ignored', async () => {
     let t = 0
     const q = new GossipQueues({ now: () => (t += 100) })
@@ -91,4 +189,53 @@ describe('gossip validation queues', () => {
     expect(await waiting).toBe(Ignore)
     expect(await q.validate('candidates', false, () => Accept)).toBe(Ignore)
   })
+})
+
+describe('a real peer reading a gossip stream', () => {
+  let tn: TestNet | undefined
+  const cleanups: (() => Promise<void>)[] = []
+  afterEach(async () => {
+    for (const c of cleanups.splice(0)) await c().catch(() => {})
+    await tn?.stopAll()
+  })
+
+  it('validates a block before the readings its sender put ahead of it in the same stream (it reads ahead)', async () => {
+    const net = testNetwork({ slotMs: 250 })
+    tn = new TestNet(net)
+    const a = await tn.start(50)
+    const sender = await rawGossip(net, cleanups)
+    const into = await sender.open(a.listenAddrs()[0], topicName(net, 'readings'))
+    // 2,000 readings of 100 authors, 20 each: all valid and within quota, so each costs a signature check.
+    const authors = await Promise.all(
+      Array.from({ length: 100 }, async () => signerFromLibp2pKey(await generateKeyPair('Ed25519'))),
+    )
+    const now = Date.now()
+    const total = 2000
+    const readings = Array.from({ length: total }, (_, i) =>
+      encodeReading(createReading(net, authors[i % 100], 60 + (i % 30), now - i)),
+    )
+    const validated = () => {
+      const s = a.gossipStats().readings
+      return s.accepted + s.ignored + [...s.rejected.values()].reduce((x, y) => x + y, 0)
+    }
+    // How many readings `a` had validated when the block's validation was done.
+    const pubsub = a.network.libp2p.services.pubsub
+    const candidates = topicName(net, 'candidates')
+    const inner = pubsub.topicValidators.get(candidates)
+    if (inner === undefined) throw new Error('no candidates validator')
+    let before = -1
+    pubsub.topicValidators.set(candidates, async (from: PeerId, msg: Message) => {
+      const result = await inner(from, msg)
+      before = validated()
+      return result
+    })
+    for (let i = 0; i < total; i += 100) await into.send(into.frame(readings.slice(i, i + 100)))
+    // Not a valid block (Reject), but validated as one, in its queue's order.
+    await into.send(into.frame([randomBytes(200)], candidates))
+    await waitFor(() => before >= 0 && validated() === total, 30_000, 'the block and every reading validated')
+    // One message at a time, the block came after all 2,000; read ahead, after at most the
+    // readings not yet validated when it was read.
+    expect(before).toBeLessThanOrEqual(total - (total - READ_AHEAD.messages) / 2)
+    expect(a.gossipStats().readings.accepted).toBe(total)
+  }, 60_000)
 })

@@ -85,13 +85,34 @@ async function spamRun(keys: number, network: string, fee?: number) {
   const peers = [a, start('b', 30, a.addr), start('c', 20, a.addr)]
   await Promise.all(peers.map((p) => p.ready()))
   await waitForPeers(peers, () => peers.every((p) => p.of('peer:connect').length >= 2), 60_000, 'all connected')
-  // Every stake counting (activation delay, churn) and the chain finalizing: a first reading final on all.
-  peers[2].send('60')
+  // Every stake counting (activation delay, churn) and the chain finalizing, before the spam: a
+  // user on c types a reading every 2 s until every peer holds blocks won by all three (a block
+  // needs counted stake to be valid) and the first of those readings is final on all. (Typed
+  // readings keep the validators proposing; a quiet network makes no blocks to win.)
+  const ids = peers.map((p) => p.of('ready')[0].peerId as string)
+  let setup = 0
+  const typeSetup = () => peers[2].send(String(90 + (setup++ % 10)))
+  typeSetup()
+  const setupTimer = setInterval(typeSetup, 2000)
+  try {
+    await waitForPeers(
+      peers,
+      () =>
+        peers.every(
+          (p) => p.finalReadingBpms().includes(90) && ids.every((id) => p.of('block').some((b) => b.proposer === id)),
+        ),
+      90_000,
+      'blocks won by all three validators and a first reading final on every peer',
+    )
+  } finally {
+    clearInterval(setupTimer)
+  }
+  // The last of those readings final too, so the spam starts on a quiet network.
   await waitForPeers(
     peers,
-    () => peers.every((p) => p.finalReadingBpms().includes(60)),
+    () => peers.every((p) => p.finalReadingBpms().filter((b) => b >= 90 && b < 100).length === setup),
     60_000,
-    'a first reading final on all three',
+    'every setup reading final on every peer',
   )
 
   // The spam: readings signed in advance (a spammer's CPU is not ours to measure), published at RATE.
@@ -103,7 +124,7 @@ async function spamRun(keys: number, network: string, fee?: number) {
   for (let i = 0; i < total; i++) {
     const author = signers[i % keys]
     const n = Math.floor(i / keys)
-    // BPM 40..89: the typed ones are 100 and up, so the two are never confused.
+    // BPM 40..89: the setup readings are 90..99 and the typed ones 100 and up, so none are confused.
     spam.push(encodeReading(createReading(config, author, 40 + (n % 50), t0 + Math.floor(n / 50))))
   }
   const spammer = await rawGossip(config, cleanups)
@@ -220,7 +241,7 @@ async function spamRun(keys: number, network: string, fee?: number) {
               .map((b) => [b.height, b.hash]),
           )} finalized ${JSON.stringify(peers[i].of('finalized').slice(-3))}`,
         )
-  const spamFinal = finals[0].size - typed - 1
+  const spamFinal = finals[0].size - typed - setup
   // How late a peer took a typed line in: its event loop's delay (the `reading` event is emitted
   // once the reading is signed and stored).
   const heard = submitted.map((r) => Date.parse(r.time as string) - (typedAt.get(r.bpm as number) ?? 0))
