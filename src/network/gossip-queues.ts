@@ -121,8 +121,8 @@ export interface GossipQueueOptions {
 interface Backlog {
   messages: number
   bytes: number
-  /** The stream's reader, once it waits for room. */
-  reader?: () => void
+  /** The stream's reader, once it waits for room: woken when fewer than `below` messages wait. */
+  reader?: { readonly below: number; readonly wake: () => void }
 }
 
 export interface QueueStats {
@@ -179,16 +179,17 @@ export class GossipQueues {
   }
 
   /**
-   * Resolves once `peer` has room to read ahead (fewer than `readAhead` of its messages and bytes
-   * waiting), or at once. gossipsub awaits this before it reads the peer's next RPC. (A
-   * graylisted peer's RPCs are dropped by gossipsub before they reach a validator: they take no
-   * room.)
+   * Resolves once `peer` has room to read ahead, or at once: fewer than `readAhead` of its
+   * messages and bytes waiting, or, when it may not `readAhead` (it has delivered no block), none
+   * at all. gossipsub awaits this before it reads the peer's next RPC. (A graylisted peer's RPCs
+   * are dropped by gossipsub before they reach a validator: they take no room.)
    */
-  async room(peer: string): Promise<void> {
+  async room(peer: string, readAhead = true): Promise<void> {
     const b = this.backlogs.get(peer)
-    if (b === undefined || this.closed || this.roomIn(b)) return
+    const below = readAhead ? this.readAhead.messages : 1
+    if (b === undefined || this.closed || this.roomIn(b, below)) return
     await new Promise<void>((wake) => {
-      b.reader = wake
+      b.reader = { below, wake }
     })
   }
 
@@ -197,8 +198,8 @@ export class GossipQueues {
     return this.backlogs.get(peer)?.messages ?? 0
   }
 
-  private roomIn(b: Backlog): boolean {
-    return b.messages < this.readAhead.messages && b.bytes < this.readAhead.bytes
+  private roomIn(b: Backlog, below: number): boolean {
+    return b.messages < below && b.bytes < this.readAhead.bytes
   }
 
   private hold(peer: string, messages: number, bytes: number): void {
@@ -210,8 +211,8 @@ export class GossipQueues {
     }
     b.messages += messages
     b.bytes += bytes
-    if (b.reader !== undefined && this.roomIn(b)) {
-      b.reader()
+    if (b.reader !== undefined && this.roomIn(b, b.reader.below)) {
+      b.reader.wake()
       b.reader = undefined
     }
     if (b.messages === 0 && b.reader === undefined) this.backlogs.delete(peer)
@@ -247,7 +248,7 @@ export class GossipQueues {
   /** Drop everything waiting (as Ignore) and refuse what comes next. */
   close(): void {
     this.closed = true
-    for (const b of this.backlogs.values()) b.reader?.()
+    for (const b of this.backlogs.values()) b.reader?.wake()
     this.backlogs.clear()
     for (const lane of [...this.urgent.values(), ...this.regular.values()]) {
       for (let job = lane.shift(); job !== undefined; job = lane.shift()) job.done(TopicValidatorResult.Ignore)

@@ -250,6 +250,7 @@ export class Gossip {
       const name = topicName(this.net, t)
       const validate = (from: PeerId, msg: Message): TopicValidatorResult => {
         const { verdict, code } = verdictOf(t, this.handlers[t], from, msg.data, this.stats[t], this.log)
+        if (t === 'candidates' && verdict === 'accept') this.blockSenders.add(from.toString())
         if (verdict === 'reject') this.callbacks.rejected(from, t, code ?? 'UNSPECIFIED')
         else if (code !== undefined && SPAM_CODES.has(code)) this.spam?.add(from.toString())
         return RESULT[verdict]
@@ -269,9 +270,10 @@ export class Gossip {
   /**
    * gossipsub reads a peer's next RPC once `handleReceivedRpc` resolves (`awaitRpcHandler`), which
    * hands the messages to their validators without waiting for them (`awaitRpcMessageHandler`
-   * off); it now also waits until that peer has room to read ahead (`GossipQueues.room`). So a
-   * block is read behind at most `READ_AHEAD` of its sender's messages and validated first, and a
-   * sender faster than our validation is still slowed down by TCP. (Wraps a private method of
+   * off); it now also waits until that peer has room to read ahead (`GossipQueues.room`; only a
+   * peer that delivers blocks reads ahead, `blockSenders`). So a block is read behind at most
+   * `READ_AHEAD` of its sender's messages and validated first, and a sender faster than our
+   * validation is still slowed down by TCP. (Wraps a private method of
    * gossipsub 14, as `gossipWorks` reads its private state; without it nothing would pace a
    * stream, so its absence stops the peer.)
    */
@@ -284,11 +286,20 @@ export class Gossip {
     }
     internals.handleReceivedRpc = async (from: PeerId, rpc: unknown) => {
       await handle.call(this.pubsub, from, rpc)
-      await this.queues.room(from.toString())
+      const peer = from.toString()
+      await this.queues.room(peer, this.blockSenders.has(peer))
     }
   }
 
   private unpace = () => {}
+
+  /**
+   * Peers that delivered a valid block on this connection: read ahead (a block overtakes what
+   * they sent before it). Any other peer is read one RPC at a time, its messages validated before
+   * the next is read: a stream that carries no blocks gains nothing from reading ahead, and a
+   * flood read ahead cost the receiving peer 40 MB more (the 60,000-key stake flood).
+   */
+  private readonly blockSenders = new Set<string>()
 
   stop(): void {
     this.unpace()
@@ -321,6 +332,7 @@ export class Gossip {
 
   forgetPeer(peer: PeerId): void {
     this.subscriptionRpcs.delete(peer.toString())
+    this.blockSenders.delete(peer.toString())
   }
 
   /**
