@@ -269,7 +269,7 @@ describe(`reading spam at ${RATE}/s for ${SECONDS} s against three pos-peer proc
   )
   console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const keys of [1, 1000]) {
-    it(`from ${keys} key${keys === 1 ? '' : 's'}: typed readings are not starved (in a block within 8 slots) and become final on every peer; every peer under 250 MB`, async () => {
+    it(`from ${keys} key${keys === 1 ? '' : 's'}: typed readings are final on every peer within 4 slots; every peer under 250 MB`, async () => {
       const { row, submitted } = await spamRun(keys, `spam${keys}`)
       expect(submitted).toHaveLength(row.typed)
       // The spam arrived at the full rate, or the victim cut the spammer off.
@@ -279,10 +279,10 @@ describe(`reading spam at ${RATE}/s for ${SECONDS} s against three pos-peer proc
       // No peer's event loop is held by the spam (a relay's backlog held them 6-10 s before the
       // validation queues: network/gossip-queues.ts).
       expect(row.heardMs).toBeLessThan(3000)
-      // Final on every peer within 6 slots: the goal is 4, and 2.6-3.6 is what runs of this test
-      // measured here, but one fresh-clone CI run measured 4.95 (docs/PERFORMANCE.md); with a pool
-      // of 10,000 readings, whose burst of accepted spam blocks waited behind, 5.4-7.8.
-      expect(row.max).toBeLessThan(6)
+      // Final on every peer within 4 slots, the goal. (A reading typed at a slot's start waits about
+      // 3: the next block, its votes, the votes on those. A block read behind its sender's forwarded
+      // spam measured 3.9-5.0 before gossip read ahead of validation: docs/PERFORMANCE.md.)
+      expect(row.max).toBeLessThanOrEqual(4)
       for (const mb of row.rss) expect(mb).toBeLessThan(250)
     }, 180_000)
   }
