@@ -58,6 +58,12 @@ export type AddResult = 'added' | 'known' | 'author-quota' | 'full'
  * reading out, and keys that already hold their share are refused. This peer's own
  * readings (`own`) always enter: they are in its outbox, which the node bounds.
  */
+/**
+ * Readings pending per author: a pool takes no more of one author's and ignores the rest as spam
+ * (`AUTHOR_QUOTA`, counted against the peer that sent them).
+ */
+export const MAX_PENDING_PER_AUTHOR = 256
+
 export class Mempool {
   private readonly readings = new Map<string, Reading>()
   private readonly own = new Set<string>()
@@ -76,7 +82,7 @@ export class Mempool {
 
   constructor(opts: MempoolOptions = {}) {
     this.maxReadings = opts.maxReadings ?? MAX_PENDING_READINGS
-    this.maxPerAuthor = opts.maxPerAuthor ?? 256
+    this.maxPerAuthor = opts.maxPerAuthor ?? MAX_PENDING_PER_AUTHOR
     this.maxStakes = opts.maxStakes ?? MAX_PENDING_STAKES
     this.maxTransfers = opts.maxTransfers ?? 10_000
   }

@@ -9,7 +9,7 @@ import {
 } from '../core/chain.js'
 import type { Signer } from '../core/crypto.js'
 import { BlockError, RecordError, type Verdict } from '../core/errors.js'
-import { MAX_TRANSFERS_PER_SENDER, Mempool } from '../core/mempool.js'
+import { MAX_PENDING_PER_AUTHOR, MAX_TRANSFERS_PER_SENDER, Mempool } from '../core/mempool.js'
 import { EarlyPool, OrphanPool } from '../core/orphans.js'
 import { type ChainConfig, slotAt, slotStart } from '../core/params.js'
 import { buildCandidate, proposalRank } from '../core/proposer.js'
@@ -657,9 +657,17 @@ export class ChainService {
   /** True while the warning that the stake table is full has been given (given again after it had room). */
   private toldFull = false
 
-  /** This peer's records not yet in the head chain, to gossip again. */
+  /**
+   * This peer's records not yet in the head chain, to gossip again: of its readings the oldest
+   * `MAX_PENDING_PER_AUTHOR` (after a long time offline the outbox can hold 4,096; every other
+   * pool takes no more of one author's pending, and counts the rest against the peer that sent
+   * them as spam, so more would only cost us our gossip score).
+   */
   unconfirmed(): { readings: Reading[]; stakes: StakeAnnouncement[]; transfers: Transfer[] } {
-    const readings = [...this.outbox.values()].filter((r) => !this.chain.readingInChain(r.idHex))
+    const readings = [...this.outbox.values()]
+      .filter((r) => !this.chain.readingInChain(r.idHex))
+      .sort((x, y) => x.time - y.time || (x.idHex < y.idHex ? -1 : 1))
+      .slice(0, MAX_PENDING_PER_AUTHOR)
     const stakes = this.ownStakeIncluded()
       ? []
       : this.mempool

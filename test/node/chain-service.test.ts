@@ -4,8 +4,9 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { toHex } from '../../src/core/bytes.js'
 import { RecordError } from '../../src/core/errors.js'
+import { MAX_PENDING_PER_AUTHOR } from '../../src/core/mempool.js'
 import { slotStart } from '../../src/core/params.js'
-import { createReading, createStake, encodeReading } from '../../src/core/records.js'
+import { createReading, createStake, encodeReading, type Reading } from '../../src/core/records.js'
 import { isEjected } from '../../src/core/state.js'
 import { SPAM_CODES } from '../../src/network/gossip.js'
 import { BusyError, ChainService, MAX_OUTBOX } from '../../src/node/chain-service.js'
@@ -179,6 +180,22 @@ describe('honest refusals', () => {
     await svc.flush()
     await store.close()
   }, 60_000)
+})
+
+describe('gossiping our readings again', () => {
+  it(`sends the oldest ${MAX_PENDING_PER_AUTHOR} not in the chain, what another pool takes of one author`, async () => {
+    const [me] = await testSigners(1, 'again')
+    const store = new Store(net)
+    await store.open()
+    let t = timeOf(net, 5)
+    const svc = await ChainService.create({ net, store, signer: me, now: () => t++, stake: 0 })
+    const mine: Reading[] = []
+    for (let i = 0; i < MAX_PENDING_PER_AUTHOR + 50; i++) mine.push(await svc.submitReading(60 + (i % 100)))
+    const again = svc.unconfirmed().readings
+    expect(again.map((r) => r.idHex)).toEqual(mine.slice(0, MAX_PENDING_PER_AUTHOR).map((r) => r.idHex))
+    await svc.flush()
+    await store.close()
+  })
 })
 
 describe('stake activation: delay and churn limit', () => {
