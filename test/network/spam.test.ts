@@ -108,12 +108,30 @@ async function spamRun(keys: number, network: string, fee?: number) {
     clearInterval(setupTimer)
   }
   // The last of those readings final too, so the spam starts on a quiet network.
-  await waitForPeers(
-    peers,
-    () => peers.every((p) => p.finalReadingBpms().filter((b) => b >= 90 && b < 100).length === setup),
-    60_000,
-    'every setup reading final on every peer',
-  )
+  const lastSetup = () =>
+    peers[2]
+      .of('reading')
+      .filter((e) => (e.bpm as number) >= 90 && (e.bpm as number) < 100)
+      .at(-1)?.id as string | undefined
+  try {
+    await waitForPeers(
+      peers,
+      () => {
+        const id = lastSetup()
+        return peers[2].of('reading').filter((e) => (e.bpm as number) >= 90 && (e.bpm as number) < 100).length ===
+          setup && id !== undefined
+          ? peers.every((p) => finalTimes(p).has(id))
+          : false
+      },
+      60_000,
+      'the last setup reading final on every peer',
+    )
+  } catch (err) {
+    const id = lastSetup()
+    throw new Error(
+      `${(err as Error).message}\n  ${setup} setup readings typed; the last taken in on c: ${id ?? 'none'}; final on a / b / c: ${peers.map((p) => (id !== undefined && finalTimes(p).has(id) ? 'yes' : 'no')).join(' / ')}`,
+    )
+  }
 
   // The spam: readings signed in advance (a spammer's CPU is not ours to measure), published at RATE.
   const signers: Signer[] = []
@@ -241,7 +259,8 @@ async function spamRun(keys: number, network: string, fee?: number) {
               .map((b) => [b.height, b.hash]),
           )} finalized ${JSON.stringify(peers[i].of('finalized').slice(-3))}`,
         )
-  const spamFinal = finals[0].size - typed - setup
+  // Spam readings are BPM 40..89 (the setup's 90..99, the typed ones 100 and up).
+  const spamFinal = peers[0].finalReadingBpms().filter((b) => b < 90).length
   // How late a peer took a typed line in: its event loop's delay (the `reading` event is emitted
   // once the reading is signed and stored).
   const heard = submitted.map((r) => Date.parse(r.time as string) - (typedAt.get(r.bpm as number) ?? 0))

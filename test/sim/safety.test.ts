@@ -16,6 +16,8 @@ interface Outcome {
   /** Honest validators some honest peer holds evidence against: must stay 0. */
   honestConvicted: number
   twins: number
+  /** Final blocks an honest peer never announced as canonical (a `block` event): must stay 0. */
+  unannounced: number
 }
 
 /** Four honest validators (20, 20, 20, 15) and one Byzantine (24: 24.7% of the stake). */
@@ -61,7 +63,15 @@ async function run(seed: number): Promise<Outcome> {
   const honestConvicted = honest.flatMap((i) =>
     honest.filter((j) => sim.peers[i].chain.isExcluded(toHex(signers[j].publicKey))),
   ).length
-  return { finalHeights: chains.map((c) => c.length), conflicts, convicted, honestConvicted, twins: sim.twins.length }
+  const unannounced = honest.reduce((n, i) => n + chains[i].filter((b) => !sim.announced[i].has(b.hashHex)).length, 0)
+  return {
+    finalHeights: chains.map((c) => c.length),
+    conflicts,
+    convicted,
+    honestConvicted,
+    twins: sim.twins.length,
+    unannounced,
+  }
 }
 
 describe('FFG safety in the simulator', () => {
@@ -74,6 +84,7 @@ describe('FFG safety in the simulator', () => {
         console.log(`seed ${seed}: final heights ${o.finalHeights.join(',')}`)
       expect(o.conflicts, `seed ${seed}`).toBe(0)
       expect(o.honestConvicted, `seed ${seed}`).toBe(0)
+      expect(o.unannounced, `seed ${seed}`).toBe(0)
       if (o.twins > 0 && o.convicted === 4) convictedRuns++
       minFinal = Math.min(minFinal, ...o.finalHeights)
     }

@@ -69,6 +69,8 @@ export class Simulator {
   /** Each peer's slot loop: the same code that drives a real peer, ticked on the virtual clock. */
   private readonly loops: SlotLoop[] = []
   readonly submitted: string[] = []
+  /** The blocks each peer announced as canonical (`block` events), by hash. */
+  readonly announced: Set<string>[] = []
   readonly rejected: BlockError[] = []
   private readonly rand: () => number
   private readonly queue: Event[] = []
@@ -101,6 +103,9 @@ export class Simulator {
       })
       peer.events.on('missing-parent', ({ parentHex }) => sim.fetchParent(i, parentHex))
       peer.events.on('evidence', ({ evidence }) => sim.broadcast(i, { kind: 'evidence', evidence }))
+      const announced = new Set<string>()
+      peer.events.on('block', ({ node }) => announced.add(node.hashHex))
+      sim.announced.push(announced)
       sim.peers.push(peer)
       sim.loops.push(
         new SlotLoop({
