@@ -49,6 +49,12 @@ const MAX_EVIDENCE = 256
 export type AddResult = 'added' | 'known' | 'author-quota' | 'full'
 
 /**
+ * Readings pending per author: a pool takes no more of one author's and ignores the rest as spam
+ * (`AUTHOR_QUOTA`, counted against the peer that sent them).
+ */
+export const MAX_PENDING_PER_AUTHOR = 256
+
+/**
  * Records waiting to be in a final block. Nothing leaves the pool when a candidate loses: a record
  * leaves only when the finalized chain holds it (or, for stakes, a newer seq).
  *
@@ -58,12 +64,6 @@ export type AddResult = 'added' | 'known' | 'author-quota' | 'full'
  * reading out, and keys that already hold their share are refused. This peer's own
  * readings (`own`) always enter: they are in its outbox, which the node bounds.
  */
-/**
- * Readings pending per author: a pool takes no more of one author's and ignores the rest as spam
- * (`AUTHOR_QUOTA`, counted against the peer that sent them).
- */
-export const MAX_PENDING_PER_AUTHOR = 256
-
 export class Mempool {
   private readonly readings = new Map<string, Reading>()
   private readonly own = new Set<string>()

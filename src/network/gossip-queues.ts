@@ -66,7 +66,7 @@ interface Job {
  * One lane of a topic: each sender's messages oldest first, the senders served in turn. Reading
  * ahead (`READ_AHEAD`) puts up to thousands of one sender's messages in a lane at once; one FIFO
  * then made every other sender's message wait behind them all (a typed reading relayed by an honest
- * peer waited behind a spammer's 4,096 and missed the next block).
+ * peer waited behind a spammer's queued thousands and missed the next block).
  */
 export class Lane<T> {
   private readonly bySender = new Map<string, Fifo<T>>()
@@ -121,8 +121,8 @@ export interface GossipQueueOptions {
 interface Backlog {
   messages: number
   bytes: number
-  /** The stream's reader, once it waits for room: woken when fewer than `below` messages wait. */
-  reader?: { readonly below: number; readonly wake: () => void }
+  /** Stream readers waiting for room (one per stream): each woken when fewer than `below` wait. */
+  readonly readers: { readonly below: number; readonly wake: () => void }[]
 }
 
 export interface QueueStats {
@@ -189,7 +189,7 @@ export class GossipQueues {
     const below = readAhead ? this.readAhead.messages : 1
     if (b === undefined || this.closed || this.roomIn(b, below)) return
     await new Promise<void>((wake) => {
-      b.reader = { below, wake }
+      b.readers.push({ below, wake })
     })
   }
 
@@ -206,16 +206,18 @@ export class GossipQueues {
     if (this.closed) return
     let b = this.backlogs.get(peer)
     if (b === undefined) {
-      b = { messages: 0, bytes: 0 }
+      b = { messages: 0, bytes: 0, readers: [] }
       this.backlogs.set(peer, b)
     }
     b.messages += messages
     b.bytes += bytes
-    if (b.reader !== undefined && this.roomIn(b, b.reader.below)) {
-      b.reader.wake()
-      b.reader = undefined
+    for (let i = b.readers.length - 1; i >= 0; i--) {
+      const r = b.readers[i]
+      if (!this.roomIn(b, r.below)) continue
+      b.readers.splice(i, 1)
+      r.wake()
     }
-    if (b.messages === 0 && b.reader === undefined) this.backlogs.delete(peer)
+    if (b.messages === 0 && b.readers.length === 0) this.backlogs.delete(peer)
   }
 
   private enqueue(
@@ -248,7 +250,7 @@ export class GossipQueues {
   /** Drop everything waiting (as Ignore) and refuse what comes next. */
   close(): void {
     this.closed = true
-    for (const b of this.backlogs.values()) b.reader?.wake()
+    for (const b of this.backlogs.values()) for (const r of b.readers.splice(0)) r.wake()
     this.backlogs.clear()
     for (const lane of [...this.urgent.values(), ...this.regular.values()]) {
       for (let job = lane.shift(); job !== undefined; job = lane.shift()) job.done(TopicValidatorResult.Ignore)

@@ -195,6 +195,17 @@ describe('gossip validation queues', () => {
     expect(read).toBe(true)
   })
 
+  it('two streams of one peer waiting for room are both woken (neither is left hanging)', async () => {
+    let t = 0
+    const q = new GossipQueues({ now: () => (t += 100), readAhead: { messages: 1, bytes: 1000 } })
+    const job = q.validate('readings', false, () => Accept, { peer: 'p', bytes: 10 })
+    let woken = 0
+    const readers = [q.room('p'), q.room('p')].map((r) => r.then(() => woken++))
+    await job
+    await Promise.all(readers)
+    expect(woken).toBe(2)
+  })
+
   it('closed: what waits and what comes next is ignored', async () => {
     let t = 0
     const q = new GossipQueues({ now: () => (t += 100) })
