@@ -11,6 +11,11 @@ import { TestNet, waitFor } from '../helpers/peers.js'
 
 const { Accept, Ignore } = TopicValidatorResult
 const nextTurn = () => new Promise((r) => setImmediate(r))
+/** A validation that notes its name in `log` when it runs, and accepts. */
+const logged = (log: string[], name: string) => () => {
+  log.push(name)
+  return Accept
+}
 
 describe('gossip validation queues', () => {
   it('while the event loop is busy, validates blocks first, then urgent readings, then the rest in arrival order', async () => {
@@ -18,10 +23,7 @@ describe('gossip validation queues', () => {
     let t = 0
     const q = new GossipQueues({ now: () => (t += 100) })
     const order: string[] = []
-    const job = (name: string) => () => {
-      order.push(name)
-      return Accept
-    }
+    const job = (name: string) => logged(order, name)
     const all = [
       q.validate('readings', false, job('r1')),
       q.validate('readings', false, job('r2')),
@@ -39,22 +41,13 @@ describe('gossip validation queues', () => {
     const q = new GossipQueues({ now: () => now, turnMs: 20 })
     const order: string[] = []
     // The first message after idle starts a turn; within 20 ms the next ones run inline.
-    const first = q.validate('readings', false, () => {
-      order.push('a')
-      return Accept
-    })
+    const first = q.validate('readings', false, logged(order, 'a'))
     await first
-    const second = q.validate('readings', false, () => {
-      order.push('b')
-      return Accept
-    })
+    const second = q.validate('readings', false, logged(order, 'b'))
     expect(order).toEqual(['a', 'b'])
     await second
     now += 25
-    const third = q.validate('readings', false, () => {
-      order.push('c')
-      return Accept
-    })
+    const third = q.validate('readings', false, logged(order, 'c'))
     expect(order).toEqual(['a', 'b'])
     expect(await third).toBe(Accept)
     expect(order).toEqual(['a', 'b', 'c'])
@@ -85,10 +78,7 @@ describe('gossip validation queues', () => {
     let t = 0
     const q = new GossipQueues({ now: () => (t += 100), max: { readings: 3 } })
     const ran: string[] = []
-    const job = (name: string) => () => {
-      ran.push(name)
-      return Accept
-    }
+    const job = (name: string) => logged(ran, name)
     const u = q.validate('readings', true, job('urgent'))
     const a = q.validate('readings', false, job('a'))
     const b = q.validate('readings', false, job('b'))
@@ -105,17 +95,7 @@ describe('gossip validation queues', () => {
     const order: string[] = []
     const all: Promise<TopicValidatorResult>[] = []
     const send = (peer: string, name: string) =>
-      all.push(
-        q.validate(
-          'readings',
-          false,
-          () => {
-            order.push(name)
-            return Accept
-          },
-          { peer, bytes: 100 },
-        ),
-      )
+      all.push(q.validate('readings', false, logged(order, name), { peer, bytes: 100 }))
     for (let i = 0; i < 1000; i++) send('spammer', `s${i}`)
     send('honest', 'h0')
     send('honest', 'h1')
@@ -128,16 +108,7 @@ describe('gossip validation queues', () => {
     let t = 0
     const q = new GossipQueues({ now: () => (t += 100), max: { readings: 4 } })
     const ran: string[] = []
-    const send = (peer: string, name: string) =>
-      q.validate(
-        'readings',
-        false,
-        () => {
-          ran.push(name)
-          return Accept
-        },
-        { peer, bytes: 100 },
-      )
+    const send = (peer: string, name: string) => q.validate('readings', false, logged(ran, name), { peer, bytes: 100 })
     const results = [
       send('quiet', 'q0'),
       send('busy', 'b0'),

@@ -108,20 +108,18 @@ async function spamRun(keys: number, network: string, fee?: number) {
     clearInterval(setupTimer)
   }
   // The last of those readings final too, so the spam starts on a quiet network.
-  const lastSetup = () =>
-    peers[2]
-      .of('reading')
-      .filter((e) => (e.bpm as number) >= 90 && (e.bpm as number) < 100)
-      .at(-1)?.id as string | undefined
+  const setupReadings = () => peers[2].of('reading').filter((e) => (e.bpm as number) >= 90 && (e.bpm as number) < 100)
+  /** The last setup reading's id, once c has taken in every one typed. */
+  const lastSetup = () => {
+    const taken = setupReadings()
+    return taken.length === setup ? (taken.at(-1)?.id as string | undefined) : undefined
+  }
   try {
     await waitForPeers(
       peers,
       () => {
         const id = lastSetup()
-        return peers[2].of('reading').filter((e) => (e.bpm as number) >= 90 && (e.bpm as number) < 100).length ===
-          setup && id !== undefined
-          ? peers.every((p) => finalTimes(p).has(id))
-          : false
+        return id !== undefined && peers.every((p) => finalTimes(p).has(id))
       },
       60_000,
       'the last setup reading final on every peer',
@@ -129,7 +127,7 @@ async function spamRun(keys: number, network: string, fee?: number) {
   } catch (err) {
     const id = lastSetup()
     throw new Error(
-      `${(err as Error).message}\n  ${setup} setup readings typed; the last taken in on c: ${id ?? 'none'}; final on a / b / c: ${peers.map((p) => (id !== undefined && finalTimes(p).has(id) ? 'yes' : 'no')).join(' / ')}`,
+      `${(err as Error).message}\n  ${setup} setup readings typed, ${setupReadings().length} taken in on c; the last final on a / b / c: ${peers.map((p) => (id !== undefined && finalTimes(p).has(id) ? 'yes' : 'no')).join(' / ')}`,
     )
   }
 
