@@ -600,7 +600,7 @@ export class ChainService {
         if (attempt > 0 || !(err instanceof BlockError) || !this.dropOffending(err)) throw err
         continue
       }
-      if (!(await this.store.mayPropose(unsigned.slot, unsigned.source.epoch))) {
+      if (!this.store.mayPropose(unsigned.slot, unsigned.source.epoch)) {
         this.events.emit('protected', { slot, sourceEpoch: unsigned.source.epoch })
         return undefined
       }

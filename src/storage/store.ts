@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import type { AbstractLevel } from 'abstract-level'
 import { ClassicLevel } from 'classic-level'
 import { MemoryLevel } from 'memory-level'
@@ -22,6 +23,10 @@ import {
 import { decodeState, encodeState } from '../core/state.js'
 import { blockReadingWindow } from '../core/validation.js'
 import { StoreError } from './errors.js'
+import { type Signed, SlashingProtection } from './protection.js'
+
+/** The slashing protection file, in the store's directory (LevelDB leaves names it does not use alone). */
+const PROTECTION_FILE = 'slashing-protection'
 
 type Level = AbstractLevel<string | Buffer | Uint8Array, string, Uint8Array>
 
@@ -36,7 +41,9 @@ type Level = AbstractLevel<string | Buffer | Uint8Array, string, Uint8Array>
  *   o/s           outbox: this peer's latest stake announcement
  *   o/t/<id>      outbox: a transfer sent from this peer, until final (or replaced by the chain)
  *   m/network     network id; m/finalized [hash, height, slot, epoch]; m/state the finalized state
- *   m/protection  slashing protection: [last slot signed, highest source epoch signed]
+ *   m/protection  slashing protection as versions before the file below kept it: [last slot
+ *                 signed, highest source epoch signed]; read once at open, no longer written
+ * and beside the keys, the file `slashing-protection` (./protection.ts).
  */
 const K = {
   block: (h: string) => `b/${h}`,
@@ -73,12 +80,15 @@ const text = new TextDecoder()
 export class Store {
   readonly path: string
   private readonly db: Level
+  private readonly onDisk: boolean
+  private protection: SlashingProtection | undefined
 
   constructor(
     private readonly net: ChainConfig,
     opts: StoreOptions = {},
   ) {
     this.path = opts.path ?? ':memory:'
+    this.onDisk = opts.path !== undefined
     this.db = (opts.path === undefined
       ? new MemoryLevel({ keyEncoding: 'utf8', valueEncoding: 'view' })
       : new ClassicLevel(opts.path, { keyEncoding: 'utf8', valueEncoding: 'view' })) as unknown as Level
@@ -100,6 +110,21 @@ export class Store {
         this.path,
         `data dir ${this.path} holds network ${toHex(id).slice(0, 16)}, not ${this.net.idHex.slice(0, 16)} (another network, another genesis file, or a chain of an older pos-peer version whose format changed): use another --data-dir (or --name) for this network, or move this one away`,
       )
+    }
+    // Opened once LevelDB holds its lock: no two processes write the file.
+    try {
+      const raw = await this.db.get(K.protection)
+      let earlier: Signed | undefined
+      if (raw !== undefined) {
+        const [last, source] = expectArray(decodeCanonical(raw, 64), 'protection', 2)
+        earlier = { slot: expectUint(last, 'slot'), source: expectUint(source, 'source') }
+      }
+      this.protection = SlashingProtection.open(this.onDisk ? join(this.path, PROTECTION_FILE) : undefined, earlier)
+    } catch (err) {
+      await this.db.close()
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === undefined) throw this.corrupt('slashing protection', err)
+      throw new StoreError('IO', this.path, `cannot open ${join(this.path, PROTECTION_FILE)}: ${code}`)
     }
   }
 
@@ -125,6 +150,8 @@ export class Store {
   }
 
   async close(): Promise<void> {
+    this.protection?.close()
+    this.protection = undefined
     if (this.db.status === 'open' || this.db.status === 'opening') await this.db.close()
   }
 
@@ -268,28 +295,16 @@ export class Store {
     await batch.write()
   }
 
-  private signed: { slot: number; source: number } | undefined
-
   /**
    * Slashing protection (docs/PROTOCOL.md section 5): may this key sign a block of `slot` whose
    * source epoch is `sourceEpoch`? Only for a slot after every slot it signed and a source no
    * lower than any it signed, which can never make a slashable pair with what it signed before.
-   * A yes is on disk before it is returned, so a crash right after signing cannot forget it.
+   * A yes is on disk before it is returned (synchronously: nothing runs between the check and the
+   * signature), so a crash right after signing cannot forget it.
    */
-  async mayPropose(slot: number, sourceEpoch: number): Promise<boolean> {
-    if (this.signed === undefined) {
-      const raw = await this.db.get(K.protection)
-      if (raw === undefined) this.signed = { slot: -1, source: 0 }
-      else {
-        const [last, source] = expectArray(decodeCanonical(raw, 64), 'protection', 2)
-        this.signed = { slot: expectUint(last, 'slot'), source: expectUint(source, 'source') }
-      }
-    }
-    if (slot <= this.signed.slot || sourceEpoch < this.signed.source) return false
-    this.signed = { slot, source: sourceEpoch }
-    // sync: on the disk itself, not only in the OS cache, before the block is signed.
-    await this.db.put(K.protection, encodeCanonical([slot, sourceEpoch]), { sync: true } as object)
-    return true
+  mayPropose(slot: number, sourceEpoch: number): boolean {
+    if (this.protection === undefined) throw this.corrupt('slashing protection (the store is not open)')
+    return this.protection.permit(slot, sourceEpoch)
   }
 
   async addOutboxReading(r: Reading): Promise<void> {

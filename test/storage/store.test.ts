@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { statSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -250,6 +250,53 @@ describe('store consistency check at open', () => {
     const store = new Store(net, { path: dir })
     await store.open()
     expect((await store.loadChain()).root.height).toBeGreaterThanOrEqual(20)
+    await store.close()
+  })
+})
+
+describe('slashing protection file', () => {
+  const open = async (dir: string) => {
+    const store = new Store(net, { path: dir })
+    await store.open()
+    return store
+  }
+
+  it('a torn record (a crash mid-write) leaves the other one; a file with no valid record is a corrupt data dir', async () => {
+    const dir = await tempDir()
+    const store = await open(dir)
+    expect(store.mayPropose(10, 3)).toBe(true) // record 0
+    expect(store.mayPropose(11, 4)).toBe(true) // record 1
+    await store.close()
+    const file = join(dir, 'slashing-protection')
+    const bytes = await readFile(file)
+    expect(bytes.byteLength).toBe(64)
+    // The write of slot 11 torn: only slot 10 (its block may have been signed) still refuses.
+    bytes[32 + 6] ^= 0xff
+    await writeFile(file, bytes)
+    const again = await open(dir)
+    expect(again.mayPropose(10, 3)).toBe(false)
+    expect(again.mayPropose(11, 3)).toBe(true)
+    await again.close()
+    // Both records spoiled: refused at open, naming the data dir, and the file is left as it was.
+    const spoiled = (await readFile(file)).map((x) => x ^ 0x55)
+    await writeFile(file, spoiled)
+    const err = await open(dir).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StoreError)
+    expect((err as StoreError).code).toBe('CORRUPT')
+    expect((err as Error).message).toContain(dir)
+    expect(await readFile(file)).toEqual(Buffer.from(spoiled))
+  })
+
+  it('a data dir from before the file: what LevelDB held still refuses', async () => {
+    const dir = await tempDir()
+    await (await open(dir)).close()
+    const db = new ClassicLevel<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
+    await db.put('m/protection', encodeCanonical([500, 40]))
+    await db.close()
+    const store = await open(dir)
+    expect(store.mayPropose(500, 40)).toBe(false)
+    expect(store.mayPropose(501, 39)).toBe(false)
+    expect(store.mayPropose(501, 40)).toBe(true)
     await store.close()
   })
 })
