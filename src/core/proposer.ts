@@ -34,6 +34,21 @@ export function proposalBase(chain: Chain, slot: number): BlockNode | undefined 
 }
 
 /**
+ * Whether the votes of the last slot are still on their way: our base is a candidate of
+ * `slot - 1` (that slot voted on our chain), yet the checkpoint those votes target, (its parent,
+ * `slot - 1`), is not justified in our view. A candidate built now would carry an older source,
+ * and its link could finalize nothing (FFG's k = 1 rule needs consecutive epochs): when most
+ * candidates of a slot did so, finality slipped by two slots (seen under reading spam, where
+ * candidates reached some peers 0.5-0.9 s into the next slot). The slot loop waits a little.
+ */
+export function votesPending(chain: Chain, slot: number): boolean {
+  const base = proposalBase(chain, slot)
+  return (
+    base !== undefined && base !== chain.root && base.slot === slot - 1 && chain.sourceFor(slot, base).epoch < slot - 1
+  )
+}
+
+/**
  * The candidate this validator proposes at `slot`, unsigned (the caller checks it, asks its
  * slashing protection, then signs it), or undefined when it has no weight or nothing to do (no
  * pending records and nothing left to finalize: the network goes quiet). Its FFG source is the

@@ -12,7 +12,7 @@ import { BlockError, RecordError, type Verdict } from '../core/errors.js'
 import { MAX_PENDING_PER_AUTHOR, MAX_TRANSFERS_PER_SENDER, Mempool } from '../core/mempool.js'
 import { EarlyPool, OrphanPool } from '../core/orphans.js'
 import { type ChainConfig, slotAt, slotStart } from '../core/params.js'
-import { buildCandidate, proposalRank } from '../core/proposer.js'
+import { buildCandidate, proposalRank, votesPending } from '../core/proposer.js'
 import {
   type Block,
   createReading,
@@ -578,13 +578,18 @@ export class ChainService {
     return proposalRank(this.chain, this.signer.publicKey, slot, cap)
   }
 
+  /** Whether the last slot's votes are still arriving (core/proposer.ts, `votesPending`). */
+  votesPending(slot: number): boolean {
+    return votesPending(this.chain, slot)
+  }
+
   /**
    * Slot tick: renew stake when due, then propose a candidate if there is work. The candidate is
    * checked by every block rule before it is signed, and signed only if the slashing protection
    * in the store allows it (docs/PROTOCOL.md section 5), so this key never signs two blocks of
    * one slot or a vote that surrounds one of its own, across restarts too.
    */
-  async onSlot(slot: number): Promise<Block | undefined> {
+  async onSlot(slot: number, publish?: (block: Block) => void): Promise<Block | undefined> {
     await this.dropExpired(slot)
     const due = this.stakeDue(slot)
     if (due !== undefined) await this.announceDue(due)
@@ -605,6 +610,9 @@ export class ChainService {
         return undefined
       }
       const block = signBlock(this.net, this.signer, unsigned)
+      // Out first, then imported here: it passed every rule above, and importing a full block
+      // (its state, the store, the events) took 30-250 ms that the other peers waited for it.
+      publish?.(block)
       this.importAndPersist(block, true)
       return block
     }

@@ -13,6 +13,11 @@ import type { Logger } from '../util/logger.js'
 
 /** Proposal stagger: at most this many ranks, slotMs/100 each (100 ms at 1 s slots). */
 const STAGGER_RANKS = 10
+/**
+ * How long a validator waits, at most, for the last slot's votes before it builds (a fraction of
+ * the slot): a candidate built without them votes from an older source and finalizes nothing.
+ */
+export const VOTE_WAIT_SLOTS = 0.25
 /** Re-gossip unconfirmed own records every this many slots, by default. */
 export const REGOSSIP_SLOTS = 4
 
@@ -21,8 +26,13 @@ export interface SlotChain {
   readonly stake: number
   /** This validator's ticket rank at `slot` (0: likely winner), counted up to `cap`. */
   proposalRank(slot: number, cap: number): number
-  /** Renew stake when due, then build, import and return a candidate if there is work. */
-  onSlot(slot: number): Promise<Block | undefined>
+  /** True while the last slot's votes are still arriving (core/proposer.ts, `votesPending`). */
+  votesPending?(slot: number): boolean
+  /**
+   * Renew stake when due, then build a candidate if there is work: `publish` it as soon as it is
+   * signed, then import it and return it.
+   */
+  onSlot(slot: number, publish: (block: Block) => void): Promise<Block | undefined>
   unconfirmed(): { readings: Reading[]; stakes: StakeAnnouncement[]; transfers?: Transfer[] }
   /** Import blocks held because they came before our clock reached their slot. */
   releaseEarly?(): void
@@ -87,17 +97,33 @@ export class SlotLoop {
       opts.beforeSlot?.(slot)
       if (opts.joined()) {
         if (opts.chain.stake > 0) {
+          await this.awaitVotes(slot)
           const wait = opts.chain.proposalRank(slot, STAGGER_RANKS) * (opts.config.params.slotMs / 100)
           if (wait > 0) await opts.sleep(wait)
           if (this.closed) return
         }
-        const block = await opts.chain.onSlot(slot)
-        if (block !== undefined) opts.publish('candidates', block.bytes)
+        await opts.chain.onSlot(slot, (block) => opts.publish('candidates', block.bytes))
       }
       const since = slot - this.startedSlot
       if (since === 1 || since % (opts.regossipSlots ?? REGOSSIP_SLOTS) === 1) this.regossip()
     } catch (err) {
       opts.log('error', `slot ${slot}: ${(err as Error).message}`)
+    }
+  }
+
+  /**
+   * Wait while the last slot's votes are still arriving, polling every slotMs/100, until
+   * VOTE_WAIT_SLOTS into the slot (by the clock, and by count: the simulator's sleep takes no
+   * virtual time). The stagger comes after, so the likely winner still publishes first.
+   */
+  private async awaitVotes(slot: number): Promise<void> {
+    const { opts } = this
+    const p = opts.config.params
+    const step = p.slotMs / 100
+    const deadline = slotStart(p, slot) + p.slotMs * VOTE_WAIT_SLOTS
+    for (let i = 0; i < VOTE_WAIT_SLOTS * 100; i++) {
+      if (this.closed || opts.now() >= deadline || opts.chain.votesPending?.(slot) !== true) return
+      await opts.sleep(step)
     }
   }
 

@@ -150,6 +150,23 @@ describe('proposing applies the block rules to what it builds', () => {
     await store.close()
   })
 
+  it('a candidate goes out as soon as it is signed, before this peer imports it', async () => {
+    const [me] = await testSigners(1, 'first')
+    const store = new Store(net)
+    await store.open()
+    const svc = await ChainService.create({ net, store, signer: me, now: () => timeOf(net, 20), stake: 10 })
+    await svc.submitReading(70)
+    const order: string[] = []
+    svc.events.on('candidate', ({ local }) => order.push(local ? 'imported' : 'other'))
+    const block = await svc.onSlot(20, (b) =>
+      order.push(`published ${b.slot} ${svc.chain.get(b.hashHex) === undefined ? 'unknown here' : 'known'}`),
+    )
+    expect(block?.slot).toBe(20)
+    expect(order).toEqual(['published 20 unknown here', 'imported'])
+    await svc.flush()
+    await store.close()
+  })
+
   it('a reading dated in the future is ignored at gossip (our clock may be the wrong one), not rejected', async () => {
     const [me, other] = await testSigners(2, 'future')
     const store = new Store(net)
