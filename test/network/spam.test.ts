@@ -228,13 +228,6 @@ async function spamRun(keys: number, network: string, fee?: number) {
     const at = Date.parse(r.time as string)
     for (const f of finals) slots.push(((f.get(r.id as string) ?? Number.POSITIVE_INFINITY) - at) / SLOT_MS)
   }
-  // SPAM_TRACE=1: each typed reading, when it was typed (s into the spam) and its slots to final on a / b / c.
-  if (process.env.SPAM_TRACE !== undefined)
-    for (const r of submitted) {
-      const at = Date.parse(r.time as string)
-      const each = finals.map((f) => (((f.get(r.id as string) ?? Number.NaN) - at) / SLOT_MS).toFixed(2))
-      console.log(`typed ${r.bpm} at ${((at - began) / 1000).toFixed(1)} s: final after ${each.join(' / ')} slots`)
-    }
   slots.sort((x, y) => x - y)
   // Slots from a typed reading's own slot to the first block (on any peer's chain) that holds it.
   const blockSlot = new Map<string, number>()
@@ -246,6 +239,17 @@ async function spamRun(keys: number, network: string, fee?: number) {
     (r) =>
       (blockSlot.get(r.id as string) ?? Number.POSITIVE_INFINITY) - slotAt(config.params, Date.parse(r.time as string)),
   )
+  // SPAM_TRACE=1: each typed reading: when it was typed (s into the spam, and how far into its
+  // slot), how many slots later a block held it, and its slots to final on a / b / c.
+  if (process.env.SPAM_TRACE !== undefined)
+    for (const [i, r] of submitted.entries()) {
+      const at = Date.parse(r.time as string)
+      const each = finals.map((f) => (((f.get(r.id as string) ?? Number.NaN) - at) / SLOT_MS).toFixed(2))
+      const phase = ((at - config.params.genesisTime) % SLOT_MS) / SLOT_MS
+      console.log(
+        `typed ${r.bpm} at ${((at - began) / 1000).toFixed(1)} s (${phase.toFixed(2)} into its slot): in a block ${included[i]} slots on, final after ${each.join(' / ')} slots`,
+      )
+    }
   for (const r of submitted)
     for (const [i, f] of finals.entries())
       if (!f.has(r.id as string))
