@@ -10,7 +10,7 @@ import { StoreError } from '../storage/errors.js'
 import { type AppLogger, createAppLogger } from '../util/logger.js'
 import { checkHealth, writeHealth } from './health.js'
 import { type CliOptions, parseOptions, parseSubcommand, UsageError } from './options.js'
-import { attachOutput } from './output.js'
+import { HeldOutput } from './output.js'
 import { type ProfileMemory, profileDir, profilesFor, recallProfile, rememberProfile } from './profile.js'
 
 const EXIT_RUNTIME = 1
@@ -50,6 +50,7 @@ async function startPeer(
   o: CliOptions,
   logger: AppLogger,
   metrics?: PeerMetrics,
+  onCreated?: (peer: Peer) => void,
 ): Promise<{ peer: Peer; profile?: OpenedProfile }> {
   const net = o.genesis ?? makeChainConfig({ name: o.network, slotMs: o.slotMs })
   const base: Omit<PeerOptions, 'dataDir'> = {
@@ -64,6 +65,7 @@ async function startPeer(
     metrics: metrics?.libp2p(),
     checkpoint: o.checkpoint,
     now: clockFromEnv(),
+    onCreated,
   }
   const open = async (dir: string, how: OpenedProfile['how']) => {
     const last = recallProfile(dir)
@@ -176,8 +178,12 @@ export async function main(argv: string[]): Promise<number> {
   // The HTTP API (and fastify) is loaded only when asked for.
   const http = o.http === undefined ? undefined : await import('../api/index.js')
   const metrics = http === undefined ? undefined : new http.PeerMetrics()
+  // The peer's events are written from its first one, held back until the lines that open the
+  // output (`ready`, the header) are out. (Attached once the peer had started, the events of its
+  // start were lost: the first connection, blocks synced or imported meanwhile.)
+  const early = interactive ? undefined : new HeldOutput(o.json ? 'json' : 'text', out)
   try {
-    ;({ peer, profile } = await startPeer(o, logger, metrics))
+    ;({ peer, profile } = await startPeer(o, logger, metrics, early?.attach))
   } catch (err) {
     return reportStartError(err, o)
   }
@@ -276,7 +282,7 @@ export async function main(argv: string[]): Promise<number> {
     if (api !== undefined) out(`dashboard on ${api.url}/`)
     if (o.autoBpm !== undefined) out(`auto-bpm: a reading every ${o.autoBpm} ms`)
   }
-  attachOutput(peer, o.json ? 'json' : 'text', out)
+  early?.release()
   if (process.stdin.isTTY !== true) readStdinLines(peer, warn)
   // Runs until a signal.
   await new Promise(() => {})

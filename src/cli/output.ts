@@ -77,3 +77,49 @@ export function attachOutput(peer: Peer, mode: 'json' | 'text', emit: Emit, opts
     for (const off of offs) off()
   }
 }
+
+/** Lines of events held while the peer starts (a long sync at start, in --json, is one per block). */
+export const HELD_MAX = 100_000
+
+/**
+ * A peer's output from its first event (`attach` is PeerOptions.onCreated): held until `release`
+ * (once the lines that open the output are out: `ready`, the header), then written as it comes.
+ * Attached only once the start had returned, the events of the start were lost (the first
+ * connections, blocks synced or imported meanwhile). At most HELD_MAX lines are held.
+ */
+export class HeldOutput {
+  private held: string[] | undefined = []
+  private dropped = 0
+  private detach: (() => void) | undefined
+
+  constructor(
+    private readonly mode: 'json' | 'text',
+    private readonly out: (line: string) => void,
+    private readonly max = HELD_MAX,
+  ) {}
+
+  /** Listen to this peer (a profile that could not be opened is replaced by the next one tried). */
+  readonly attach = (peer: Peer): void => {
+    this.detach?.()
+    if (this.held !== undefined) this.held.length = 0
+    this.detach = attachOutput(peer, this.mode, (line) => {
+      if (this.held === undefined) this.out(line)
+      else if (this.held.length < this.max) this.held.push(line)
+      else this.dropped++
+    })
+  }
+
+  release(): void {
+    const held = this.held ?? []
+    this.held = undefined
+    for (const line of held) this.out(line)
+    if (this.dropped > 0) {
+      const message = `${this.dropped} event(s) of the start not shown (more than ${this.max})`
+      this.out(
+        this.mode === 'json'
+          ? JSON.stringify({ event: 'warning', time: new Date().toISOString(), message })
+          : `warning: ${message}`,
+      )
+    }
+  }
+}

@@ -61,6 +61,11 @@ export interface PeerOptions {
   readonly checkpoint?: TrustedCheckpoint
   /** Test seam: wrap the gossip handlers (e.g. drop every candidate). */
   readonly wrapGossip?: GossipHandlerWrapper
+  /**
+   * Called with the peer before it starts anything, so a caller hears its events from the first
+   * one (a block synced at start, the first connection) rather than from when `start` returns.
+   */
+  readonly onCreated?: (peer: Peer) => void
 }
 
 export interface PeerEvents extends ChainEvents {
@@ -114,6 +119,7 @@ export class Peer implements NodeView {
 
   static async start(opts: PeerOptions): Promise<Peer> {
     const peer = new Peer(opts)
+    opts.onCreated?.(peer)
     await peer.startModules()
     return peer
   }

@@ -1,6 +1,10 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
+import { HeldOutput } from '../../src/cli/output.js'
+import { makeChainConfig } from '../../src/core/params.js'
+import { Peer, type PeerEvents } from '../../src/node/peer.js'
+import { TypedEmitter } from '../../src/util/emitter.js'
 import { BIN, CliPeer, killAll, NODE22, runCli } from '../helpers/cli.js'
 import { waitFor } from '../helpers/peers.js'
 import { tempDirs } from '../helpers/tempdirs.js'
@@ -22,6 +26,60 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): CliPeer {
   return p
 }
 
+describe('the output of a starting peer', () => {
+  it('events of the start are held until release, in order, then written as they come; past the bound, counted', () => {
+    const events = new TypedEmitter<PeerEvents>()
+    const peer = { events } as unknown as Peer
+    const lines: string[] = []
+    const held = new HeldOutput('json', (l) => lines.push(l), 3)
+    const warn = (message: string) => events.emit('warning', { message })
+    held.attach(peer)
+    for (const m of ['one', 'two', 'three', 'four', 'five']) warn(m)
+    lines.push('ready')
+    expect(lines).toEqual(['ready'])
+    held.release()
+    warn('six')
+    const shown = lines.map((l) => (l === 'ready' ? l : (JSON.parse(l) as { message: string }).message))
+    expect(shown).toEqual(['ready', 'one', 'two', 'three', '2 event(s) of the start not shown (more than 3)', 'six'])
+    // A profile that could not be opened: the next peer tried replaces it, nothing of the first is kept.
+    const next = new HeldOutput('json', (l) => lines.push(l))
+    const other = new TypedEmitter<PeerEvents>()
+    next.attach(peer)
+    warn('from the first')
+    next.attach({ events: other } as unknown as Peer)
+    warn('first again')
+    other.emit('warning', { message: 'from the second' })
+    lines.length = 0
+    next.release()
+    expect(lines.map((l) => (JSON.parse(l) as { message: string }).message)).toEqual(['from the second'])
+  })
+
+  it('Peer.start hands the peer to onCreated before it starts anything', async () => {
+    let created: Peer | undefined
+    let then = ''
+    const peer = await Peer.start({
+      net: makeChainConfig({ name: 'heldtest' }),
+      stake: 0,
+      host: '127.0.0.1',
+      port: 0,
+      onCreated: (p) => {
+        created = p
+        try {
+          then = `listening on ${p.listenAddrs().length}`
+        } catch {
+          then = 'not started'
+        }
+      },
+    })
+    try {
+      expect(created).toBe(peer)
+      expect(then).toBe('not started')
+    } finally {
+      await peer.stop({ graceful: false })
+    }
+  })
+})
+
 describe('what pos-peer prints', () => {
   it('--json: flags from POS_PEER_* variables; every event, and every reading in it, has an ISO 8601 time', async () => {
     const env = { POS_PEER_NETWORK: 'outtest', POS_PEER_SLOT_MS: '300', POS_PEER_PORT: '0', POS_PEER_EPHEMERAL: '1' }
@@ -41,6 +99,10 @@ describe('what pos-peer prints', () => {
       30_000,
       'two readings final',
     )
+    // `ready` opens the output; b's connection to a follows it.
+    const order = b.events.map((e) => (e.event === 'peer:connect' && e.peerId === ready.peerId ? 'a' : e.event))
+    expect(order.indexOf('ready')).toBe(0)
+    expect(order.indexOf('a')).toBeGreaterThan(0)
     const events = [...a.events, ...b.events]
     expect(events.filter((e) => e.event === 'non-json-line')).toEqual([])
     for (const e of events) expect(e.time, JSON.stringify(e)).toMatch(ISO)
