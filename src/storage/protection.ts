@@ -64,26 +64,25 @@ export class SlashingProtection {
 
   /**
    * Open (or create) the file. `earlier`: what an older store kept elsewhere (merged in: the
-   * larger of each). Throws when the file holds data but no valid record (corrupt).
+   * larger of each). Throws when both records were written and neither is valid (corrupt).
    */
   static open(file: string | undefined, earlier?: Signed): SlashingProtection {
     if (file === undefined) return new SlashingProtection(undefined, [], earlier)
-    const fd = openSync(file, 'a+')
+    // Created if missing, then opened again for positional writes ('a+' appends wherever asked).
+    closeSync(openSync(file, 'a+'))
+    const fd = openSync(file, 'r+')
     try {
-      const size = fstatSync(fd).size
       const buf = Buffer.alloc(2 * RECORD)
-      const read = size === 0 ? 0 : readSync(fd, buf, 0, buf.byteLength, 0)
-      const records = [decode(buf.subarray(0, RECORD)), decode(buf.subarray(RECORD, Math.min(read, 2 * RECORD)))]
-      if (size > 0 && records.every((r) => r === undefined)) {
+      const read = fstatSync(fd).size === 0 ? 0 : readSync(fd, buf, 0, buf.byteLength, 0)
+      const records = [decode(buf.subarray(0, Math.min(read, RECORD))), decode(buf.subarray(RECORD, read))]
+      // Both records written once and neither valid: damaged. A file of one record or less that
+      // is not valid was torn in its first write ever, before anything was signed: as new.
+      if (read > RECORD && records.every((r) => r === undefined)) {
         throw new Error(`slashing protection file ${file} holds no valid record`)
       }
-      closeSync(fd)
-      // Reopened for positional writes ('a+' appends whatever the position).
-      return new SlashingProtection(openSync(file, 'r+'), records, earlier)
+      return new SlashingProtection(fd, records, earlier)
     } catch (err) {
-      try {
-        closeSync(fd)
-      } catch {}
+      closeSync(fd)
       throw err
     }
   }

@@ -303,7 +303,7 @@ export class Store {
    * signature), so a crash right after signing cannot forget it.
    */
   mayPropose(slot: number, sourceEpoch: number): boolean {
-    if (this.protection === undefined) throw this.corrupt('slashing protection (the store is not open)')
+    if (this.protection === undefined) throw new Error('mayPropose: the store is not open')
     return this.protection.permit(slot, sourceEpoch)
   }
 

@@ -285,6 +285,11 @@ describe('slashing protection file', () => {
     expect((err as StoreError).code).toBe('CORRUPT')
     expect((err as Error).message).toContain(dir)
     expect(await readFile(file)).toEqual(Buffer.from(spoiled))
+    // The very first write torn (nothing signed yet): as a new file.
+    await writeFile(file, spoiled.subarray(0, 20))
+    const fresh = await open(dir)
+    expect(fresh.mayPropose(1, 0)).toBe(true)
+    await fresh.close()
   })
 
   it('a data dir from before the file: what LevelDB held still refuses', async () => {
