@@ -87,10 +87,6 @@ export class SlashingProtection {
     }
   }
 
-  get last(): Signed {
-    return this.signed
-  }
-
   /**
    * May this key sign a block of `slot` whose source epoch is `sourceEpoch`? Only for a slot after
    * every slot it signed and a source no lower than any it signed. A yes is on the disk itself,
