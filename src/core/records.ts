@@ -1,6 +1,6 @@
 import { concatBytes, equalBytes, packBytes, toHex, utf8 } from './bytes.js'
 import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type Signer, sha256, verifySignature } from './crypto.js'
-import { decodeCanonical, encodeCanonical, expectArray, expectBytes, expectUint } from './encoding.js'
+import { decodeCanonical, decodeStrict, encodeCanonical, expectArray, expectBytes, expectUint } from './encoding.js'
 import { RecordError } from './errors.js'
 import type { ChainConfig } from './params.js'
 import { revealerOf } from './randao.js'
@@ -140,7 +140,6 @@ const bodyTuple = (b: Body): unknown[] => [
   b.evidence.map(evidenceTuple),
   b.votes.map(headerTuple),
 ]
-const bodyHash = (b: Body) => sha256(encodeCanonical(bodyTuple(b)))
 function evidenceTuple(e: Evidence): unknown[] {
   return [headerTuple(e.a), headerTuple(e.b)]
 }
@@ -222,14 +221,13 @@ export function unsignedBlock(net: ChainConfig, proposer: Uint8Array, content: B
     evidence: content.evidence ?? [],
     votes: (content.votes ?? []).map(headerOf),
   }
-  const header: UnsignedHeader = {
+  const header: HeaderContent = {
     height: content.height,
     slot: content.slot,
     parent: content.parent,
     proposer,
     source: content.source ?? genesisCheckpoint(net),
     reveal: content.reveal ?? new Uint8Array(HASH_BYTES),
-    bodyHash: bodyHash(body),
   }
   return assemble(header, body, ZERO_SIGNATURE)
 }
@@ -243,11 +241,26 @@ export function createBlock(net: ChainConfig, signer: Signer, content: BlockCont
   return signBlock(net, signer, unsignedBlock(net, signer.publicKey, content))
 }
 
-function assemble(h: UnsignedHeader, body: Body, signature: Uint8Array): Block {
-  const fields = headerFields(h)
-  const hash = sha256(encodeCanonical(fields))
-  const bytes = encodeCanonical([...fields.slice(0, 6), ...bodyTuple(body), signature])
-  const { height, slot, parent, proposer, source, reveal, bodyHash } = h
+/** A header's fields but the body hash, which `assemble` computes. */
+type HeaderContent = Omit<UnsignedHeader, 'bodyHash'>
+/** The CBOR head of the body's 5-array, and the signature's length in a block's encoding (its head and bytes). */
+const BODY_HEAD = new Uint8Array([0x85])
+const SIGNATURE_ENCODED = 2 + SIGNATURE_BYTES
+
+/**
+ * The block of these fields, encoded once: a block is [6 header fields, the body's 5 parts,
+ * signature], so the body's own encoding (what `bodyHash` hashes) is the 5-array head and the
+ * block's bytes between its header fields and its signature.
+ */
+function assemble(h: HeaderContent, body: Body, signature: Uint8Array): Block {
+  if (signature.byteLength !== SIGNATURE_BYTES) throw new RangeError('assemble: a signature is 64 bytes')
+  const { height, slot, parent, proposer, source, reveal } = h
+  const head = [height, slot, parent, proposer, checkpointTuple(source), reveal]
+  const bytes = encodeCanonical([...head, ...bodyTuple(body), signature])
+  // The 12-array's head is one byte, as the 6-array's: the body starts where `head` ends.
+  const bodyStart = encodeCanonical(head).byteLength
+  const bodyHash = sha256(BODY_HEAD, bytes.subarray(bodyStart, bytes.byteLength - SIGNATURE_ENCODED))
+  const hash = sha256(encodeCanonical(headerFields({ ...h, bodyHash })))
   const { readings, stakes, transfers, evidence, votes } = body
   return {
     height,
@@ -402,7 +415,9 @@ export function decodeEvidence(bytes: Uint8Array): Evidence {
  */
 export function decodeBlock(net: ChainConfig, bytes: Uint8Array): Block {
   const p = net.params
-  const v = expectArray(decodeCanonical(bytes, p.maxBlockBytes), 'block', 12)
+  // Decoded strictly, and checked canonical once, at the end: the block encoded from what was read
+  // must be these bytes (a full re-encode here as well cost a third of every import).
+  const v = expectArray(decodeStrict(bytes, p.maxBlockBytes), 'block', 12)
   const rawReadings = expectArray(v[6], 'readings')
   const rawStakes = expectArray(v[7], 'stakes')
   const rawTransfers = expectArray(v[8], 'transfers')
@@ -433,14 +448,13 @@ export function decodeBlock(net: ChainConfig, bytes: Uint8Array): Block {
     evidence,
     votes: rawVotes.map((h, i) => headerFromTuple(h, `votes[${i}]`)),
   }
-  const header: UnsignedHeader = {
+  const header: HeaderContent = {
     height: expectUint(v[0], 'height'),
     slot: expectUint(v[1], 'slot'),
     parent: expectBytes(v[2], 'parent', HASH_BYTES),
     proposer: expectBytes(v[3], 'proposer', PUBLIC_KEY_BYTES),
     source: checkpointFromTuple(v[4], 'source'),
     reveal: expectBytes(v[5], 'reveal', HASH_BYTES),
-    bodyHash: bodyHash(body),
   }
   const block = assemble(header, body, expectBytes(v[11], 'signature', SIGNATURE_BYTES))
   // Evidence is re-encoded in its one form: a block carrying another order is not this encoding.

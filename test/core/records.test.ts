@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { encode } from 'cborg'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -132,6 +133,53 @@ describe('records', () => {
     // 0x84 = array(4); write it as a non-minimal length (0x98 0x04).
     const loose = new Uint8Array([0x98, 0x04, ...bytes.subarray(1)])
     expect(() => decodeReading(loose)).toThrow(RecordError)
+  })
+
+  it("a block's bytes and hashes are those of cborg's encoding, as before blocks were encoded by hand", async () => {
+    const a = await testSigner('a')
+    const readings = [70, 71, 72].map((bpm) => createReading(net, a, bpm, 1_000 + bpm))
+    const s = createStake(net, a, 100, 1)
+    const parent = createBlock(net, a, { height: 1, slot: 5, parent: net.id, readings: [], stakes: [] })
+    const b = createBlock(net, a, { height: 2, slot: 6, parent: parent.hash, readings, stakes: [s], votes: [parent] })
+    const tuple = (r: (typeof readings)[0]) => [r.author, r.bpm, r.time, r.signature]
+    const header = (h: typeof parent) => [
+      h.height,
+      h.slot,
+      h.parent,
+      h.proposer,
+      [h.source.hash, h.source.epoch],
+      h.reveal,
+    ]
+    const body = [
+      readings.map(tuple),
+      [[s.validator, s.stake, s.seq, s.commit, s.signature]],
+      [],
+      [],
+      [[...header(parent), parent.bodyHash, parent.signature]],
+    ]
+    expect(Buffer.from(b.bodyHash).toString('hex')).toBe(createHash('sha256').update(encode(body)).digest('hex'))
+    expect(Buffer.from(b.bytes).toString('hex')).toBe(
+      Buffer.from(encode([...header(b), ...body, b.signature])).toString('hex'),
+    )
+    expect(b.hashHex).toBe(
+      createHash('sha256')
+        .update(encode([...header(b), b.bodyHash]))
+        .digest('hex'),
+    )
+  })
+
+  it('refuses a block whose fields read right but are not in their one encoding (the height as a float)', async () => {
+    const a = await testSigner('a')
+    const b = createBlock(net, a, { height: 1, slot: 5, parent: net.id, readings: [], stakes: [] })
+    expect(b.bytes.subarray(0, 2)).toEqual(new Uint8Array([0x8c, 0x01]))
+    // 1.0 as a half float (0xf9 0x3c 0x00): decodes to the number 1, as the height field expects.
+    const loose = new Uint8Array([0x8c, 0xf9, 0x3c, 0x00, ...b.bytes.subarray(2)])
+    try {
+      decodeBlock(net, loose)
+      expect.unreachable()
+    } catch (err) {
+      expect((err as RecordError).code).toBe('BAD_ENCODING')
+    }
   })
 
   it('refuses oversized input before decoding it', () => {
