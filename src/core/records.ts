@@ -416,7 +416,8 @@ export function decodeEvidence(bytes: Uint8Array): Evidence {
 export function decodeBlock(net: ChainConfig, bytes: Uint8Array): Block {
   const p = net.params
   // Decoded strictly, and checked canonical once, at the end: the block encoded from what was read
-  // must be these bytes (a full re-encode here as well cost a third of every import).
+  // must be these bytes (re-encoding here as well, and again for the body hash, cost 1.5-3 ms of a
+  // full block's 12: docs/PERFORMANCE.md, bench:codec).
   const v = expectArray(decodeStrict(bytes, p.maxBlockBytes), 'block', 12)
   const rawReadings = expectArray(v[6], 'readings')
   const rawStakes = expectArray(v[7], 'stakes')
