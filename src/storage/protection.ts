@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto'
 import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, writeSync } from 'node:fs'
+import { sha256Buffer } from '../core/crypto.js'
 
 /** What this key has signed: the last slot, and the highest source epoch. */
 export interface Signed {
@@ -11,25 +11,21 @@ const MAGIC = Buffer.from('pspr')
 const RECORD = 32
 const BODY = 20
 
+/** The checksum a record ends with: the first bytes of the sha256 of its body. */
+const checksum = (b: Buffer): Buffer => sha256Buffer(b.subarray(0, BODY)).subarray(0, RECORD - BODY)
+
 function encode(s: Signed): Buffer {
   const b = Buffer.alloc(RECORD)
   MAGIC.copy(b, 0)
   b.writeBigUInt64BE(BigInt(s.slot), 4)
   b.writeBigUInt64BE(BigInt(s.source), 12)
-  createHash('sha256')
-    .update(b.subarray(0, BODY))
-    .digest()
-    .copy(b, BODY, 0, RECORD - BODY)
+  checksum(b).copy(b, BODY)
   return b
 }
 
 function decode(b: Buffer): Signed | undefined {
   if (b.byteLength < RECORD || !b.subarray(0, 4).equals(MAGIC)) return undefined
-  const sum = createHash('sha256')
-    .update(b.subarray(0, BODY))
-    .digest()
-    .subarray(0, RECORD - BODY)
-  if (!sum.equals(b.subarray(BODY, RECORD))) return undefined
+  if (!checksum(b).equals(b.subarray(BODY, RECORD))) return undefined
   return { slot: Number(b.readBigUInt64BE(4)), source: Number(b.readBigUInt64BE(12)) }
 }
 
