@@ -64,6 +64,7 @@ export class SlotLoop {
   private timer: NodeJS.Timeout | undefined
   private closed = false
   private startedSlot: number | undefined
+  private lastLateWarning = Number.NEGATIVE_INFINITY
 
   constructor(private readonly opts: SlotLoopOptions) {}
 
@@ -77,13 +78,22 @@ export class SlotLoop {
     clearTimeout(this.timer)
   }
 
-  private schedule(): void {
+  /**
+   * The next slot's tick: the slot after `last`, at once when its start has passed (the tick of
+   * `last` ran past it: a vote wait, an import, a busy event loop), or the current slot when more
+   * than one went by (a suspended process: a vote for a past slot finalizes nothing). Scheduling
+   * from the clock alone after a long tick skipped the next slot, and the vote of a peer every
+   * justification needs (the flooded 50% validator of the spam test) with it: finality then took
+   * a slot longer.
+   */
+  private schedule(last?: number): void {
     if (this.closed) return
     const p = this.opts.config.params
-    const next = slotAt(p, this.opts.now()) + 1
+    const now = slotAt(p, this.opts.now())
+    const next = last === undefined ? now + 1 : Math.max(last + 1, now)
     const delay = Math.max(0, slotStart(p, next) - this.opts.now())
     this.timer = setTimeout(() => {
-      void this.tick(next).finally(() => this.schedule())
+      void this.tick(next).finally(() => this.schedule(next))
     }, delay)
   }
 
@@ -92,6 +102,7 @@ export class SlotLoop {
     if (this.closed) return
     const { opts } = this
     this.startedSlot ??= slot - 1
+    this.noteLate(slot)
     try {
       opts.chain.releaseEarly?.()
       opts.beforeSlot?.(slot)
@@ -109,6 +120,23 @@ export class SlotLoop {
     } catch (err) {
       opts.log('error', `slot ${slot}: ${(err as Error).message}`)
     }
+  }
+
+  /**
+   * A slot that starts late (its timer held by a busy event loop, or the last tick ran past it):
+   * debug from a tenth of a slot, a warning from half (at most one in 10 slots), since a candidate
+   * that late may arrive after the next slot's proposers built.
+   */
+  private noteLate(slot: number): void {
+    const { params } = this.opts.config
+    const late = this.opts.now() - slotStart(params, slot)
+    if (late < params.slotMs / 10) return
+    const warn = late >= params.slotMs / 2 && slot - this.lastLateWarning >= 10
+    if (warn) this.lastLateWarning = slot
+    this.opts.log(
+      warn ? 'warn' : 'debug',
+      `slot ${slot} started ${late} ms late${warn ? ': this machine is too busy for the slot time, and our candidates may be too late to count' : ''}`,
+    )
   }
 
   /**

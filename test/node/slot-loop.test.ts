@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest'
-import { slotStart } from '../../src/core/params.js'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { slotAt, slotStart } from '../../src/core/params.js'
 import { buildSignedCandidate, votesPending } from '../../src/core/proposer.js'
 import type { Block } from '../../src/core/records.js'
 import { type SlotChain, SlotLoop, VOTE_WAIT_SLOTS } from '../../src/node/slot-loop.js'
@@ -80,5 +80,56 @@ describe('slot loop', () => {
     expect(votesPending(lock.chain, slot + 1)).toBe(true) // 50 of 100
     lock.chain.import(a, now)
     expect(votesPending(lock.chain, slot + 1)).toBe(false) // 100: (its parent, slot) is justified
+  })
+
+  describe('on its clock', () => {
+    afterEach(() => {
+      vi.useRealTimers()
+    })
+
+    it('a tick that runs past the next slot start does not skip that slot: it starts at once, late', async () => {
+      vi.useFakeTimers()
+      const p = net.params
+      vi.setSystemTime(slotStart(p, 1000) + p.slotMs / 2)
+      const ticked: { slot: number; at: number }[] = []
+      const chain: SlotChain = {
+        stake: 10,
+        proposalRank: () => 0,
+        onSlot: async (slot) => {
+          ticked.push({ slot, at: Date.now() })
+          // The first tick is held for 1.5 slots (an import behind a busy event loop).
+          if (ticked.length === 1) await new Promise((r) => setTimeout(r, p.slotMs * 1.5))
+          return undefined
+        },
+        unconfirmed: () => ({ readings: [], stakes: [] }),
+      }
+      const loop = new SlotLoop({
+        config: net,
+        chain,
+        now: () => Date.now(),
+        sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+        publish: () => {},
+        joined: () => true,
+        regossipSlots: 1000,
+        log: (level, msg) => logged.push(`${level} ${msg}`),
+      })
+      const logged: string[] = []
+      loop.start()
+      await vi.advanceTimersByTimeAsync(p.slotMs * 5)
+      loop.stop()
+      const slots = ticked.map((t) => t.slot)
+      // Every slot from the first, none skipped.
+      expect(slots).toEqual(Array.from({ length: slots.length }, (_, i) => 1001 + i))
+      expect(slots.length).toBeGreaterThanOrEqual(4)
+      // The second tick ran as soon as the first was done: 1.5 slots after the first started (and
+      // a timer's millisecond or two).
+      expect(ticked[1].at - ticked[0].at).toBeGreaterThanOrEqual(p.slotMs * 1.5)
+      expect(ticked[1].at - ticked[0].at).toBeLessThan(p.slotMs * 1.5 + 10)
+      expect(slotAt(p, ticked[1].at)).toBe(1002)
+      // After that, back on the slot starts.
+      expect(ticked[2].at).toBe(slotStart(p, 1003))
+      // Half a slot late: the user is told.
+      expect(logged).toEqual([expect.stringMatching(/^warn slot 1002 started 50\d ms late: this machine is too busy/)])
+    })
   })
 })
