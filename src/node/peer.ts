@@ -435,7 +435,7 @@ export class Peer implements NodeView {
       while (!this.svc.ownLeaveFinal() && this.now() < deadline) await sleep(50)
       leave = this.svc.ownLeaveFinal() ? 'seen' : 'timeout'
     }
-    this.slots.stop()
+    await this.slots.stop()
     this.parents.close()
     await this.rangeSync.close()
     await this.p2p.stop().catch((err: Error) => this.log('debug', `libp2p stop: ${err.message}`))

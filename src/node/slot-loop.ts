@@ -65,6 +65,7 @@ export class SlotLoop {
   private closed = false
   private startedSlot: number | undefined
   private lastLateWarning = Number.NEGATIVE_INFINITY
+  private running: Promise<void> | undefined
 
   constructor(private readonly opts: SlotLoopOptions) {}
 
@@ -73,9 +74,11 @@ export class SlotLoop {
     this.schedule()
   }
 
-  stop(): void {
+  /** No more ticks; resolves once a tick in progress is done (its candidate imported and stored). */
+  async stop(): Promise<void> {
     this.closed = true
     clearTimeout(this.timer)
+    await this.running
   }
 
   /**
@@ -93,7 +96,7 @@ export class SlotLoop {
     const next = last === undefined ? now + 1 : Math.max(last + 1, now)
     const delay = Math.max(0, slotStart(p, next) - this.opts.now())
     this.timer = setTimeout(() => {
-      void this.tick(next).finally(() => this.schedule(next))
+      this.running = this.tick(next).finally(() => this.schedule(next))
     }, delay)
   }
 

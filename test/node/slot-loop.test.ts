@@ -37,7 +37,9 @@ async function buildTime(votesAt: number | undefined, rank = 0): Promise<{ built
     sleep: async (ms) => {
       now += ms
     },
-    publish: (topic) => published.push(topic),
+    publish: (topic) => {
+      published.push(topic)
+    },
     joined: () => true,
     regossipSlots: 1000,
     log: silentLogger,
@@ -116,7 +118,7 @@ describe('slot loop', () => {
       const logged: string[] = []
       loop.start()
       await vi.advanceTimersByTimeAsync(p.slotMs * 5)
-      loop.stop()
+      await loop.stop()
       const slots = ticked.map((t) => t.slot)
       // Every slot from the first, none skipped.
       expect(slots).toEqual(Array.from({ length: slots.length }, (_, i) => 1001 + i))
@@ -130,6 +132,45 @@ describe('slot loop', () => {
       expect(ticked[2].at).toBe(slotStart(p, 1003))
       // Half a slot late: the user is told.
       expect(logged).toEqual([expect.stringMatching(/^warn slot 1002 started 50\d ms late: this machine is too busy/)])
+    })
+
+    it('stop resolves once the tick in progress is done, and no tick follows', async () => {
+      vi.useFakeTimers()
+      const p = net.params
+      vi.setSystemTime(slotStart(p, 1000) + p.slotMs / 2)
+      const done: number[] = []
+      const chain: SlotChain = {
+        stake: 10,
+        proposalRank: () => 0,
+        onSlot: async (slot) => {
+          await new Promise((r) => setTimeout(r, p.slotMs / 4))
+          done.push(slot)
+          return undefined
+        },
+        unconfirmed: () => ({ readings: [], stakes: [] }),
+      }
+      const loop = new SlotLoop({
+        config: net,
+        chain,
+        now: () => Date.now(),
+        sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+        publish: () => {},
+        joined: () => true,
+        regossipSlots: 1000,
+        log: silentLogger,
+      })
+      loop.start()
+      // Into slot 1001's tick, before its onSlot is done.
+      await vi.advanceTimersByTimeAsync(p.slotMs / 2 + 10)
+      let stopped = false
+      const stopping = loop.stop().then(() => {
+        stopped = true
+      })
+      await vi.advanceTimersByTimeAsync(10)
+      expect(stopped).toBe(false)
+      await vi.advanceTimersByTimeAsync(p.slotMs * 3)
+      await stopping
+      expect(done).toEqual([1001])
     })
   })
 })
