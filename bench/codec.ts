@@ -1,15 +1,24 @@
 // Codec benchmark: what every peer does with a full block (1,024 readings from 1,000 keys) under a
 // reading spam: decode it from the wire, build and sign one, decode its readings as gossip
-// delivers them, and encode its body directly against cborg's general encoder. Prints a table;
+// delivers them, encode its body directly against cborg's general encoder, and check its readings'
+// signatures with libsodium (what peers run) against node:crypto (OpenSSL, before). Prints a table;
 // not a test. Run: npm run bench:codec
+import { createPublicKey, verify } from 'node:crypto'
 import { cpus } from 'node:os'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { encode } from 'cborg'
 import { utf8 } from '../src/core/bytes.js'
-import { sha256, signerFromLibp2pKey } from '../src/core/crypto.js'
+import { ed25519Verify, sha256, signerFromLibp2pKey } from '../src/core/crypto.js'
 import { encodeCanonical } from '../src/core/encoding.js'
 import { makeChainConfig } from '../src/core/params.js'
-import { createBlock, createReading, decodeBlock, decodeReading, encodeReading } from '../src/core/records.js'
+import {
+  createBlock,
+  createReading,
+  decodeBlock,
+  decodeReading,
+  encodeReading,
+  signingMessage,
+} from '../src/core/records.js'
 
 const READINGS = 1024
 const KEYS = 1000
@@ -29,6 +38,15 @@ const make = () => createBlock(net, signers[0], { height: 10, slot: 12, parent: 
 const block = make()
 const encoded = readings.map(encodeReading)
 const body = [readings.map((r) => [r.author, r.bpm, r.time, r.signature]), [], [], [], []]
+const messages = readings.map((r) => signingMessage('reading', net.id, r.id))
+// node:crypto with each key parsed once (the old path cached parsed keys): its best case.
+const spki = Buffer.from('302a300506032b6570032100', 'hex')
+const keyObjects = readings.map((r) =>
+  createPublicKey({ key: Buffer.concat([spki, r.author]), format: 'der', type: 'spki' }),
+)
+const allValid = (ok: boolean[]) => {
+  if (ok.includes(false)) throw new Error('a valid signature was refused')
+}
 
 const cases: [string, () => unknown][] = [
   [`decodeBlock (${READINGS} readings, ${block.bytes.byteLength} bytes)`, () => decodeBlock(net, block.bytes)],
@@ -36,6 +54,14 @@ const cases: [string, () => unknown][] = [
   [`decodeReading x ${READINGS}`, () => encoded.map(decodeReading)],
   ['encode the body: encodeCanonical', () => encodeCanonical(body)],
   ['encode the body: cborg encode', () => encode(body)],
+  [
+    `check ${READINGS} reading signatures: libsodium (ed25519Verify)`,
+    () => allValid(readings.map((r, i) => ed25519Verify(r.author, messages[i], r.signature))),
+  ],
+  [
+    `check ${READINGS} reading signatures: node:crypto (OpenSSL, parsed keys)`,
+    () => allValid(readings.map((r, i) => verify(null, messages[i], keyObjects[i], r.signature))),
+  ],
 ]
 
 function median(xs: number[]): number {

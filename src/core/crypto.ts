@@ -1,6 +1,7 @@
-import { createHash, createPrivateKey, createPublicKey, hash, type KeyObject, sign, verify } from 'node:crypto'
+import { createHash, createPrivateKey, hash, sign } from 'node:crypto'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
+import sodium from 'sodium-native'
 import { toHex } from './bytes.js'
 
 export const HASH_BYTES = 32
@@ -19,36 +20,24 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
   return new Uint8Array(h.digest())
 }
 
-// DER prefixes for raw Ed25519 keys (RFC 8410), so node:crypto can use 32-byte raw keys directly.
-const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
+// DER prefix for a raw Ed25519 seed (RFC 8410), so node:crypto signs with our 32-byte keys.
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
-
-// Public keys of validators repeat in every record they sign; parsing a key costs more than the
-// signature check, so keep a bounded cache. A key is cached from its second use: a flood of fresh
-// keys, each signing once, would otherwise churn the cache and leave thousands of native key
-// objects waiting for the garbage collector (a 60,000-key stake flood: docs/PERFORMANCE.md); a
-// key seen once is parsed for its one check and freed at once.
 const KEY_CACHE_MAX = 4096
-const keyCache = new Map<string, KeyObject>()
-const seenOnce = new Set<string>()
 
-type PublicKeyInput = KeyObject | { key: Buffer; format: 'der'; type: 'spki' }
-
-function publicKeyInput(raw: Uint8Array): PublicKeyInput {
-  const id = toHex(raw)
-  const cached = keyCache.get(id)
-  if (cached !== undefined) return cached
-  const der = { key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' } as const
-  if (!seenOnce.delete(id)) {
-    if (seenOnce.size >= KEY_CACHE_MAX * 4) seenOnce.delete(seenOnce.values().next().value as string)
-    seenOnce.add(id)
-    return der
-  }
-  const key = createPublicKey(der)
-  if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value as string)
-  keyCache.set(id, key)
-  return key
+/**
+ * The Ed25519 check every peer runs, on records, blocks and in range sync's threads alike:
+ * libsodium's `crypto_sign_verify_detached`. It is RFC 8032's equation with S below the group order,
+ * and refuses a public key or an R of small order and non-canonical encodings. OpenSSL (node:crypto)
+ * accepts those: with the identity point as the key, R the identity and S = 0, any message
+ * "verifies", so anyone could sign for that key. It also takes 45 us a check where node:crypto took
+ * 77-86 us, on a path that verifies thousands a second under a spam (docs/PERFORMANCE.md).
+ */
+export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.byteLength !== PUBLIC_KEY_BYTES || signature.byteLength !== SIGNATURE_BYTES) return false
+  return sodium.crypto_sign_verify_detached(asBuffer(signature), asBuffer(message), asBuffer(publicKey))
 }
+
+const asBuffer = (x: Uint8Array): Buffer => (Buffer.isBuffer(x) ? x : Buffer.from(x.buffer, x.byteOffset, x.byteLength))
 
 /** A signing key held by this peer: the 32-byte Ed25519 seed and its public key. */
 export interface Signer {
@@ -101,13 +90,7 @@ export function verifySignature(publicKey: Uint8Array, message: Uint8Array, sign
   if (publicKey.byteLength !== PUBLIC_KEY_BYTES || signature.byteLength !== SIGNATURE_BYTES) return false
   const key = verifiedKey(publicKey, message, signature)
   if (verified.has(key)) return true
-  let ok: boolean
-  try {
-    ok = verify(null, message, publicKeyInput(publicKey), signature)
-  } catch {
-    // not a valid curve point
-    return false
-  }
+  const ok = ed25519Verify(publicKey, message, signature)
   if (ok) remember(key)
   return ok
 }

@@ -178,7 +178,7 @@ export function genesisHash(p: NetworkParams, allocations: Allocations = new Map
   checkAllocations(allocations)
   return sha256(
     encodeCanonical([
-      'pos-peer/genesis/v6',
+      'pos-peer/genesis/v7',
       p.name,
       p.genesisTime,
       p.slotMs,

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto'
+import { createHash, verify as nodeVerify } from 'node:crypto'
 import { encode } from 'cborg'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { verifySignature } from '../../src/core/crypto.js'
+import { ed25519Verify, verifySignature } from '../../src/core/crypto.js'
 import { RecordError } from '../../src/core/errors.js'
 import { makeChainConfig } from '../../src/core/params.js'
 import {
@@ -87,6 +87,19 @@ describe('records', () => {
     expect(verifySignature(a.publicKey, msg, flipped)).toBe(false)
     expect(verifySignature(b.publicKey, msg, sig)).toBe(false)
     expect(verifySignature(a.publicKey, Uint8Array.from([...msg, 0]), sig)).toBe(false)
+  })
+
+  it("refuses a small-order key's universal signature, which node:crypto (OpenSSL) accepts for any message", () => {
+    // The identity point as the key, R the identity, S = 0: [S]B = R + [k]A holds for every message.
+    const key = new Uint8Array(32)
+    key[0] = 1
+    const sig = new Uint8Array(64)
+    sig[0] = 1
+    const msg = new TextEncoder().encode('any reading at all')
+    const spki = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), key])
+    expect(nodeVerify(null, msg, { key: spki, format: 'der', type: 'spki' }, sig)).toBe(true)
+    expect(ed25519Verify(key, msg, sig)).toBe(false)
+    expect(verifySignature(key, msg, sig)).toBe(false)
   })
 
   it('decoding any bytes gives a typed value or a RecordError, never anything else', () => {

@@ -26,6 +26,13 @@ describe('signature checks on worker threads (range sync)', () => {
       signature[0] ^= 0xff
       return { ...c, signature }
     })
+    // And a small-order key's universal signature (the identity as key and R, S = 0), which
+    // node:crypto accepts: the threads refuse it as the main thread does.
+    const identity = new Uint8Array(32)
+    identity[0] = 1
+    const forged = new Uint8Array(64)
+    forged[0] = 1
+    bad.push({ ...checks[0], publicKey: identity, signature: forged })
     const good = checks.filter((_, i) => i !== 7 && i !== 30)
     for (const c of good) expect(knownValid(c.publicKey, c.message, c.signature)).toBe(false)
     const pool = new VerifyPool({ size: 2 })
