@@ -378,8 +378,7 @@ export class Peer implements NodeView {
   // --- user input -----------------------------------------------------------------------------
 
   async submitReading(bpm: number): Promise<Reading> {
-    const r = await this.svc.submitReading(bpm)
-    this.publish('readings', encodeReading(r))
+    const r = await this.svc.submitReading(bpm, (x) => this.publish('readings', encodeReading(x)))
     this.events.emit('submitted', { reading: r })
     return r
   }

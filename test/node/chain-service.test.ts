@@ -167,6 +167,46 @@ describe('proposing applies the block rules to what it builds', () => {
     await store.close()
   })
 
+  it('a typed reading is in the pool, and out, while its outbox write waits; a failed write takes it back out', async () => {
+    const [me] = await testSigners(1, 'typed-first')
+    const store = new Store(net)
+    await store.open()
+    const svc = await ChainService.create({ net, store, signer: me, now: () => timeOf(net, 20), stake: 10 })
+    // The outbox write waits (behind the chain's, as under a spam) until we let it go.
+    const write = store.addOutboxReading.bind(store)
+    let release = () => {}
+    store.addOutboxReading = (r) =>
+      new Promise<void>((resolve) => {
+        release = resolve
+      }).then(() => write(r))
+    const published: string[] = []
+    let saved = false
+    const typed = svc
+      .submitReading(71, (r) => published.push(r.idHex))
+      .then((r) => {
+        saved = true
+        return r
+      })
+    await new Promise((r) => setTimeout(r, 20))
+    expect(saved).toBe(false)
+    expect(published).toHaveLength(1)
+    expect(svc.mempool.hasReading(published[0])).toBe(true)
+    // The next candidate holds it though the write is not done.
+    const block = await svc.onSlot(20)
+    expect(block?.readings.map((r) => r.idHex)).toEqual(published)
+    release()
+    expect((await typed).idHex).toBe(published[0])
+    expect(saved).toBe(true)
+    // A write that fails: the user hears it, and the reading leaves the pool and the outbox.
+    store.addOutboxReading = () => Promise.reject(new Error('disk full'))
+    const failed: string[] = []
+    await expect(svc.submitReading(72, (r) => failed.push(r.idHex))).rejects.toThrow('disk full')
+    expect(svc.mempool.hasReading(failed[0])).toBe(false)
+    expect(svc.unconfirmed().readings.map((r) => r.idHex)).not.toContain(failed[0])
+    await svc.flush()
+    await store.close()
+  })
+
   it('a reading dated in the future is ignored at gossip (our clock may be the wrong one), not rejected', async () => {
     const [me, other] = await testSigners(2, 'future')
     const store = new Store(net)
