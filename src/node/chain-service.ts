@@ -489,15 +489,14 @@ export class ChainService {
     return accountAt(head.state, this.me, Math.max(head.slot, slotAt(this.net.params, this.now())))
   }
 
-  /** A BPM typed by this peer's user: checked, written to the outbox, then pending. */
   /**
-   * Sign and take in a reading typed here: into our pool and out to the network (`publish`) at
-   * once, then into the outbox on disk, and only then resolved (the user is told it is saved).
-   * The write can wait behind the chain's: under a reading spam, with full blocks stored three a
-   * slot, a reading put in the pool only after its write (about 0.7 s) missed our own next
-   * candidate, which won, and was final a slot late (4.19 slots once against a goal of 4). A
-   * write that fails takes it back out of the pool and throws (a candidate may already hold it,
-   * so it can still become final).
+   * A BPM typed by this peer's user: signed, checked, into our pool and out to the network
+   * (`publish`) at once, then into the outbox on disk, and only then resolved (the user is told
+   * it is saved). The write can wait behind the chain's: under a reading spam, with full blocks
+   * stored three a slot, a reading put in the pool only after its write (about 0.7 s) missed our
+   * own next candidate, which won, and was final a slot late (4.19 slots once against a goal of
+   * 4). A write that fails takes it back out of the pool and throws (a candidate may already hold
+   * it, so it can still become final).
    */
   async submitReading(bpm: number, publish?: (r: Reading) => void): Promise<Reading> {
     if (this.outbox.size >= MAX_OUTBOX) throw new BusyError(this.outbox.size)
