@@ -246,14 +246,15 @@ async function spamRun(keys: number, network: string, fee?: number) {
     const at = Date.parse(r.time as string)
     const each = finals.map((f) => (((f.get(r.id as string) ?? Number.NaN) - at) / SLOT_MS).toFixed(2))
     const phase = ((at - config.params.genesisTime) % SLOT_MS) / SLOT_MS
-    if (process.env.SPAM_TRACE === undefined && !each.some((x) => Number(x) > 3.4)) continue
+    const slow = each.some((x) => Number(x) > 3.4)
+    if (process.env.SPAM_TRACE === undefined && !slow) continue
     console.log(
       `typed ${r.bpm} at ${((at - began) / 1000).toFixed(1)} s (${phase.toFixed(2)} into its slot): in a block ${included[i]} slots on, final after ${each.join(' / ')} slots`,
     )
     // A slow one: what each peer saw from its slot on. Blocks as they joined its canonical chain:
     // s<slot>@<slot>+<fraction> of when, height, proposer, hash < parent, readings (* holds this
     // one); finalized heights and reorgs with when; its warnings of slots started late.
-    if (each.some((x) => Number(x) > 3.4)) {
+    if (slow) {
       const s0 = slotAt(config.params, at)
       const rel = (t: string) => {
         const ms = Date.parse(t) - config.params.genesisTime

@@ -3,7 +3,7 @@ import { slotAt, slotStart } from '../../src/core/params.js'
 import { buildSignedCandidate, votesPending } from '../../src/core/proposer.js'
 import type { Block } from '../../src/core/records.js'
 import { type SlotChain, SlotLoop, VOTE_WAIT_SLOTS } from '../../src/node/slot-loop.js'
-import { silentLogger } from '../../src/util/logger.js'
+import { type Logger, silentLogger } from '../../src/util/logger.js'
 import { LockstepChain } from '../helpers/chain-builder.js'
 import { testNetwork, testSigners, timeOf } from '../helpers/fixtures.js'
 
@@ -89,33 +89,35 @@ describe('slot loop', () => {
       vi.useRealTimers()
     })
 
-    it('a tick that runs past the next slot start does not skip that slot: it starts at once, late', async () => {
+    /** A loop on fake timers (the clock half a slot into slot 1000) around `onSlot`. */
+    function clockLoop(onSlot: SlotChain['onSlot'], log: Logger = silentLogger): SlotLoop {
       vi.useFakeTimers()
-      const p = net.params
-      vi.setSystemTime(slotStart(p, 1000) + p.slotMs / 2)
-      const ticked: { slot: number; at: number }[] = []
-      const chain: SlotChain = {
-        stake: 10,
-        proposalRank: () => 0,
-        onSlot: async (slot) => {
-          ticked.push({ slot, at: Date.now() })
-          // The first tick is held for 1.5 slots (an import behind a busy event loop).
-          if (ticked.length === 1) await new Promise((r) => setTimeout(r, p.slotMs * 1.5))
-          return undefined
-        },
-        unconfirmed: () => ({ readings: [], stakes: [] }),
-      }
-      const loop = new SlotLoop({
+      vi.setSystemTime(slotStart(net.params, 1000) + net.params.slotMs / 2)
+      return new SlotLoop({
         config: net,
-        chain,
+        chain: { stake: 10, proposalRank: () => 0, onSlot, unconfirmed: () => ({ readings: [], stakes: [] }) },
         now: () => Date.now(),
         sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
         publish: () => {},
         joined: () => true,
         regossipSlots: 1000,
-        log: (level, msg) => logged.push(`${level} ${msg}`),
+        log,
       })
+    }
+
+    it('a tick that runs past the next slot start does not skip that slot: it starts at once, late', async () => {
+      const p = net.params
+      const ticked: { slot: number; at: number }[] = []
       const logged: string[] = []
+      const loop = clockLoop(
+        async (slot) => {
+          ticked.push({ slot, at: Date.now() })
+          // The first tick is held for 1.5 slots (an import behind a busy event loop).
+          if (ticked.length === 1) await new Promise((r) => setTimeout(r, p.slotMs * 1.5))
+          return undefined
+        },
+        (level, msg) => logged.push(`${level} ${msg}`),
+      )
       loop.start()
       await vi.advanceTimersByTimeAsync(p.slotMs * 5)
       await loop.stop()
@@ -135,29 +137,12 @@ describe('slot loop', () => {
     })
 
     it('stop resolves once the tick in progress is done, and no tick follows', async () => {
-      vi.useFakeTimers()
       const p = net.params
-      vi.setSystemTime(slotStart(p, 1000) + p.slotMs / 2)
       const done: number[] = []
-      const chain: SlotChain = {
-        stake: 10,
-        proposalRank: () => 0,
-        onSlot: async (slot) => {
-          await new Promise((r) => setTimeout(r, p.slotMs / 4))
-          done.push(slot)
-          return undefined
-        },
-        unconfirmed: () => ({ readings: [], stakes: [] }),
-      }
-      const loop = new SlotLoop({
-        config: net,
-        chain,
-        now: () => Date.now(),
-        sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-        publish: () => {},
-        joined: () => true,
-        regossipSlots: 1000,
-        log: silentLogger,
+      const loop = clockLoop(async (slot) => {
+        await new Promise((r) => setTimeout(r, p.slotMs / 4))
+        done.push(slot)
+        return undefined
       })
       loop.start()
       // Into slot 1001's tick, before its onSlot is done.
